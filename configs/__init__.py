@@ -1,0 +1,1 @@
+"""Bundled configuration files (TOML), importable so an installed vTTS finds its default."""

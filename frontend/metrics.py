@@ -1,0 +1,52 @@
+"""Prometheus metrics of the frontend (one registry per app, so tests can build several apps)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from vtts import protocol as P
+
+LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    """Counters and histograms, labelled by model (and worker where the worker reports it)."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.requests = Counter("vtts_requests_total", "Speech requests by model and HTTP status",
+                                ["model", "status"], registry=r)
+        self.ttfa = Histogram("vtts_time_to_first_audio_seconds", "Request arrival to the first audio byte sent",
+                              ["model"], buckets=LATENCY_BUCKETS, registry=r)
+        self.queue_wait = Histogram("vtts_queue_wait_seconds", "Worker queue wait before the first segment ran",
+                                    ["model"], buckets=LATENCY_BUCKETS, registry=r)
+        self.audio_seconds = Counter("vtts_audio_seconds_total", "Seconds of audio produced", ["model"], registry=r)
+        self.rtf = Histogram("vtts_real_time_factor", "Engine seconds per audio second, per request", ["model"],
+                             buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0), registry=r)
+        self.active = Gauge("vtts_active_streams", "Requests being streamed", ["model"], registry=r)
+        self.rejected = Counter("vtts_rejected_total", "Requests refused for overload or no worker",
+                                ["model", "reason"], registry=r)
+        self.cancelled = Counter("vtts_cancelled_total", "Requests cancelled by the client going away", ["model"],
+                                 registry=r)
+        self.queue_depth = Gauge("vtts_worker_queue_depth", "Requests waiting in a worker", ["model", "worker"],
+                                 registry=r)
+        self.worker_active = Gauge("vtts_worker_active_requests", "Requests running in a worker",
+                                   ["model", "worker"], registry=r)
+        self.worker_rss = Gauge("vtts_worker_rss_bytes", "Resident memory of a worker", ["model", "worker"],
+                                registry=r)
+
+    def on_status(self, st: P.Status) -> None:
+        self.queue_depth.labels(st.model, st.worker_id).set(st.queued)
+        self.worker_active.labels(st.model, st.worker_id).set(st.active)
+        self.worker_rss.labels(st.model, st.worker_id).set(st.rss_bytes)
+
+    def on_done(self, model: str, done: P.Done) -> None:
+        t = done.timings
+        audio_s = t.get("audio_s", 0.0)
+        self.audio_seconds.labels(model).inc(audio_s)
+        self.queue_wait.labels(model).observe(t.get("queue_wait_s", 0.0))
+        if audio_s > 0:
+            self.rtf.labels(model).observe(t.get("engine_s", 0.0) / audio_s)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

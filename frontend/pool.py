@@ -1,0 +1,232 @@
+"""The frontend's view of the workers: a ZeroMQ ROUTER socket, routing, and per-request streams.
+
+Workers announce themselves with ``status`` messages (heartbeats). A request goes to the least-loaded
+ready worker of its model; its messages come back into a :class:`Stream`. A worker that goes silent, whose
+process is gone, or that restarts under the same id fails every stream it held with an error — a request
+always ends, never hangs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import zmq
+import zmq.asyncio
+
+from vtts import protocol as P
+
+log = logging.getLogger("vtts.frontend.pool")
+
+
+class NoWorker(Exception):
+    """No ready worker serves the model."""
+
+
+class Overloaded(Exception):
+    """Every ready worker of the model has a full queue."""
+
+
+@dataclass
+class WorkerInfo:
+    """What the frontend knows about one worker."""
+
+    status: P.Status
+    last_seen: float = field(default_factory=time.monotonic)
+    #: request ids sent to it and not finished
+    streams: set[str] = field(default_factory=set)
+    #: of those, the ones that have not produced audio yet
+    waiting: set[str] = field(default_factory=set)
+
+    @property
+    def id(self) -> str:
+        return self.status.worker_id
+
+    @property
+    def ready(self) -> bool:
+        return self.status.state == "ready"
+
+    @property
+    def load(self) -> int:
+        return len(self.streams)
+
+
+class Stream:
+    """The messages of one request, in order, ending with ``done`` or ``error``."""
+
+    def __init__(self, request_id: str, worker: WorkerInfo) -> None:
+        self.id = request_id
+        self.worker_id = worker.id
+        self.sample_rate = worker.status.sample_rate
+        self.queue: asyncio.Queue[P.Message] = asyncio.Queue()
+        self.finished = False
+
+    async def next(self, timeout: float | None = None) -> P.Message:
+        return await asyncio.wait_for(self.queue.get(), timeout)
+
+
+class WorkerPool:
+    """Owns the ROUTER socket; the only frontend code that talks to workers."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        heartbeat_timeout_s: float = 10.0,
+        on_status: Callable[[P.Status], None] | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.on_status = on_status
+        self.workers: dict[str, WorkerInfo] = {}
+        self.streams: dict[str, Stream] = {}
+        self.ctx = zmq.asyncio.Context()
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a send to a gone worker raises instead of vanishing
+        self.sock.setsockopt(zmq.SNDHWM, 100_000)
+        self.sock.setsockopt(zmq.RCVHWM, 100_000)
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        if self.endpoint.startswith("ipc://"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.endpoint[len("ipc://") :])
+        self.sock.bind(self.endpoint)
+        self._tasks = [asyncio.create_task(self._recv_loop()), asyncio.create_task(self._monitor_loop())]
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self.sock.close(linger=0)
+        self.ctx.term()
+
+    # -- routing -------------------------------------------------------------------------------------
+    def workers_of(self, model: str) -> list[WorkerInfo]:
+        return [w for w in self.workers.values() if w.status.model == model]
+
+    def ready_workers(self, model: str) -> list[WorkerInfo]:
+        return [w for w in self.workers_of(model) if w.ready]
+
+    def pick(self, model: str) -> WorkerInfo:
+        """The least-loaded ready worker of ``model`` with room in its queue."""
+        ready = self.ready_workers(model)
+        if not ready:
+            raise NoWorker(model)
+        room = [w for w in ready if len(w.waiting) < max(1, w.status.max_queue)]
+        if not room:
+            raise Overloaded(model)
+        return min(room, key=lambda w: (w.load, w.id))
+
+    async def submit(self, model: str, msg: P.Synthesize) -> Stream:
+        """Send a request to a worker of ``model``; raises :class:`NoWorker` or :class:`Overloaded`."""
+        worker = self.pick(model)
+        stream = Stream(msg.id, worker)
+        self.streams[msg.id] = stream
+        worker.streams.add(msg.id)
+        worker.waiting.add(msg.id)
+        try:
+            await self.sock.send_multipart([worker.id.encode(), P.encode(msg)])
+        except zmq.ZMQError as exc:
+            self._forget(msg.id)
+            raise NoWorker(model) from exc
+        return stream
+
+    async def cancel(self, stream: Stream) -> None:
+        """Tell the worker to drop the rest of a request the client no longer wants."""
+        if stream.finished:
+            return
+        self._forget(stream.id)
+        with contextlib.suppress(zmq.ZMQError):
+            await self.sock.send_multipart([stream.worker_id.encode(), P.encode(P.Cancel(stream.id))])
+
+    def _forget(self, request_id: str) -> None:
+        stream = self.streams.pop(request_id, None)
+        if stream is None:
+            return
+        stream.finished = True
+        worker = self.workers.get(stream.worker_id)
+        if worker:
+            worker.streams.discard(request_id)
+            worker.waiting.discard(request_id)
+
+    # -- incoming ------------------------------------------------------------------------------------
+    async def _recv_loop(self) -> None:
+        while True:
+            try:
+                ident, frame = await self.sock.recv_multipart()
+            except ValueError:
+                continue
+            try:
+                msg = P.decode(frame)
+            except P.ProtocolError as exc:
+                log.warning("bad frame from %r: %s", ident, exc)
+                continue
+            if isinstance(msg, P.Status):
+                self._on_status(msg)
+                continue
+            stream = self.streams.get(getattr(msg, "id", ""))
+            if stream is None:
+                continue  # cancelled or unknown: drop
+            worker = self.workers.get(stream.worker_id)
+            if worker:
+                worker.last_seen = time.monotonic()
+                worker.waiting.discard(stream.id)
+            if isinstance(msg, (P.Done, P.Error)):
+                self._forget(stream.id)
+            stream.queue.put_nowait(msg)
+
+    def _on_status(self, st: P.Status) -> None:
+        old = self.workers.get(st.worker_id)
+        if old is not None and (old.status.pid != st.pid or old.status.started_at != st.started_at):
+            self._fail_worker(old, "the worker restarted")
+            old = None
+        if old is None:
+            log.info("worker %s (%s, pid %s) is %s", st.worker_id, st.model, st.pid, st.state)
+            self.workers[st.worker_id] = WorkerInfo(st)
+        else:
+            if old.status.state != st.state:
+                log.info("worker %s is %s", st.worker_id, st.state)
+            old.status = st
+            old.last_seen = time.monotonic()
+        if self.on_status:
+            self.on_status(st)
+
+    async def _monitor_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            now = time.monotonic()
+            for worker in list(self.workers.values()):
+                gone = not _pid_alive(worker.status.pid)
+                silent = now - worker.last_seen > self.heartbeat_timeout_s
+                if gone or silent:
+                    log.warning("worker %s %s", worker.id, "exited" if gone else "stopped sending heartbeats")
+                    self._fail_worker(worker, "the worker exited" if gone else "the worker stopped responding")
+                    del self.workers[worker.id]
+
+    def _fail_worker(self, worker: WorkerInfo, why: str) -> None:
+        for rid in list(worker.streams):
+            stream = self.streams.get(rid)
+            self._forget(rid)
+            if stream is not None:
+                stream.queue.put_nowait(P.Error(rid, "worker_lost", f"{why} while serving this request", status=503))
+
+
+def _pid_alive(pid: int) -> bool:
+    """True while the process exists (a zombie counts as gone once the supervisor reaps it)."""
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,162 @@
+"""``POST /v1/audio/speech``: validate, route to a worker, encode and stream what comes back.
+
+The response headers wait for the worker's first message, so an error that happens before any audio
+(unknown voice, full queue, deadline) is still a proper HTTP status. After the first byte, a failure ends
+an SSE stream with an ``error`` event and cuts an audio stream (the client sees a truncated body, never a
+hang). A client that goes away cancels its request in the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+import uuid
+
+import numpy as np
+from aiohttp import web
+
+from vtts import protocol as P
+
+from .body import read_json
+from .encoders import make_encoder
+from .errors import APIError
+from .pool import NoWorker, Overloaded, Stream
+from .state import CATALOG, CONFIG, EXECUTOR, METRICS, POOL
+from .validation import SpeechRequest, parse_speech
+
+log = logging.getLogger("vtts.frontend.speech")
+
+#: extra seconds the frontend waits beyond the worker-side deadline before giving up itself
+DEADLINE_MARGIN_S = 5.0
+RETRY_AFTER_S = 1.0
+
+
+async def create_speech(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    config = app[CONFIG]
+    metrics = app[METRICS]
+    body = await read_json(request)
+    speech = parse_speech(body, config.server.max_input_chars)
+    catalog = app[CATALOG]
+    model_id = catalog.resolve_model(speech.model)
+    pool = app[POOL]
+    if not pool.ready_workers(model_id):
+        metrics.rejected.labels(model_id, "no_worker").inc()
+        metrics.requests.labels(model_id, "503").inc()
+        raise APIError(503, f"Model '{model_id}' has no ready worker yet; retry shortly",
+                       code="model_not_ready", retry_after=RETRY_AFTER_S)
+    voice = catalog.resolve_voice(model_id, speech.voice)
+    arrival = time.monotonic()
+    timeout = config.server.request_timeout_s
+    msg = P.Synthesize(
+        id=uuid.uuid4().hex, text=speech.input, voice=voice, speed=speech.speed,
+        language=speech.language, extra=speech.extra, deadline=time.time() + timeout,
+    )
+    try:
+        stream = await pool.submit(model_id, msg)
+    except Overloaded:
+        metrics.rejected.labels(model_id, "queue_full").inc()
+        metrics.requests.labels(model_id, "429").inc()
+        raise APIError(429, f"Model '{model_id}' is at capacity; retry later", code="rate_limit_exceeded",
+                       retry_after=RETRY_AFTER_S) from None
+    except NoWorker:
+        metrics.requests.labels(model_id, "503").inc()
+        raise APIError(503, f"Model '{model_id}' has no ready worker", code="model_not_ready",
+                       retry_after=RETRY_AFTER_S) from None
+    metrics.active.labels(model_id).inc()
+    try:
+        return await _respond(request, speech, model_id, stream, arrival, timeout + DEADLINE_MARGIN_S)
+    except ConnectionResetError:
+        log.info("client went away during request %s", stream.id)
+        return web.Response(status=499)
+    finally:
+        metrics.active.labels(model_id).dec()
+        if not stream.finished:
+            metrics.cancelled.labels(model_id).inc()
+            await pool.cancel(stream)
+
+
+async def _respond(
+    request: web.Request, speech: SpeechRequest, model_id: str, stream: Stream, arrival: float, timeout: float
+) -> web.StreamResponse:
+    app = request.app
+    metrics = app[METRICS]
+    try:
+        first = await stream.next(timeout)
+    except asyncio.TimeoutError:
+        metrics.requests.labels(model_id, "504").inc()
+        raise APIError(504, "the model did not start this request in time", code="timeout") from None
+    if isinstance(first, P.Error):
+        metrics.requests.labels(model_id, str(first.status)).inc()
+        if first.status == 429:
+            metrics.rejected.labels(model_id, "queue_full").inc()
+        retry = RETRY_AFTER_S if first.status in (429, 503) else None
+        raise APIError(first.status, first.message, param=first.param, code=first.code, retry_after=retry)
+    rate = first.sample_rate if isinstance(first, P.Audio) else stream.sample_rate
+    encoder = make_encoder(speech.response_format, rate or 24000)
+    sse = speech.stream_format == "sse"
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream" if sse else encoder.content_type,
+            "X-Sample-Rate": str(encoder.output_rate),
+            "X-Request-Id": stream.id,
+            "Cache-Control": "no-cache",
+        }
+    )
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    metrics.requests.labels(model_id, "200").inc()
+    loop = asyncio.get_running_loop()
+    executor = app[EXECUTOR]
+    sent_first = False
+    msg: P.Message = first
+    while True:
+        if isinstance(msg, P.Audio):
+            pcm = np.frombuffer(msg.pcm, dtype="<i2")
+            data = await loop.run_in_executor(executor, encoder.encode, pcm)
+            if data:
+                await _write(resp, data, sse)
+                if not sent_first:
+                    sent_first = True
+                    metrics.ttfa.labels(model_id).observe(time.monotonic() - arrival)
+        elif isinstance(msg, P.Done):
+            tail = await loop.run_in_executor(executor, encoder.finish)
+            if tail:
+                await _write(resp, tail, sse)
+            if not sent_first:
+                metrics.ttfa.labels(model_id).observe(time.monotonic() - arrival)
+            metrics.on_done(model_id, msg)
+            if sse:
+                await resp.write(_event({"type": "speech.audio.done", "usage": msg.usage}))
+            await resp.write_eof()
+            return resp
+        elif isinstance(msg, P.Error):
+            log.warning("request %s failed mid-stream: %s", stream.id, msg.message)
+            if sse:
+                err = APIError(msg.status, msg.message, code=msg.code).body()
+                await resp.write(_event({"type": "error", **err}))
+                await resp.write_eof()
+                return resp
+            # an audio stream cannot carry an error: cut it so the client sees a truncated transfer
+            request.transport.close() if request.transport else None
+            return resp
+        try:
+            msg = await stream.next(timeout)
+        except asyncio.TimeoutError:
+            log.warning("request %s: no audio for %.0f s; giving up", stream.id, timeout)
+            request.transport.close() if request.transport else None
+            return resp
+
+
+async def _write(resp: web.StreamResponse, data: bytes, sse: bool) -> None:
+    if sse:
+        data = _event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode("ascii")})
+    await resp.write(data)
+
+
+def _event(payload: dict) -> bytes:
+    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
+

@@ -1,0 +1,197 @@
+"""The TOML configuration: one documented schema, every field defaulted, unknown fields rejected by name.
+
+Shared by the supervisor (who starts what), the frontend (limits, keys, routing names) and the workers
+(which model to load). See ``configs/default.toml`` for the documented default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, get_type_hints
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+#: OpenAI's model names; they alias the default model
+OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+#: OpenAI's voice names; they map to configured voices
+OPENAI_VOICES = (
+    "alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse",
+    "marin", "cedar",
+)
+API_KEY_ENV = "VTTS_API_KEY"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the field."""
+
+
+@dataclass
+class ServerConfig:
+    """The HTTP frontend and process-wide settings."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: bearer keys accepted on /v1 routes; empty = no auth (also read from $VTTS_API_KEY)
+    api_keys: list[str] = field(default_factory=list)
+    max_input_chars: int = 4096
+    #: model that OpenAI's model names (tts-1, ...) resolve to; default: the first model
+    default_model: str = ""
+    #: a request that cannot start within this many seconds ends with an error
+    request_timeout_s: float = 60.0
+    #: a worker silent for this long is considered dead
+    heartbeat_timeout_s: float = 10.0
+    #: directory for ipc:// sockets; default: a fresh temporary directory
+    run_dir: str = ""
+    log_level: str = "info"
+    #: seconds the supervisor waits for processes to exit on shutdown before killing them
+    shutdown_timeout_s: float = 10.0
+
+
+@dataclass
+class ModelConfig:
+    """One served model: which engine loads which reference, where, how many times."""
+
+    id: str = ""
+    engine: str = ""
+    #: model reference: a local path, a hub id or an engine-specific name (piper: the bundled voice)
+    model: str = ""
+    device: str = "cpu"
+    replicas: int = 1
+    #: 0 = the engine's own measured default for the device
+    max_batch: int = 0
+    #: requests a worker accepts beyond the ones running; past it the frontend answers 429
+    max_queue: int = 64
+    #: interpreter for this model's workers (its own venv); default: the supervisor's
+    python: str = ""
+    #: engine-specific options (threads, scales, ...)
+    options: dict[str, Any] = field(default_factory=dict)
+    #: voice aliases: a name clients send -> one of the engine's voices (OpenAI names map to the default
+    #: voice unless listed here)
+    voice_aliases: dict[str, str] = field(default_factory=dict)
+    #: extra model names that route here
+    aliases: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Config:
+    """The whole configuration file."""
+
+    server: ServerConfig = field(default_factory=ServerConfig)
+    models: list[ModelConfig] = field(default_factory=list)
+
+    def model(self, model_id: str) -> ModelConfig:
+        for m in self.models:
+            if m.id == model_id:
+                return m
+        raise KeyError(model_id)
+
+    @property
+    def default_model(self) -> str:
+        return self.server.default_model or (self.models[0].id if self.models else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a table")
+    hints = get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        kwargs[name] = _check(hints[name], value, f"{where}.{name}" if where else name)
+    return cls(**kwargs)
+
+
+def _check(hint: Any, value: Any, where: str) -> Any:
+    origin = getattr(hint, "__origin__", None)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number")
+        return float(value)
+    if hint in (int, str, bool):
+        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+            raise ConfigError(f"{where}: expected {hint.__name__}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list")
+        (item,) = hint.__args__
+        if dataclasses.is_dataclass(item):
+            return [_build(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_check(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table")
+        return dict(value)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    raise ConfigError(f"{where}: unsupported type")  # pragma: no cover
+
+
+def validate(config: Config) -> Config:
+    """Cross-field checks the types cannot express."""
+    s = config.server
+    if not 0 < s.port < 65536:
+        raise ConfigError("server.port: must be 1..65535")
+    if s.max_input_chars < 1:
+        raise ConfigError("server.max_input_chars: must be positive")
+    if s.request_timeout_s <= 0 or s.heartbeat_timeout_s <= 0:
+        raise ConfigError("server: timeouts must be positive")
+    seen: set[str] = set()
+    for i, m in enumerate(config.models):
+        where = f"models[{i}]"
+        if not m.id:
+            raise ConfigError(f"{where}.id: required")
+        if m.id in seen:
+            raise ConfigError(f"{where}.id: duplicate model id {m.id!r}")
+        seen.add(m.id)
+        if not m.engine:
+            raise ConfigError(f"{where}.engine: required")
+        if m.replicas < 1:
+            raise ConfigError(f"{where}.replicas: must be at least 1")
+        if m.max_queue < 1 or m.max_batch < 0:
+            raise ConfigError(f"{where}: max_queue must be >= 1 and max_batch >= 0")
+        if not (m.device == "cpu" or m.device == "cuda" or m.device.startswith("cuda:")):
+            raise ConfigError(f"{where}.device: expected 'cpu', 'cuda' or 'cuda:N', got {m.device!r}")
+    if s.default_model and s.default_model not in seen:
+        raise ConfigError(f"server.default_model: {s.default_model!r} is not a configured model")
+    return config
+
+
+def parse(data: dict[str, Any]) -> Config:
+    """Build and validate a :class:`Config` from a parsed TOML (or JSON) document."""
+    config = _build(Config, data, "")
+    if not config.server.api_keys and os.environ.get(API_KEY_ENV):
+        config.server.api_keys = [k for k in os.environ[API_KEY_ENV].split(",") if k]
+    return validate(config)
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load a config file, or the bundled default (``configs/default.toml``) when ``path`` is None."""
+    if path is None:
+        text = resources.files("vtts.configs").joinpath("default.toml").read_text("utf-8")
+        where = "configs/default.toml"
+    else:
+        where = str(path)
+        try:
+            text = Path(path).read_text("utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {where}: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: invalid TOML: {exc}") from exc
+    return parse(data)

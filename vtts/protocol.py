@@ -1,0 +1,160 @@
+"""The wire format between the frontend and the workers: the only module that knows it.
+
+Every message is a msgpack map with ``v`` (protocol version) and ``type``. Sockets: the frontend binds a
+ROUTER, each worker connects a DEALER whose identity is its worker id; ZeroMQ prepends/strips the identity
+frame, so the payload below is always one frame.
+
+Audio travels as 16-bit signed little-endian mono PCM at the worker's native rate (``dtype = "s16le"``):
+half the bytes of float32, and what every encoder consumes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+import msgpack
+
+VERSION = 1
+PCM_DTYPE = "s16le"
+
+
+class ProtocolError(ValueError):
+    """A frame that is not a valid message of this protocol version."""
+
+
+@dataclass
+class Message:
+    """Base of all messages; subclasses set ``TYPE``."""
+
+    TYPE: ClassVar[str] = ""
+
+
+@dataclass
+class Synthesize(Message):
+    """Frontend → worker: start a request."""
+
+    TYPE: ClassVar[str] = "synthesize"
+    id: str
+    text: str
+    voice: str
+    speed: float = 1.0
+    language: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    #: seconds since the epoch after which the request must not start (0 = none)
+    deadline: float = 0.0
+
+
+@dataclass
+class Audio(Message):
+    """Worker → frontend: the next chunk of a request's audio, in order (``seq`` from 0)."""
+
+    TYPE: ClassVar[str] = "audio"
+    id: str
+    seq: int
+    sample_rate: int
+    pcm: bytes
+    dtype: str = PCM_DTYPE
+
+
+@dataclass
+class Done(Message):
+    """Worker → frontend: the request finished; ``usage`` and ``timings`` are documented in the README."""
+
+    TYPE: ClassVar[str] = "done"
+    id: str
+    usage: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Error(Message):
+    """Worker → frontend: the request failed. ``status`` is the HTTP status the frontend should use when
+    no audio was sent yet (4xx for the client's fault, 5xx for ours)."""
+
+    TYPE: ClassVar[str] = "error"
+    id: str
+    code: str
+    message: str
+    param: str | None = None
+    status: int = 500
+
+
+@dataclass
+class Cancel(Message):
+    """Frontend → worker: drop the rest of a request (client went away)."""
+
+    TYPE: ClassVar[str] = "cancel"
+    id: str
+
+
+@dataclass
+class Status(Message):
+    """Worker → frontend heartbeat: who the worker is, what it serves and how loaded it is. Sent on start,
+    periodically, and whenever load changes enough to matter for routing."""
+
+    TYPE: ClassVar[str] = "status"
+    worker_id: str
+    model: str
+    pid: int
+    state: str  # "loading" | "ready" | "failed" | "stopping"
+    engine: str = ""
+    device: str = "cpu"
+    sample_rate: int = 0
+    voices: list[dict[str, Any]] = field(default_factory=list)
+    active: int = 0
+    queued: int = 0
+    max_queue: int = 0
+    rss_bytes: int = 0
+    error: str = ""
+    started_at: float = 0.0
+
+
+@dataclass
+class Load(Message):
+    """Control plane → worker: (re)load a model reference."""
+
+    TYPE: ClassVar[str] = "load"
+    model_ref: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Unload(Message):
+    """Control plane → worker: finish in-flight work (``drain``) or not, then exit."""
+
+    TYPE: ClassVar[str] = "unload"
+    drain: bool = True
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.TYPE: cls for cls in (Synthesize, Audio, Done, Error, Cancel, Status, Load, Unload)
+}
+
+
+def encode(msg: Message) -> bytes:
+    """Serialize a message to one frame."""
+    body = asdict(msg)
+    body["v"] = VERSION
+    body["type"] = msg.TYPE
+    return msgpack.packb(body, use_bin_type=True)
+
+
+def decode(frame: bytes) -> Message:
+    """Parse one frame; raise :class:`ProtocolError` for anything that is not a valid message."""
+    try:
+        body = msgpack.unpackb(frame, raw=False)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise ProtocolError(f"undecodable frame: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ProtocolError("frame is not a map")
+    if body.pop("v", None) != VERSION:
+        raise ProtocolError(f"unsupported protocol version (want {VERSION})")
+    cls = MESSAGE_TYPES.get(body.pop("type", None))
+    if cls is None:
+        raise ProtocolError("unknown message type")
+    names = {f.name for f in fields(cls)}
+    try:
+        return cls(**{k: v for k, v in body.items() if k in names})
+    except TypeError as exc:
+        raise ProtocolError(f"bad {cls.TYPE} message: {exc}") from exc

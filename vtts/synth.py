@@ -1,0 +1,51 @@
+"""In-process synthesis for ``vtts speak``: the engine and an encoder, no server."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from vtts.config import ModelConfig
+from vtts.frontend.encoders import make_encoder
+from vtts.workers.engine import SynthesisParams, WorkItem
+from vtts.workers.registry import engine_class
+from vtts.workers.worker import to_pcm16
+
+
+def synthesize_to_file(model: ModelConfig, text: str, output: str, *, fmt: str = "wav", voice: str | None = None,
+                       speed: float = 1.0, progress: bool = True) -> float:
+    """Synthesize ``text`` with ``model`` into ``output`` ("-" = stdout); return the audio seconds."""
+    engine = engine_class(model.engine).load(model.model, model.device, model.options)
+    voice = model.voice_aliases.get(voice, voice) if voice else engine.voices()[0].id
+    params = SynthesisParams(voice=voice, speed=speed)
+    segments = engine.prepare(text, params)
+    encoder = make_encoder(fmt, engine.sample_rate)
+    bar = None
+    if progress and len(segments) > 1:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(segments), unit="segment", file=sys.stderr)
+    samples = 0
+    out = sys.stdout.buffer if output == "-" else Path(output).open("wb")
+    try:
+        for index, segment in enumerate(segments):
+            items = [WorkItem("cli", index, segment, params)]
+            while items:
+                outputs = engine.step(items)
+                for o in outputs:
+                    if o.audio.size:
+                        samples += o.audio.size
+                        out.write(encoder.encode(np.frombuffer(to_pcm16(o.audio), dtype="<i2")))
+                items = [o.item for o in outputs if not o.finished]
+            if bar:
+                bar.update(1)
+        out.write(encoder.finish())
+    finally:
+        if bar:
+            bar.close()
+        if out is not sys.stdout.buffer:
+            out.close()
+        engine.close()
+    return samples / engine.sample_rate
