@@ -1,0 +1,65 @@
+from pathlib import Path
+
+import pytest
+
+from vtts import config as cfg
+
+
+def test_bundled_default_is_the_piper_voice_on_cpu() -> None:
+    c = cfg.load()
+    assert [m.engine for m in c.models] == ["piper"]
+    assert c.models[0].device == "cpu" and c.server.host == "127.0.0.1"
+    assert c.default_model == c.models[0].id
+
+
+def test_repo_default_matches_packaged_default() -> None:
+    repo = Path(__file__).resolve().parents[2] / "configs" / "default.toml"
+    assert cfg.load(repo) == cfg.load()
+
+
+def test_every_field_has_a_default() -> None:
+    c = cfg.parse({})
+    assert c.server.port == 8000 and c.models == []
+
+
+@pytest.mark.parametrize(
+    ("doc", "needle"),
+    [
+        ({"server": {"prot": 1}}, "unknown field 'prot'"),
+        ({"bogus": {}}, "unknown field 'bogus'"),
+        ({"models": [{"id": "a", "engine": "piper", "devise": "cpu"}]}, "models[0]: unknown field 'devise'"),
+        ({"server": {"port": "80"}}, "server.port: expected int"),
+        ({"server": {"port": 70000}}, "server.port"),
+        ({"server": {"api_keys": "k"}}, "server.api_keys: expected a list"),
+        ({"models": [{"engine": "piper"}]}, "models[0].id: required"),
+        ({"models": [{"id": "a"}]}, "models[0].engine: required"),
+        ({"models": [{"id": "a", "engine": "p"}, {"id": "a", "engine": "p"}]}, "duplicate model id"),
+        ({"models": [{"id": "a", "engine": "p", "replicas": 0}]}, "replicas"),
+        ({"models": [{"id": "a", "engine": "p", "device": "gpu"}]}, "device"),
+        ({"server": {"default_model": "x"}}, "default_model"),
+        ({"server": {"request_timeout_s": True}}, "expected a number"),
+    ],
+)
+def test_invalid_configs_name_the_field(doc: dict, needle: str) -> None:
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.parse(doc)
+    assert needle in str(err.value)
+
+
+def test_toml_file_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server\n")
+    with pytest.raises(cfg.ConfigError, match="invalid TOML"):
+        cfg.load(bad)
+    with pytest.raises(cfg.ConfigError, match="cannot read"):
+        cfg.load(tmp_path / "missing.toml")
+
+
+def test_api_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(cfg.API_KEY_ENV, "k1,k2")
+    assert cfg.parse({}).server.api_keys == ["k1", "k2"]
+    assert cfg.parse({"server": {"api_keys": ["own"]}}).server.api_keys == ["own"]
+
+
+def test_numbers_accept_ints_for_floats() -> None:
+    assert cfg.parse({"server": {"request_timeout_s": 5}}).server.request_timeout_s == 5.0

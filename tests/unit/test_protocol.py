@@ -1,0 +1,53 @@
+import msgpack
+import pytest
+
+from vtts import protocol as P
+
+EXAMPLES = [
+    P.Synthesize(id="r1", text="Hello.", voice="v", speed=1.5, language="en", extra={"k": 1}, deadline=12.5),
+    P.Audio(id="r1", seq=3, sample_rate=22050, pcm=b"\x01\x00\xff\x7f"),
+    P.Done(id="r1", usage={"input_tokens": 4, "output_tokens": 9, "total_tokens": 13}, timings={"engine_s": 0.1}),
+    P.Error(id="r1", code="voice_not_found", message="no", param="voice", status=400),
+    P.Cancel(id="r1"),
+    P.Status(worker_id="m-0", model="m", pid=42, state="ready", voices=[{"id": "v", "language": "en-US"}],
+             active=2, queued=1, max_queue=8, rss_bytes=1 << 20),
+    P.Load(model_ref="/models/x", options={"threads": 2}),
+    P.Unload(drain=False),
+]
+
+
+@pytest.mark.parametrize("msg", EXAMPLES, ids=lambda m: m.TYPE)
+def test_round_trip_every_type(msg: P.Message) -> None:
+    frame = P.encode(msg)
+    back = P.decode(frame)
+    assert type(back) is type(msg)
+    assert back == msg
+
+
+def test_every_message_type_has_an_example() -> None:
+    assert {m.TYPE for m in EXAMPLES} == set(P.MESSAGE_TYPES)
+
+
+def test_audio_pcm_stays_bytes() -> None:
+    back = P.decode(P.encode(P.Audio("r", 0, 16000, bytes(range(256)))))
+    assert isinstance(back, P.Audio) and back.pcm == bytes(range(256)) and back.dtype == "s16le"
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"\xc1",  # never-used msgpack byte
+        msgpack.packb([1, 2, 3]),
+        msgpack.packb({"v": 99, "type": "cancel", "id": "x"}),
+        msgpack.packb({"v": P.VERSION, "type": "nope"}),
+        msgpack.packb({"v": P.VERSION, "type": "cancel"}),  # missing id
+    ],
+)
+def test_bad_frames_raise_protocol_error(frame: bytes) -> None:
+    with pytest.raises(P.ProtocolError):
+        P.decode(frame)
+
+
+def test_unknown_fields_from_a_newer_peer_are_ignored() -> None:
+    frame = msgpack.packb({"v": P.VERSION, "type": "cancel", "id": "x", "future": True})
+    assert P.decode(frame) == P.Cancel("x")
