@@ -13,17 +13,19 @@ Format choices (what a client sees):
 - ``pcm``: raw 16-bit little-endian mono at 24 kHz, no header, as OpenAI sends it. Resampled with a
   streaming soxr resampler so chunk boundaries leave no clicks and the total length is exact.
 - ``mp3``: lameenc (faster than FFmpeg's libmp3lame through PyAV), 64 kbit/s CBR mono at the input rate
-  when MP3 has that rate (else the next MP3 rate above, via soxr). Like every MP3 stream written without a seekable file, it cannot carry the
-  LAME gapless tag, so decoders play the encoder delay and the last frame's padding (~50-100 ms).
+  when MP3 has that rate (else the next MP3 rate above, via soxr). An MP3 stream sent before it is complete
+  cannot carry LAME's gapless tag, so decoders play the encoder delay and last-frame padding (~50-100 ms).
 - ``opus``: Ogg/Opus through PyAV's libopus at 32 kbit/s. Opus decoders always output 48 kHz, so
-  ``output_rate`` is 48000; the encoder is fed at an Opus rate (the input rate when it is one, else 24 or
-  48 kHz via soxr). Ogg pages are cut every 60 ms (FFmpeg's default is 1 s, too late for streaming); the
-  final page, with the end-of-stream flag and the trimmed length, is written by ``finish``.
-- ``aac``: ADTS through FFmpeg's native aac encoder at 64 kbit/s, "fast" coder (see ``AacEncoder``). ADTS cannot signal the encoder's
-  1024-sample priming, so decoders play it plus the last frame's padding (up to ~2048 samples extra).
-- ``flac``: PyAV's flac encoder and muxer, 16-bit at ``input_rate``, block size a bit under 100 ms so the
-  first frame leaves with the first 100 ms chunk. The header's total-samples field stays 0 ("unknown"),
-  which is valid FLAC; FFmpeg writes no 8 KiB padding block.
+  ``output_rate`` is 48000; libopus is fed the input rate when Opus has it, else the next Opus rate above
+  via soxr (22.05 kHz -> 24 kHz, ~10 % cheaper than 48 kHz). Ogg pages are cut every 60 ms (FFmpeg's default
+  is 1 s, too late for streaming); ``finish`` writes the last page, flagged end-of-stream, whose granule
+  position trims the final frame's padding.
+- ``aac``: ADTS through FFmpeg's native aac encoder at 64 kbit/s, "fast" coder (see ``AacEncoder``). ADTS
+  cannot signal the encoder's 1024-sample priming, so decoders play it plus the last frame's padding (up to
+  ~2048 samples extra).
+- ``flac``: PyAV's flac encoder and muxer, 16-bit at ``input_rate``, blocks a bit under 90 ms so the first
+  frame leaves with the first 100 ms chunk. The header's total-samples field stays 0 ("unknown"), which is
+  valid FLAC; the muxer's default 8 KiB padding block is turned off since nobody can seek back to fill it.
 
 The PyAV encoders write into a non-seekable sink. That matters: given a seekable buffer, FFmpeg's flac
 muxer seeks back on close to patch the header, which would rewrite bytes the client already has.

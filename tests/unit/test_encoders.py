@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 import av
 import numpy as np
@@ -95,6 +96,17 @@ def test_empty_chunks_are_harmless(fmt: str) -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
+def test_read_only_buffers(fmt: str) -> None:
+    # The frontend hands over np.frombuffer() views of the worker's bytes, which are read-only.
+    pcm = np.frombuffer(sine(RATE, 0.5).astype("<i2").tobytes(), dtype="<i2")
+    assert not pcm.flags.writeable
+    enc = make_encoder(fmt, RATE)
+    parts, tail = feed(enc, pcm)
+    samples, rate = decode(fmt, b"".join(parts) + tail)
+    assert rate == enc.output_rate and len(samples) > 0
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_finish_without_audio(fmt: str) -> None:
     # An empty answer still ends cleanly: headers where the format has them, nothing for ADTS and raw PCM.
     # (Ogg/Opus gets its two header pages; FFmpeg's demuxer will not open an Ogg stream with no audio.)
@@ -145,6 +157,21 @@ def test_wav_is_exact_and_libsndfile_reads_the_streamed_header() -> None:
     samples, rate = soundfile.read(io.BytesIO(data), dtype="int16")
     assert rate == RATE
     np.testing.assert_array_equal(samples, pcm)
+
+
+def test_encoders_in_parallel_threads_match_serial() -> None:
+    # The frontend runs one encoder per request in a thread pool: instances must not share state.
+    pcm = sine(RATE, 0.5)
+
+    def encode(fmt: str) -> np.ndarray:
+        parts, tail = feed(make_encoder(fmt, RATE), pcm)
+        return decode(fmt, b"".join(parts) + tail)[0]  # decoded: Ogg serial numbers are random per stream
+
+    jobs = [fmt for fmt in FORMATS for _ in range(4)]
+    serial = {fmt: encode(fmt) for fmt in FORMATS}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for fmt, data in zip(jobs, pool.map(encode, jobs), strict=True):
+            np.testing.assert_array_equal(data, serial[fmt], err_msg=fmt)
 
 
 def test_unknown_format() -> None:

