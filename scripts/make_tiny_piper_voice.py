@@ -32,9 +32,16 @@ def _const(name: str, value: float | list[int]) -> onnx.NodeProto:
 def _nodes(multi_speaker: bool) -> list[onnx.NodeProto]:
     """samples = floor(max(lengths) * HOP * length_scale); wave[b, t] = amp * sin(t * freq[b])."""
     nodes = [
-        _const("hop", float(HOP)), _const("zero", 0.0), _const("one", 1.0), _const("base", 0.05),
-        _const("per_id", 0.0005), _const("amp_min", 0.1), _const("amp_per_noise", 0.3),
-        _const("i1", [1]), _const("i0", [0]), _const("axes12", [1, 2]),
+        _const("hop", float(HOP)),
+        _const("zero", 0.0),
+        _const("one", 1.0),
+        _const("base", 0.05),
+        _const("per_id", 0.0005),
+        _const("amp_min", 0.1),
+        _const("amp_per_noise", 0.3),
+        _const("i1", [1]),
+        _const("i0", [0]),
+        _const("axes12", [1, 2]),
         # length: max(input_lengths) * HOP * length_scale
         helper.make_node("ReduceMax", ["input_lengths"], ["max_len"], keepdims=0),
         helper.make_node("Cast", ["max_len"], ["max_len_f"], to=TensorProto.FLOAT),

@@ -8,6 +8,8 @@ import re
 import sys
 from pathlib import Path
 
+from vtts.workers.engine import EngineError, ModelLoadError
+
 from . import config as cfg
 
 
@@ -144,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     except cfg.ConfigError as exc:
         print(f"vtts: config error: {exc}", file=sys.stderr)
         return 2
+    except (EngineError, ModelLoadError, ValueError, OSError) as exc:
+        print(f"vtts: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

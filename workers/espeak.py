@@ -77,9 +77,7 @@ def _load() -> ctypes.CDLL:
     library.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
     library.espeak_TextToPhonemes.restype = ctypes.c_char_p
     data_path = espeakng_loader.get_data_path()
-    rate = library.espeak_Initialize(
-        _AUDIO_OUTPUT_SYNCHRONOUS, 0, str(data_path).encode(), _INITIALIZE_DONT_EXIT
-    )
+    rate = library.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, str(data_path).encode(), _INITIALIZE_DONT_EXIT)
     if rate <= 0:
         raise RuntimeError(f"espeak-ng failed to initialise (code {rate}) with data at {data_path}")
     _library = library

@@ -76,7 +76,7 @@ class PiperConfig:
 
 
 def _language(raw: dict[str, Any], espeak_voice: str) -> str:
-    """"en_US" (config ``language.code``) or else the espeak voice ("en-us") as "en-US"."""
+    """The config's ``language.code`` ("en_US"), else its espeak voice ("en-us"), written "en-US"."""
     code = str((raw.get("language") or {}).get("code") or espeak_voice or "und")
     lang, _, region = code.replace("_", "-").partition("-")
     return f"{lang.lower()}-{region.upper()}" if region else lang.lower()
@@ -202,8 +202,10 @@ class PiperEngine(SinglePassEngine):
         self._length_scale = overrides.get("length_scale", config.length_scale)
         self._noise_w = overrides.get("noise_w", config.noise_w)
         if config.speakers:
-            self._voices = [VoiceInfo(s, config.language, config.sample_rate, f"{config.name} speaker {i}")
-                            for s, i in config.speakers.items()]
+            self._voices = [
+                VoiceInfo(s, config.language, config.sample_rate, f"{config.name} speaker {i}")
+                for s, i in config.speakers.items()
+            ]
         else:
             self._voices = [VoiceInfo(config.name, config.language, config.sample_rate, "Piper voice")]
         self._voice_ids = {v.id for v in self._voices}
@@ -248,7 +250,7 @@ class PiperEngine(SinglePassEngine):
         return segments
 
     def synthesize(self, segments: list[Segment], params: list[SynthesisParams]) -> list[np.ndarray]:
-        return [self._run(segment, p) for segment, p in zip(segments, params)]
+        return [self._run(segment, p) for segment, p in zip(segments, params, strict=True)]
 
     def close(self) -> None:
         self._session = None
@@ -280,9 +282,7 @@ class PiperEngine(SinglePassEngine):
         feeds = {
             "input": ids,
             "input_lengths": np.array([ids.shape[1]], dtype=np.int64),
-            "scales": np.array(
-                [self._noise_scale, self._length_scale / params.speed, self._noise_w], dtype=np.float32
-            ),
+            "scales": np.array([self._noise_scale, self._length_scale / params.speed, self._noise_w], dtype=np.float32),
         }
         if "sid" in self._inputs:
             feeds["sid"] = np.array([self.config.speakers.get(params.voice, 0)], dtype=np.int64)

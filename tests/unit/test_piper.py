@@ -1,0 +1,217 @@
+"""The Piper engine on the bundled voice and on tiny generated voices (scripts/make_tiny_piper_voice.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from vtts.workers.engine import EngineError, ModelLoadError, SynthesisParams
+from vtts.workers.engines.piper import PiperEngine, phoneme_ids
+from vtts.workers.registry import detect_engine, engine_class
+
+ROOT = Path(__file__).resolve().parents[2]
+JOE = "en_US-joe-medium"
+HOP = 256  # the tiny voice's samples per phoneme id at length_scale 1
+
+
+def _load_script() -> Callable[..., Path]:
+    spec = importlib.util.spec_from_file_location("make_tiny_piper_voice", ROOT / "scripts/make_tiny_piper_voice.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_tiny_voice
+
+
+make_tiny_voice = _load_script()
+
+
+@pytest.fixture(scope="module")
+def joe() -> PiperEngine:
+    return PiperEngine.load("bundled")
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    return make_tiny_voice(tmp_path / "single")
+
+
+@pytest.fixture
+def tiny_multi(tmp_path: Path) -> Path:
+    return make_tiny_voice(tmp_path / "multi", multi_speaker=True)
+
+
+def speak(engine: PiperEngine, text: str, voice: str, speed: float = 1.0) -> np.ndarray:
+    params = SynthesisParams(voice=voice, speed=speed)
+    segments = engine.prepare(text, params)
+    return np.concatenate(engine.synthesize(segments, [params] * len(segments)))
+
+
+# --------------------------------------------------------------------------- phoneme ids
+
+
+def test_phoneme_id_framing() -> None:
+    id_map = {"_": [0], "^": [1], "$": [2], "a": [14], "b": [15, 16]}
+    assert phoneme_ids(["a", "?", "b"], id_map) == [1, 0, 14, 0, 15, 16, 0, 2]
+    assert phoneme_ids(["?"], id_map) == []
+
+
+def test_prepare_builds_piper_ids(joe: PiperEngine) -> None:
+    [segment] = joe.prepare("Hello, world.", SynthesisParams(voice=JOE))
+    id_map = joe.config.phoneme_id_map
+    expected = id_map["^"] + id_map["_"]
+    for phoneme in unicodedata.normalize("NFD", "həlˈoʊ, wˈɜːld."):
+        expected += id_map[phoneme] + id_map["_"]
+    expected += id_map["$"]
+    assert segment.tokens.dtype == np.int64
+    assert segment.tokens.tolist() == expected
+    assert segment.num_tokens == len(expected)
+
+
+def test_espeak_sentences_inside_a_segment_are_framed_each(joe: PiperEngine) -> None:
+    [segment] = joe.prepare("Dr. Smith is here.", SynthesisParams(voice=JOE))  # one segment, two for espeak
+    tokens = segment.tokens.tolist()
+    eos, bos = joe.config.phoneme_id_map["$"][0], joe.config.phoneme_id_map["^"][0]
+    assert [tokens[i : i + 2] for i in range(len(tokens) - 1)].count([eos, bos]) == 1
+
+
+def test_nothing_to_speak(joe: PiperEngine) -> None:
+    with pytest.raises(EngineError) as info:
+        joe.prepare("... —", SynthesisParams(voice=JOE))
+    assert info.value.param == "input"
+    segments = joe.prepare("Hi there. ... Bye now.", SynthesisParams(voice=JOE))
+    assert [s.text for s in segments] == ["Hi there.", "Bye now."]
+
+
+# --------------------------------------------------------------------------- the bundled voice
+
+
+def test_bundled_voice(joe: PiperEngine) -> None:
+    assert joe.sample_rate == 22050
+    [voice] = joe.voices()
+    assert (voice.id, voice.language, voice.sample_rate) == (JOE, "en-US", 22050)
+    audio = speak(joe, "Hello world, this is a test.", JOE)
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert 0.5 < len(audio) / joe.sample_rate < 4.0
+    assert float(np.sqrt(np.mean(audio**2))) > 0.01
+    assert np.abs(audio).max() <= 1.0
+
+
+def test_speed_shortens_audio(joe: PiperEngine) -> None:
+    text = "The quick brown fox jumps over the lazy dog."
+    assert len(speak(joe, text, JOE, speed=2.0)) < 0.75 * len(speak(joe, text, JOE, speed=1.0))
+
+
+def test_bad_requests(joe: PiperEngine) -> None:
+    with pytest.raises(EngineError) as info:
+        joe.prepare("Hello.", SynthesisParams(voice="alloy"))
+    assert info.value.param == "voice" and JOE in info.value.message
+    with pytest.raises(EngineError) as info:
+        joe.prepare("Hello.", SynthesisParams(voice=JOE, speed=5.0))
+    assert info.value.param == "speed"
+
+
+@pytest.mark.parametrize("ref", ["", "joe", JOE, "bundled"])
+def test_bundled_aliases(ref: str) -> None:
+    from vtts.workers.engines.piper import resolve
+
+    onnx_path, config_path = resolve(ref)
+    assert onnx_path.name == f"{JOE}.onnx" and config_path.name == f"{JOE}.onnx.json"
+
+
+# --------------------------------------------------------------------------- tiny voices
+
+
+def test_tiny_voice_from_file_and_directory(tiny: Path) -> None:
+    for ref in (str(tiny), str(tiny.parent)):
+        engine = PiperEngine.load(ref, "cpu", {"intra_op_threads": 1})
+        [voice] = engine.voices()
+        assert (voice.id, voice.language, voice.sample_rate) == ("en_US-tiny-x_low", "en-US", 16000)
+        params = SynthesisParams(voice=voice.id)
+        [segment] = engine.prepare("Hello there.", params)
+        [audio] = engine.synthesize([segment], [params])
+        assert len(audio) == segment.num_tokens * HOP
+        engine.close()
+
+
+def test_scales_reach_the_graph(tiny: Path) -> None:
+    engine = PiperEngine.load(str(tiny), options={"length_scale": 2.0})
+    voice = engine.voices()[0].id
+    fast, slow = SynthesisParams(voice=voice, speed=4.0), SynthesisParams(voice=voice, speed=0.25)
+    [segment] = engine.prepare("Hello there.", fast)
+    short, long = engine.synthesize([segment, segment], [fast, slow])
+    assert len(short) == segment.num_tokens * HOP * 2 // 4
+    assert len(long) == segment.num_tokens * HOP * 2 * 4
+
+
+def test_multi_speaker_voices_and_sid(tiny_multi: Path) -> None:
+    engine = PiperEngine.load(str(tiny_multi))
+    assert [v.id for v in engine.voices()] == ["alice", "bob"]
+    alice, bob = SynthesisParams(voice="alice"), SynthesisParams(voice="bob")
+    [segment] = engine.prepare("Hello there.", alice)
+    a, b = engine.synthesize([segment, segment], [alice, bob])
+    assert len(a) == len(b) and not np.allclose(a, b)
+    with pytest.raises(EngineError):
+        engine.prepare("Hello.", SynthesisParams(voice=engine.voices()[0].description))
+
+
+def test_text_phoneme_type(tiny: Path) -> None:
+    config_path = tiny.with_name(tiny.name + ".json")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config_path.write_text(json.dumps({**config, "phoneme_type": "text"}), encoding="utf-8")
+    engine = PiperEngine.load(str(tiny))
+    [segment] = engine.prepare("abc", SynthesisParams(voice=engine.voices()[0].id))
+    id_map = engine.config.phoneme_id_map
+    assert segment.tokens.tolist() == [1, 0] + [i for c in "abc" for i in id_map[c] + [0]] + [2]
+
+
+# --------------------------------------------------------------------------- loading errors and detection
+
+
+def test_missing_files(tmp_path: Path, tiny: Path) -> None:
+    with pytest.raises(ModelLoadError, match=str(tmp_path / "nope.onnx")):
+        PiperEngine.load(str(tmp_path / "nope.onnx"))
+    lonely = tmp_path / "lonely.onnx"
+    shutil.copy(tiny, lonely)
+    with pytest.raises(ModelLoadError, match="lonely.onnx.json"):
+        PiperEngine.load(str(lonely))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ModelLoadError, match=str(empty)):
+        PiperEngine.load(str(empty))
+
+
+def test_directory_with_two_voices_is_ambiguous(tmp_path: Path) -> None:
+    make_tiny_voice(tmp_path)
+    make_tiny_voice(tmp_path, multi_speaker=True)
+    with pytest.raises(ModelLoadError, match="exactly one"):
+        PiperEngine.load(str(tmp_path))
+    assert not PiperEngine.detect(str(tmp_path))
+
+
+def test_bad_device(tiny: Path) -> None:
+    with pytest.raises(ModelLoadError, match="tpu"):
+        PiperEngine.load(str(tiny), device="tpu")
+
+
+def test_detect(tmp_path: Path, tiny: Path) -> None:
+    assert PiperEngine.detect(str(tiny))
+    assert PiperEngine.detect(str(tiny.parent))
+    assert PiperEngine.detect("joe")
+    assert not PiperEngine.detect(str(tmp_path / "missing.onnx"))
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(tiny, other / "model.onnx")
+    (other / "model.onnx.json").write_text('{"not": "piper"}', encoding="utf-8")
+    assert not PiperEngine.detect(str(other))
+    assert not PiperEngine.detect(str(other / "model.onnx"))
+
+
+def test_registry_finds_the_engine(tiny: Path) -> None:
+    assert engine_class("piper") is PiperEngine
+    assert detect_engine(str(tiny)) == "piper"
