@@ -88,6 +88,7 @@ class WorkerPool:
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a send to a gone worker raises instead of vanishing
+        self.sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted worker takes its identity back
         self.sock.setsockopt(zmq.SNDHWM, 100_000)
         self.sock.setsockopt(zmq.RCVHWM, 100_000)
         self._tasks: list[asyncio.Task] = []

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
+import signal
 import time
 import urllib.request
+from pathlib import Path
 
 import openai
 import pytest
 
-from tests.integration.conftest import start_server
+from tests.integration.conftest import descendants, start_server
 
 
 def test_api_keys_guard_v1_routes_but_not_health(tmp_path) -> None:
@@ -59,3 +63,48 @@ def test_sigterm_stops_every_process_quickly(tmp_path) -> None:
         took, left = srv.stop()
     assert took < 15.0
     assert not left, f"orphans: {left}"
+
+
+def worker_pids(srv) -> list[int]:
+    pids = []
+    for pid in descendants(srv.proc.pid):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"vtts.workers" in cmd:
+            pids.append(pid)
+    return pids
+
+
+def test_a_killed_worker_fails_its_request_and_comes_back(tmp_path) -> None:
+    srv = start_server([], tmp_path)
+    try:
+        (pid,) = worker_pids(srv)
+        text = " ".join(f"Sentence {i} keeps the worker busy for a while." for i in range(80))
+        req = urllib.request.Request(
+            srv.url + "/v1/audio/speech",
+            data=json.dumps({"model": "tts-1", "voice": "alloy", "input": text, "response_format": "pcm"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as r:
+            r.read(1000)
+            os.kill(pid, signal.SIGKILL)
+            start = time.monotonic()
+            with pytest.raises(http.client.IncompleteRead):
+                r.read()  # the stream is cut promptly, not left hanging
+            assert time.monotonic() - start < 10
+        deadline = time.monotonic() + 30
+        while True:
+            pids = worker_pids(srv)
+            ready = json.loads(srv.get("/ready")[1])["ready"]
+            if ready and pids and pids != [pid]:
+                break
+            assert time.monotonic() < deadline, "worker was not restarted"
+            time.sleep(0.2)
+        good = openai.OpenAI(base_url=srv.url + "/v1", api_key="x", max_retries=0)
+        again = good.audio.speech.create(model="tts-1", voice="alloy", input="Back again.", response_format="wav")
+        assert again.content
+    finally:
+        _, left = srv.stop()
+    assert not left
