@@ -13,12 +13,14 @@ from aiohttp import web
 from vtts import __version__
 from vtts.config import Config
 
+from .admin import setup_admin_routes
 from .catalog import Catalog
+from .control import SupervisorLink, SupervisorUnavailable
 from .errors import APIError
 from .metrics import Metrics
 from .pool import WorkerPool
 from .speech import create_speech
-from .state import CATALOG, CONFIG, EXECUTOR, METRICS, POOL, STARTED_AT
+from .state import CATALOG, CONFIG, CONTROL, EXECUTOR, METRICS, POOL, STARTED_AT
 
 log = logging.getLogger("vtts.frontend")
 
@@ -71,7 +73,7 @@ async def list_models(request: web.Request) -> web.Response:
 async def list_voices(request: web.Request) -> web.Response:
     catalog = request.app[CATALOG]
     data = []
-    for m in request.app[CONFIG].models:
+    for m in catalog.entries().values():
         for v in catalog.voices(m.id):
             data.append({"id": v["id"], "object": "voice", "model": m.id, "language": v.get("language"),
                          "sample_rate": v.get("sample_rate"), "description": v.get("description", "")})
@@ -85,13 +87,25 @@ async def health(request: web.Request) -> web.Response:
 async def ready(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     models = {}
-    for m in request.app[CONFIG].models:
+    try:
+        await request.app[CONTROL].request("list", timeout=1.0)
+    except SupervisorUnavailable:
+        pass  # answer from the last known states
+    states = {m["id"]: m for m in request.app[CONTROL].models}
+    for m in request.app[CATALOG].entries().values():
+        if not m.preload and m.id not in states:
+            continue
+        view = states.get(m.id, {})
+        if view.get("state") == "unloaded":
+            continue  # on-demand or unloaded by an admin: not required for readiness
         workers = pool.workers_of(m.id)
         models[m.id] = {
             "ready": sum(w.ready for w in workers),
             "replicas": m.replicas,
             "states": sorted(w.status.state for w in workers),
-            "errors": [w.status.error for w in workers if w.status.error],
+            "errors": [w.status.error for w in workers if w.status.error] + (
+                [view["last_error"]] if view.get("last_error") else []),
+            "state": view.get("state", "unknown"),
         }
     ok = all(v["ready"] > 0 for v in models.values())
     return web.json_response({"ready": ok, "models": models}, status=200 if ok else 503)
@@ -102,19 +116,26 @@ async def metrics(request: web.Request) -> web.Response:
                         headers={"X-Prometheus-Format": "0.0.4"})
 
 
-def build_app(config: Config, endpoint: str) -> web.Application:
-    """The frontend app; the worker pool starts and stops with it."""
+def build_app(config: Config, endpoint: str, control: str) -> web.Application:
+    """The frontend app; the worker pool and the supervisor link start and stop with it."""
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=1024 * 1024)
     app[CONFIG] = config
     app[METRICS] = Metrics()
     app[POOL] = WorkerPool(endpoint, config.server.heartbeat_timeout_s, on_status=app[METRICS].on_status)
-    app[CATALOG] = Catalog(config, app[POOL])
+    app[CONTROL] = SupervisorLink(control, app[POOL].ctx)
+    app[CATALOG] = Catalog(config, app[POOL], app[CONTROL])
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vtts-encode")
     app[STARTED_AT] = time.time()
 
     async def lifecycle(app: web.Application):
         await app[POOL].start()
+        app[CONTROL].start()
+        try:
+            await app[CONTROL].request("list", timeout=2.0)  # learn models added at run time
+        except SupervisorUnavailable:
+            log.warning("the supervisor did not answer; serving the configured models")
         yield
+        await app[CONTROL].close()
         await app[POOL].close()
         app[EXECUTOR].shutdown(wait=False, cancel_futures=True)
 
@@ -125,4 +146,5 @@ def build_app(config: Config, endpoint: str) -> web.Application:
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics)
+    setup_admin_routes(app)
     return app

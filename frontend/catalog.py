@@ -8,23 +8,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from vtts.config import OPENAI_MODELS, OPENAI_VOICES, Config
+from vtts.config import OPENAI_MODELS, OPENAI_VOICES, Config, ConfigError, ModelConfig, parse_model
 
+from .control import SupervisorLink
 from .errors import APIError
 from .pool import WorkerPool
 
 
 class Catalog:
-    """Resolves names against the config and the live workers."""
+    """Resolves names against the config, the models added through the admin API, and the live workers."""
 
-    def __init__(self, config: Config, pool: WorkerPool) -> None:
+    def __init__(self, config: Config, pool: WorkerPool, link: SupervisorLink | None = None) -> None:
         self.config = config
         self.pool = pool
+        self.link = link
+        self._seen: list | None = None
+        self._entries: dict[str, ModelConfig] = {m.id: m for m in config.models}
+
+    def entries(self) -> dict[str, ModelConfig]:
+        """Model id → entry: the config's, updated with what the supervisor last reported (swaps, loads)."""
+        reported = self.link.models if self.link else None
+        if reported and reported is not self._seen:
+            entries = {m.id: m for m in self.config.models}
+            for view in reported:
+                try:
+                    entries[view["id"]] = parse_model(view["entry"])
+                except (ConfigError, KeyError, TypeError):
+                    continue
+            self._entries, self._seen = entries, reported
+        return self._entries
 
     def model_names(self) -> dict[str, str]:
         """Every name that routes somewhere → model id."""
-        names = {name: self.config.default_model for name in OPENAI_MODELS if self.config.default_model}
-        for m in self.config.models:
+        default = self.config.default_model
+        names = {name: default for name in OPENAI_MODELS if default}
+        for m in self.entries().values():
             names.update({alias: m.id for alias in m.aliases})
             names[m.id] = m.id
         return names
@@ -47,7 +65,8 @@ class Catalog:
         ids = [v["id"] for v in voices]
         if name in ids:
             return name
-        aliases = self.config.model(model_id).voice_aliases
+        entry = self.entries().get(model_id)
+        aliases = entry.voice_aliases if entry else {}
         if name in aliases:
             return aliases[name]
         folded = {i.casefold(): i for i in ids}

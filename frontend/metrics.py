@@ -26,6 +26,8 @@ class Metrics:
         self.active = Gauge("vtts_active_streams", "Requests being streamed", ["model"], registry=r)
         self.rejected = Counter("vtts_rejected_total", "Requests refused for overload or no worker",
                                 ["model", "reason"], registry=r)
+        self.retries = Counter("vtts_retries_total", "Requests re-routed before they started, by reason",
+                               ["model", "reason"], registry=r)
         self.cancelled = Counter("vtts_cancelled_total", "Requests cancelled by the client going away", ["model"],
                                  registry=r)
         self.queue_depth = Gauge("vtts_worker_queue_depth", "Requests waiting in a worker", ["model", "worker"],

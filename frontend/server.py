@@ -19,8 +19,8 @@ from .app import build_app
 log = logging.getLogger("vtts.frontend")
 
 
-async def serve(config: cfg.Config, endpoint: str, parent_pid: int | None) -> None:
-    app = build_app(config, endpoint)
+async def serve(config: cfg.Config, endpoint: str, control: str, parent_pid: int | None) -> None:
+    app = build_app(config, endpoint, control)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, config.server.host, config.server.port, reuse_address=True)
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="vtts-frontend")
     ap.add_argument("--config", required=True, help="resolved config as JSON (written by the supervisor)")
     ap.add_argument("--endpoint", required=True)
+    ap.add_argument("--control", required=True, help="the supervisor's control endpoint")
     ap.add_argument("--parent-pid", type=int, default=0)
     args = ap.parse_args(argv)
     with open(args.config, encoding="utf-8") as f:
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=config.server.log_level.upper(),
                         format="%(asctime)s frontend %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(serve(config, args.endpoint, args.parent_pid or None))
+        asyncio.run(serve(config, args.endpoint, args.control, args.parent_pid or None))
     except OSError as exc:
         log.error("cannot serve on %s:%d: %s", config.server.host, config.server.port, exc)
         return 2

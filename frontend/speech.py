@@ -21,10 +21,11 @@ from aiohttp import web
 from vtts import protocol as P
 
 from .body import read_json
+from .control import SupervisorUnavailable
 from .encoders import make_encoder
 from .errors import APIError
 from .pool import NoWorker, Overloaded, Stream
-from .state import CATALOG, CONFIG, EXECUTOR, METRICS, POOL
+from .state import CATALOG, CONFIG, CONTROL, EXECUTOR, METRICS, POOL
 from .validation import SpeechRequest, parse_speech
 
 log = logging.getLogger("vtts.frontend.speech")
@@ -32,6 +33,9 @@ log = logging.getLogger("vtts.frontend.speech")
 #: extra seconds the frontend waits beyond the worker-side deadline before giving up itself
 DEADLINE_MARGIN_S = 5.0
 RETRY_AFTER_S = 1.0
+MAX_ATTEMPTS = 4
+#: worker errors that mean "this worker could not take it", not "this request is bad": try another
+RETRYABLE = frozenset({"draining", "worker_lost", "unavailable"})
 
 
 async def create_speech(request: web.Request) -> web.StreamResponse:
@@ -40,35 +44,13 @@ async def create_speech(request: web.Request) -> web.StreamResponse:
     metrics = app[METRICS]
     body = await read_json(request)
     speech = parse_speech(body, config.server.max_input_chars)
-    catalog = app[CATALOG]
-    model_id = catalog.resolve_model(speech.model)
-    pool = app[POOL]
-    if not pool.ready_workers(model_id):
-        metrics.rejected.labels(model_id, "no_worker").inc()
-        metrics.requests.labels(model_id, "503").inc()
-        raise APIError(503, f"Model '{model_id}' has no ready worker yet; retry shortly",
-                       code="model_not_ready", retry_after=RETRY_AFTER_S)
-    voice = catalog.resolve_voice(model_id, speech.voice)
+    model_id = app[CATALOG].resolve_model(speech.model)
     arrival = time.monotonic()
-    timeout = config.server.request_timeout_s
-    msg = P.Synthesize(
-        id=uuid.uuid4().hex, text=speech.input, voice=voice, speed=speech.speed,
-        language=speech.language, extra=speech.extra, deadline=time.time() + timeout,
-    )
-    try:
-        stream = await pool.submit(model_id, msg)
-    except Overloaded:
-        metrics.rejected.labels(model_id, "queue_full").inc()
-        metrics.requests.labels(model_id, "429").inc()
-        raise APIError(429, f"Model '{model_id}' is at capacity; retry later", code="rate_limit_exceeded",
-                       retry_after=RETRY_AFTER_S) from None
-    except NoWorker:
-        metrics.requests.labels(model_id, "503").inc()
-        raise APIError(503, f"Model '{model_id}' has no ready worker", code="model_not_ready",
-                       retry_after=RETRY_AFTER_S) from None
+    stream, first = await _start(request, speech, model_id)
     metrics.active.labels(model_id).inc()
     try:
-        return await _respond(request, speech, model_id, stream, arrival, timeout + DEADLINE_MARGIN_S)
+        return await _respond(request, speech, model_id, stream, first, arrival,
+                              config.server.request_timeout_s + DEADLINE_MARGIN_S)
     except ConnectionResetError:
         log.info("client went away during request %s", stream.id)
         return web.Response(status=499)
@@ -76,25 +58,86 @@ async def create_speech(request: web.Request) -> web.StreamResponse:
         metrics.active.labels(model_id).dec()
         if not stream.finished:
             metrics.cancelled.labels(model_id).inc()
+            await app[POOL].cancel(stream)
+
+
+async def _start(request: web.Request, speech: SpeechRequest, model_id: str) -> tuple[Stream, P.Message]:
+    """Route the request and wait for its first message. Requests that have not started are retried on
+    another worker when theirs drains or dies; a model that is not loaded is loaded on demand."""
+    app = request.app
+    config = app[CONFIG]
+    metrics = app[METRICS]
+    pool = app[POOL]
+    deadline = time.monotonic() + max(config.server.request_timeout_s, config.server.load_timeout_s)
+    for attempt in range(MAX_ATTEMPTS):
+        if not pool.ready_workers(model_id):
+            await _ensure_loaded(request, model_id, deadline)
+        voice = app[CATALOG].resolve_voice(model_id, speech.voice)
+        msg = P.Synthesize(
+            id=uuid.uuid4().hex, text=speech.input, voice=voice, speed=speech.speed, language=speech.language,
+            extra=speech.extra, deadline=time.time() + config.server.request_timeout_s,
+        )
+        try:
+            stream = await pool.submit(model_id, msg)
+        except Overloaded:
+            metrics.rejected.labels(model_id, "queue_full").inc()
+            metrics.requests.labels(model_id, "429").inc()
+            raise APIError(429, f"Model '{model_id}' is at capacity; retry later", code="rate_limit_exceeded",
+                           retry_after=RETRY_AFTER_S) from None
+        except NoWorker:
+            continue
+        try:
+            first = await stream.next(max(0.1, deadline - time.monotonic()) + DEADLINE_MARGIN_S)
+        except asyncio.TimeoutError:
             await pool.cancel(stream)
+            metrics.requests.labels(model_id, "504").inc()
+            raise APIError(504, "the model did not start this request in time", code="timeout") from None
+        if isinstance(first, P.Error) and first.code in RETRYABLE and time.monotonic() < deadline:
+            log.info("request %s not started (%s); retrying (attempt %d)", msg.id, first.code, attempt + 2)
+            metrics.retries.labels(model_id, first.code).inc()
+            continue
+        if isinstance(first, P.Error):
+            metrics.requests.labels(model_id, str(first.status)).inc()
+            if first.status == 429:
+                metrics.rejected.labels(model_id, "queue_full").inc()
+            retry = RETRY_AFTER_S if first.status in (429, 503) else None
+            raise APIError(first.status, first.message, param=first.param, code=first.code, retry_after=retry)
+        return stream, first
+    metrics.requests.labels(model_id, "503").inc()
+    raise APIError(503, f"Model '{model_id}' has no worker that could take the request; retry shortly",
+                   code="model_not_ready", retry_after=RETRY_AFTER_S)
+
+
+async def _ensure_loaded(request: web.Request, model_id: str, deadline: float) -> None:
+    """Ask the supervisor to load ``model_id`` if needed and wait until a worker of it is ready."""
+    app = request.app
+    pool = app[POOL]
+    metrics = app[METRICS]
+    timeout = max(0.1, deadline - time.monotonic())
+    try:
+        reply = await app[CONTROL].request("ensure", model_id, timeout=timeout)
+    except SupervisorUnavailable:
+        reply = None
+    if reply is not None and not reply.ok:
+        metrics.rejected.labels(model_id, "no_worker").inc()
+        metrics.requests.labels(model_id, "503").inc()
+        raise APIError(503, f"Model '{model_id}' is not available: {reply.message}", code=reply.code or
+                       "model_not_ready", retry_after=RETRY_AFTER_S)
+    while not pool.ready_workers(model_id):  # the worker's heartbeat can trail the supervisor's answer
+        if time.monotonic() > deadline:
+            metrics.rejected.labels(model_id, "no_worker").inc()
+            metrics.requests.labels(model_id, "503").inc()
+            raise APIError(503, f"Model '{model_id}' has no ready worker yet; retry shortly",
+                           code="model_not_ready", retry_after=RETRY_AFTER_S)
+        await asyncio.sleep(0.05)
 
 
 async def _respond(
-    request: web.Request, speech: SpeechRequest, model_id: str, stream: Stream, arrival: float, timeout: float
+    request: web.Request, speech: SpeechRequest, model_id: str, stream: Stream, first: P.Message, arrival: float,
+    timeout: float,
 ) -> web.StreamResponse:
     app = request.app
     metrics = app[METRICS]
-    try:
-        first = await stream.next(timeout)
-    except asyncio.TimeoutError:
-        metrics.requests.labels(model_id, "504").inc()
-        raise APIError(504, "the model did not start this request in time", code="timeout") from None
-    if isinstance(first, P.Error):
-        metrics.requests.labels(model_id, str(first.status)).inc()
-        if first.status == 429:
-            metrics.rejected.labels(model_id, "queue_full").inc()
-        retry = RETRY_AFTER_S if first.status in (429, 503) else None
-        raise APIError(first.status, first.message, param=first.param, code=first.code, retry_after=retry)
     rate = first.sample_rate if isinstance(first, P.Audio) else stream.sample_rate
     encoder = make_encoder(speech.response_format, rate or 24000)
     sse = speech.stream_format == "sse"

@@ -9,6 +9,7 @@ from aiohttp import web
 from vtts.config import Config
 
 from .catalog import Catalog
+from .control import SupervisorLink
 from .metrics import Metrics
 from .pool import WorkerPool
 
@@ -18,3 +19,4 @@ CATALOG = web.AppKey("catalog", Catalog)
 METRICS = web.AppKey("metrics", Metrics)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 STARTED_AT = web.AppKey("started_at", float)
+CONTROL = web.AppKey("control", SupervisorLink)

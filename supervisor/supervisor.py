@@ -1,5 +1,10 @@
-"""The supervisor: starts the frontend and one worker per model replica, restarts what dies, and stops
-everything on SIGTERM within the configured timeout. It never touches audio."""
+"""The supervisor: starts the frontend and one worker per model replica, restarts what dies, carries out
+the admin API's load / unload / hot swap, decides what fits in memory, and stops everything on SIGTERM.
+It never touches audio.
+
+It binds a control ROUTER socket: workers send it their ``status`` heartbeats (so it knows readiness,
+load and memory without asking the frontend), and the frontend sends it ``admin`` operations.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +19,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from vtts.config import Config, ModelConfig
+import zmq
 
+from vtts import protocol as P
+from vtts.config import Config, ConfigError, ModelConfig, parse_model
+
+from .deployment import Deployment, Waiter
+from .memory import DEFAULT_FOOTPRINT, MIB, CpuMemory, DeviceMemory, InsufficientMemory, Resident, plan_evictions
 from .process import Child
 
 log = logging.getLogger("vtts.supervisor")
 
-POLL_S = 0.1
+POLL_MS = 100
 
 
 class Supervisor:
@@ -33,46 +43,316 @@ class Supervisor:
         self.run_dir = Path(config.server.run_dir or tempfile.mkdtemp(prefix="vtts-"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.endpoint = f"ipc://{self.run_dir / 'workers.sock'}"
-        self.children: dict[str, Child] = {}
+        self.control_endpoint = f"ipc://{self.run_dir / 'control.sock'}"
+        self.frontend: Child | None = None
+        self.deployments: dict[str, Deployment] = {m.id: Deployment(m) for m in config.models}
+        self.statuses: dict[str, P.Status] = {}
         self.stopping = False
+        s = config.server
+        self.memory = DeviceMemory(CpuMemory(s.cpu_memory_budget_mb * MIB, self._used_bytes),
+                                   s.gpu_memory_reserve_mb * MIB)
+        self.ctx = zmq.Context()
+        self.control = self.ctx.socket(zmq.ROUTER)
+        self.control.setsockopt(zmq.LINGER, 0)
+        self.control.setsockopt(zmq.ROUTER_HANDOVER, 1)
 
     # -- children ------------------------------------------------------------------------------------
     def _frontend(self) -> Child:
         config_path = self.run_dir / "config.json"
         config_path.write_text(json.dumps(self.config.to_dict()), encoding="utf-8")
         argv = [self.python, "-m", "vtts.frontend", "--config", str(config_path), "--endpoint", self.endpoint,
-                "--parent-pid", str(os.getpid())]
+                "--control", self.control_endpoint, "--parent-pid", str(os.getpid())]
         return Child("frontend", argv)
 
-    def _worker(self, model: ModelConfig, replica: int) -> Child:
-        worker_id = f"{model.id}-{replica}"
-        model_json = json.dumps(dataclasses.asdict(model))
-        argv = [model.python or self.python, "-m", "vtts.workers", "--id", worker_id, "--endpoint", self.endpoint,
-                "--model", model_json, "--parent-pid", str(os.getpid()), "--log-level", self.config.server.log_level]
+    def _worker(self, entry: ModelConfig, worker_id: str) -> Child:
+        argv = [entry.python or self.python, "-m", "vtts.workers", "--id", worker_id, "--endpoint", self.endpoint,
+                "--control", self.control_endpoint, "--model", json.dumps(dataclasses.asdict(entry)),
+                "--parent-pid", str(os.getpid()), "--log-level", self.config.server.log_level,
+                "--drain-timeout", str(self.config.server.drain_timeout_s)]
         return Child(f"worker {worker_id}", argv)
 
-    def start(self) -> None:
-        """Start the frontend first (it binds the socket the workers connect to), then every worker."""
-        front = self._frontend()
-        self.children["frontend"] = front
-        front.start()
-        for model in self.config.models:
-            for i in range(model.replicas):
-                child = self._worker(model, i)
-                self.children[child.name] = child
+    def _spawn(self, dep: Deployment, entry: ModelConfig, generation: int) -> dict[str, Child]:
+        children = {}
+        for replica in range(entry.replicas):
+            worker_id = dep.worker_id(generation, replica)
+            self.statuses.pop(worker_id, None)
+            child = self._worker(entry, worker_id)
+            try:
                 child.start()
+            except OSError as exc:  # e.g. a model's python interpreter that does not exist
+                for c in children.values():
+                    c.signal(signal.SIGKILL)
+                raise ConfigError(f"cannot start a worker for {entry.id!r} with {child.argv[0]!r}: {exc}") from exc
+            children[worker_id] = child
+        return children
+
+    def start(self) -> None:
+        """Bind the control socket, start the frontend, then the workers of every preloaded model."""
+        self.control.bind(self.control_endpoint)
+        self.frontend = self._frontend()
+        self.frontend.start()
+        for dep in self.deployments.values():
+            if dep.entry.preload:
+                self._load(dep, evict=False)
+
+    # -- model operations ----------------------------------------------------------------------------
+    def _footprint(self, dep: Deployment, entry: ModelConfig) -> int:
+        if entry.memory_mb:
+            return entry.memory_mb * MIB
+        return dep.footprint_bytes or DEFAULT_FOOTPRINT
+
+    def _used_bytes(self, device: str) -> int:
+        return sum(st.rss_bytes for st in self.statuses.values() if st.device == device)
+
+    def _make_room(self, dep: Deployment, entry: ModelConfig) -> None:
+        """Evict least-recently-used idle models on the device until ``entry`` fits (raises if it cannot)."""
+        need = self._footprint(dep, entry) * entry.replicas
+        free = self.memory.free_bytes(entry.device)
+        residents = [
+            Resident(d.id, d.entry.device, d.resident_bytes(self.statuses) or self._footprint(d, d.entry),
+                     d.last_used(self.statuses), d.busy(self.statuses), d.entry.pinned)
+            for d in self.deployments.values() if d is not dep and d.workers
+        ]
+        for victim in plan_evictions(need, free, entry.device, residents):
+            log.info("evicting idle model %s to make room for %s", victim, entry.id)
+            self._unload(self.deployments[victim])
+
+    def _load(self, dep: Deployment, evict: bool = True) -> None:
+        if dep.workers or dep.candidate:
+            return
+        if evict:
+            self._make_room(dep, dep.entry)
+        dep.failed, dep.last_error = False, ""
+        dep.exits.clear()
+        dep.workers = self._spawn(dep, dep.entry, dep.generation)
+        dep.loaded_at = time.time()
+
+    def _unload(self, dep: Deployment) -> None:
+        """Stop routing (workers announce "draining" on SIGTERM), let in-flight work finish, bounded."""
+        deadline = time.monotonic() + self.config.server.drain_timeout_s
+        for worker_id, child in [*dep.workers.items(), *dep.candidate.items()]:
+            child.signal(signal.SIGTERM)
+            dep.retiring[worker_id] = (child, deadline)
+        dep.workers, dep.candidate, dep.candidate_entry = {}, {}, None
+
+    def _swap(self, dep: Deployment, entry: ModelConfig) -> None:
+        if dep.candidate:
+            raise _OpError(409, "swap_in_progress", f"a swap of {dep.id!r} is already in progress")
+        self._make_room(dep, entry)
+        dep.candidate_entry = entry
+        dep.candidate = self._spawn(dep, entry, dep.generation + 1)
+
+    def _promote(self, dep: Deployment) -> None:
+        """The swap candidate is ready: route to it, drain the old generation."""
+        assert dep.candidate_entry is not None
+        old = dep.workers
+        deadline = time.monotonic() + self.config.server.drain_timeout_s
+        dep.workers, dep.entry = dep.candidate, dep.candidate_entry
+        dep.generation += 1
+        dep.candidate, dep.candidate_entry = {}, None
+        dep.failed, dep.last_error = False, ""
+        dep.exits.clear()
+        dep.loaded_at = time.time()
+        for worker_id, child in old.items():
+            child.signal(signal.SIGTERM)
+            dep.retiring[worker_id] = (child, deadline)
+        log.info("swapped %s to generation %d", dep.id, dep.generation)
+        self._answer_swaps(dep)
+
+    def _abort_swap(self, dep: Deployment, why: str) -> None:
+        for child in dep.candidate.values():
+            child.signal(signal.SIGKILL)
+            if child.proc:
+                child.proc.wait()
+        dep.candidate, dep.candidate_entry = {}, None
+        dep.last_error = why
+        log.warning("swap of %s failed: %s", dep.id, why)
+        self._answer_swaps(dep, why)
+
+    # -- admin messages ------------------------------------------------------------------------------
+    def models_view(self) -> list[dict]:
+        return [d.describe(self.statuses) for d in self.deployments.values()]
+
+    def reply(self, ident: bytes, request_id: str, ok: bool = True, status: int = 200, code: str = "",
+              message: str = "") -> None:
+        msg = P.AdminReply(request_id, ok, status, code, message, self.models_view())
+        try:
+            self.control.send_multipart([ident, P.encode(msg)], zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            log.warning("could not answer admin request %s: %s", request_id, exc)
+
+    def on_admin(self, ident: bytes, msg: P.Admin) -> None:
+        try:
+            self._admin(ident, msg)
+        except _OpError as exc:
+            self.reply(ident, msg.id, False, exc.status, exc.code, exc.message)
+        except ConfigError as exc:
+            self.reply(ident, msg.id, False, 400, "invalid_model", str(exc))
+        except InsufficientMemory as exc:
+            self.reply(ident, msg.id, False, 503, "insufficient_memory", str(exc))
+
+    def _admin(self, ident: bytes, msg: P.Admin) -> None:
+        if msg.op == "list":
+            self.reply(ident, msg.id)
+            return
+        entry = None
+        if msg.entry:
+            data = dict(msg.entry)
+            data.setdefault("id", msg.model)
+            entry = parse_model(data)
+            if msg.model and entry.id != msg.model:
+                raise _OpError(400, "id_mismatch", f"entry id {entry.id!r} does not match {msg.model!r}")
+        model_id = msg.model or (entry.id if entry else "")
+        dep = self.deployments.get(model_id)
+        wait = self.config.server.load_timeout_s
+        if msg.op in ("load", "ensure"):
+            if dep is None:
+                if entry is None or msg.op == "ensure":
+                    raise _OpError(404, "model_not_found", f"no configured model {model_id!r}")
+                dep = self.deployments[model_id] = Deployment(entry)
+            elif entry is not None and entry != dep.entry:
+                raise _OpError(409, "model_exists", f"{model_id!r} exists with another entry; use PUT to swap")
+            if dep.failed and msg.op == "ensure":
+                raise _OpError(503, "model_failed", f"{model_id!r} failed: {dep.last_error}")
+            self._load(dep)
+        elif msg.op == "unload":
+            if dep is None:
+                raise _OpError(404, "model_not_found", f"no configured model {model_id!r}")
+            self._unload(dep)
+            wait = self.config.server.drain_timeout_s + 5
+        elif msg.op == "swap":
+            if dep is None:
+                raise _OpError(404, "model_not_found", f"no configured model {model_id!r}; use POST to load")
+            if entry is None:
+                raise _OpError(400, "missing_entry", "a swap needs the new model entry")
+            self._swap(dep, entry)
+        else:
+            raise _OpError(400, "unknown_op", f"unknown admin operation {msg.op!r}")
+        dep.waiters.append(Waiter(ident, msg.id, msg.op, time.monotonic() + wait))
+        self._resolve_waiters(dep)
+
+    def _resolve_waiters(self, dep: Deployment) -> None:
+        """Answer the admin requests whose operation has finished (swaps are answered by promote/abort)."""
+        now = time.monotonic()
+        if dep.candidate and any(w.op == "swap" and now > w.deadline for w in dep.waiters):
+            self._abort_swap(dep, "the new model did not become ready in time")
+        state = dep.state(self.statuses)
+        keep = []
+        for w in dep.waiters:
+            if w.op == "swap":
+                keep.append(w)
+            elif w.op == "unload" and state == "unloaded":
+                self.reply(w.ident, w.request_id)
+            elif w.op in ("load", "ensure") and state == "ready":
+                self.reply(w.ident, w.request_id)
+            elif w.op in ("load", "ensure") and state == "failed":
+                self.reply(w.ident, w.request_id, False, 409 if w.op == "load" else 503, "load_failed",
+                           f"{dep.id!r} did not load: {dep.last_error}")
+            elif now > w.deadline:
+                self.reply(w.ident, w.request_id, False, 503, "timeout", f"{w.op} of {dep.id!r} timed out")
+            else:
+                keep.append(w)
+        dep.waiters = keep
+
+    def _answer_swaps(self, dep: Deployment, error: str = "") -> None:
+        for w in [w for w in dep.waiters if w.op == "swap"]:
+            if error:
+                self.reply(w.ident, w.request_id, False, 409, "load_failed", f"the new model did not load: {error}")
+            else:
+                self.reply(w.ident, w.request_id)
+        dep.waiters = [w for w in dep.waiters if w.op != "swap"]
+
+    # -- watching ------------------------------------------------------------------------------------
+    def drain_control(self) -> None:
+        while True:
+            try:
+                ident, frame = self.control.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            except ValueError:
+                continue
+            try:
+                msg = P.decode(frame)
+            except P.ProtocolError as exc:
+                log.warning("bad control frame: %s", exc)
+                continue
+            if isinstance(msg, P.Status):
+                self.on_status(msg)
+            elif isinstance(msg, P.Admin):
+                self.on_admin(ident, msg)
+
+    def on_status(self, st: P.Status) -> None:
+        self.statuses[st.worker_id] = st
+        for dep in self.deployments.values():
+            if st.worker_id in dep.workers or st.worker_id in dep.candidate:
+                if st.state == "ready" and st.rss_bytes:
+                    dep.footprint_bytes = max(dep.footprint_bytes, st.rss_bytes)
+                if st.state == "failed":
+                    dep.last_error = st.error or "the model failed to load"
 
     def check(self) -> None:
-        """Reap exited children and restart them after their backoff."""
+        """Reap exited children, restart or give up, kill retirees past their deadline, advance swaps."""
         now = time.monotonic()
-        for child in self.children.values():
-            if child.proc is not None:
-                code = child.poll()
-                if code is not None:
-                    delay = child.schedule_restart()
-                    log.warning("%s exited with code %s; restarting in %.1f s", child.name, code, delay)
-            elif now >= child.next_start and not self.stopping:
+        if self.frontend and not self.stopping:
+            self._keep_alive(self.frontend, now)
+        for dep in self.deployments.values():
+            for worker_id, (child, deadline) in list(dep.retiring.items()):
+                if child.poll() is not None or child.proc is None:
+                    del dep.retiring[worker_id]
+                    self.statuses.pop(worker_id, None)
+                elif now > deadline:
+                    log.warning("%s did not drain in time; killing it", child.name)
+                    child.signal(signal.SIGKILL)
+            if dep.candidate:
+                self._check_candidate(dep)
+            for worker_id, child in list(dep.workers.items()):
+                self._check_worker(dep, worker_id, child, now)
+            if dep.waiters:
+                self._resolve_waiters(dep)
+
+    def _keep_alive(self, child: Child, now: float) -> None:
+        if child.proc is not None:
+            code = child.poll()
+            if code is not None:
+                delay = child.schedule_restart()
+                log.warning("%s exited with code %s; restarting in %.1f s", child.name, code, delay)
+        elif now >= child.next_start:
+            child.start()
+
+    def _check_candidate(self, dep: Deployment) -> None:
+        for worker_id, child in dep.candidate.items():
+            st = self.statuses.get(worker_id)
+            if child.poll() is not None or (st and st.state == "failed"):
+                self._abort_swap(dep, (st.error if st else "") or f"worker exited with code {child.poll()}")
+                return
+        if all((st := self.statuses.get(w)) and st.state == "ready" for w in dep.candidate):
+            self._promote(dep)
+
+    def _check_worker(self, dep: Deployment, worker_id: str, child: Child, now: float) -> None:
+        if child.proc is None:
+            if now >= child.next_start and not self.stopping:
                 child.start()
+            return
+        code = child.poll()
+        if code is None:
+            return
+        st = self.statuses.pop(worker_id, None)
+        load_failed = st is not None and st.state == "failed"
+        if load_failed:
+            dep.last_error = st.error or "the model failed to load"
+        exits = dep.record_exit(self.config.server.restart_window_s)
+        # a load failure (missing files, bad reference) does not go away by retrying
+        if load_failed or exits >= self.config.server.max_restarts:
+            dep.failed = True
+            dep.last_error = dep.last_error or f"worker exited with code {code}"
+            log.error("%s exited %d times within %.0f s: marking %s failed (%s)", child.name, exits,
+                      self.config.server.restart_window_s, dep.id, dep.last_error)
+            for other in dep.workers.values():
+                other.signal(signal.SIGKILL)
+            dep.workers = {}
+            return
+        delay = child.schedule_restart()
+        log.warning("%s exited with code %s; restarting in %.1f s", child.name, code, delay)
 
     # -- main loop -----------------------------------------------------------------------------------
     def run(self) -> int:
@@ -84,11 +364,14 @@ class Supervisor:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        self.start()
+        poller = zmq.Poller()
+        poller.register(self.control, zmq.POLLIN)
         try:
+            self.start()
             while not self.stopping:
+                if poller.poll(POLL_MS):
+                    self.drain_control()
                 self.check()
-                time.sleep(POLL_S)
         finally:
             self.shutdown()
         return 0
@@ -97,19 +380,27 @@ class Supervisor:
         """SIGTERM the frontend (no new requests), then the workers (they finish what they hold);
         SIGKILL whatever is left after ``shutdown_timeout_s``."""
         self.stopping = True
-        front = self.children.get("frontend")
-        order = [front] if front else []
-        order += [c for c in self.children.values() if c is not front]
+        order = [self.frontend] if self.frontend else []
+        for dep in self.deployments.values():
+            order += dep.all_children()
         for child in order:
             child.signal(signal.SIGTERM)
         deadline = time.monotonic() + self.config.server.shutdown_timeout_s
-        while time.monotonic() < deadline and any(c.poll() is None for c in order if c.proc):
-            time.sleep(POLL_S)
+        while time.monotonic() < deadline and any(c.proc and c.poll() is None for c in order):
+            time.sleep(0.05)
         for child in order:
             if child.proc and child.poll() is None:
                 log.warning("%s did not stop in time; killing it", child.name)
                 child.signal(signal.SIGKILL)
                 child.proc.wait()
+        self.control.close(linger=0)
+        self.ctx.term()
         if self._own_run_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)
         log.info("all processes stopped")
+
+
+class _OpError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message

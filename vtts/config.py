@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
@@ -27,6 +28,7 @@ OPENAI_VOICES = (
     "marin", "cedar",
 )
 API_KEY_ENV = "VTTS_API_KEY"
+ADMIN_KEY_ENV = "VTTS_ADMIN_KEY"
 
 
 class ConfigError(ValueError):
@@ -53,6 +55,19 @@ class ServerConfig:
     log_level: str = "info"
     #: seconds the supervisor waits for processes to exit on shutdown before killing them
     shutdown_timeout_s: float = 10.0
+    #: keys for /admin routes; empty = admin only from loopback (also read from $VTTS_ADMIN_KEY)
+    admin_keys: list[str] = field(default_factory=list)
+    #: how long a request for a model that is not loaded waits for it to load (then 503)
+    load_timeout_s: float = 60.0
+    #: how long unload and hot swap let in-flight streams of the old workers finish before killing them
+    drain_timeout_s: float = 30.0
+    #: a worker that exits this many times within ``restart_window_s`` marks its model failed
+    max_restarts: int = 5
+    restart_window_s: float = 60.0
+    #: CPU memory the models may use in all (MiB); 0 = what the system has available
+    cpu_memory_budget_mb: int = 0
+    #: GPU memory left free for other processes on every GPU (MiB)
+    gpu_memory_reserve_mb: int = 512
 
 
 @dataclass
@@ -78,6 +93,12 @@ class ModelConfig:
     voice_aliases: dict[str, str] = field(default_factory=dict)
     #: extra model names that route here
     aliases: list[str] = field(default_factory=list)
+    #: load at start-up; false = load on the first request (and whenever it was evicted)
+    preload: bool = True
+    #: never evicted to make room for another model
+    pinned: bool = False
+    #: memory one replica needs (MiB); 0 = measured at load (until then a default estimate)
+    memory_mb: int = 0
 
 
 @dataclass
@@ -148,27 +169,46 @@ def validate(config: Config) -> Config:
         raise ConfigError("server.port: must be 1..65535")
     if s.max_input_chars < 1:
         raise ConfigError("server.max_input_chars: must be positive")
-    if s.request_timeout_s <= 0 or s.heartbeat_timeout_s <= 0:
-        raise ConfigError("server: timeouts must be positive")
+    for name in ("request_timeout_s", "heartbeat_timeout_s", "load_timeout_s", "drain_timeout_s",
+                 "shutdown_timeout_s", "restart_window_s"):
+        if getattr(s, name) <= 0:
+            raise ConfigError(f"server.{name}: must be positive")
+    if s.max_restarts < 1 or s.cpu_memory_budget_mb < 0 or s.gpu_memory_reserve_mb < 0:
+        raise ConfigError("server: max_restarts must be >= 1 and memory sizes >= 0")
     seen: set[str] = set()
     for i, m in enumerate(config.models):
         where = f"models[{i}]"
-        if not m.id:
-            raise ConfigError(f"{where}.id: required")
+        validate_model(m, where)
         if m.id in seen:
             raise ConfigError(f"{where}.id: duplicate model id {m.id!r}")
         seen.add(m.id)
-        if not m.engine:
-            raise ConfigError(f"{where}.engine: required")
-        if m.replicas < 1:
-            raise ConfigError(f"{where}.replicas: must be at least 1")
-        if m.max_queue < 1 or m.max_batch < 0:
-            raise ConfigError(f"{where}: max_queue must be >= 1 and max_batch >= 0")
-        if not (m.device == "cpu" or m.device == "cuda" or m.device.startswith("cuda:")):
-            raise ConfigError(f"{where}.device: expected 'cpu', 'cuda' or 'cuda:N', got {m.device!r}")
     if s.default_model and s.default_model not in seen:
         raise ConfigError(f"server.default_model: {s.default_model!r} is not a configured model")
     return config
+
+
+def validate_model(m: ModelConfig, where: str = "model") -> ModelConfig:
+    """Checks of one model entry (also used for entries sent to the admin API)."""
+    if not m.id:
+        raise ConfigError(f"{where}.id: required")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", m.id):
+        raise ConfigError(f"{where}.id: use letters, digits and . _ : - (got {m.id!r})")
+    if not m.engine:
+        raise ConfigError(f"{where}.engine: required")
+    if m.replicas < 1:
+        raise ConfigError(f"{where}.replicas: must be at least 1")
+    if m.max_queue < 1 or m.max_batch < 0:
+        raise ConfigError(f"{where}: max_queue must be >= 1 and max_batch >= 0")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", m.device):
+        raise ConfigError(f"{where}.device: expected 'cpu', 'cuda' or 'cuda:N', got {m.device!r}")
+    if m.memory_mb < 0:
+        raise ConfigError(f"{where}.memory_mb: must be >= 0")
+    return m
+
+
+def parse_model(data: Any, where: str = "model") -> ModelConfig:
+    """A model entry from a JSON/TOML table, validated (the admin API's bodies)."""
+    return validate_model(_build(ModelConfig, data, where), where)
 
 
 def parse(data: dict[str, Any]) -> Config:
@@ -176,6 +216,8 @@ def parse(data: dict[str, Any]) -> Config:
     config = _build(Config, data, "")
     if not config.server.api_keys and os.environ.get(API_KEY_ENV):
         config.server.api_keys = [k for k in os.environ[API_KEY_ENV].split(",") if k]
+    if not config.server.admin_keys and os.environ.get(ADMIN_KEY_ENV):
+        config.server.admin_keys = [k for k in os.environ[ADMIN_KEY_ENV].split(",") if k]
     return validate(config)
 
 

@@ -108,6 +108,11 @@ class Status(Message):
     rss_bytes: int = 0
     error: str = ""
     started_at: float = 0.0
+    #: seconds since the epoch of the last request received (0 = none yet): idleness for eviction
+    last_request_at: float = 0.0
+    #: the interpreter the worker runs under (a model may have its own venv)
+    python: str = ""
+    load_seconds: float = 0.0
 
 
 @dataclass
@@ -127,8 +132,35 @@ class Unload(Message):
     drain: bool = True
 
 
+@dataclass
+class Admin(Message):
+    """Frontend → supervisor: a control-plane operation on models.
+
+    ``op``: "list" | "load" | "unload" | "swap" | "ensure" (load on demand if configured and not loaded).
+    ``entry`` is a full model entry (config schema) for load/swap; empty means "the configured one"."""
+
+    TYPE: ClassVar[str] = "admin"
+    id: str
+    op: str
+    model: str = ""
+    entry: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AdminReply(Message):
+    """Supervisor → frontend: the outcome of an :class:`Admin` operation, with every model's state."""
+
+    TYPE: ClassVar[str] = "admin_reply"
+    id: str
+    ok: bool
+    status: int = 200
+    code: str = ""
+    message: str = ""
+    models: list[dict[str, Any]] = field(default_factory=list)
+
+
 MESSAGE_TYPES: dict[str, type[Message]] = {
-    cls.TYPE: cls for cls in (Synthesize, Audio, Done, Error, Cancel, Status, Load, Unload)
+    cls.TYPE: cls for cls in (Synthesize, Audio, Done, Error, Cancel, Status, Load, Unload, Admin, AdminReply)
 }
 
 

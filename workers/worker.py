@@ -64,7 +64,8 @@ def current_rss() -> int:
 class Worker:
     """Hosts one engine; speaks the protocol over a DEALER socket."""
 
-    def __init__(self, worker_id: str, model: dict[str, Any], endpoint: str, parent_pid: int | None = None):
+    def __init__(self, worker_id: str, model: dict[str, Any], endpoint: str, parent_pid: int | None = None,
+                 control: str | None = None):
         self.worker_id = worker_id
         self.model = model
         self.endpoint = endpoint
@@ -73,6 +74,7 @@ class Worker:
         self.state = "loading"
         self.error = ""
         self.started_at = time.time()
+        self.load_seconds = 0.0
         self.stopping = False
         self.ctx = zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
@@ -81,6 +83,16 @@ class Worker:
         self.sock.setsockopt(zmq.SNDHWM, 100_000)
         self.sock.setsockopt(zmq.RCVHWM, 100_000)
         self.sock.connect(endpoint)
+        #: the supervisor's control socket: it gets the same heartbeats (readiness, load, memory)
+        self.ctl: zmq.Socket | None = None
+        if control:
+            self.ctl = self.ctx.socket(zmq.DEALER)
+            self.ctl.setsockopt(zmq.IDENTITY, worker_id.encode())
+            self.ctl.setsockopt(zmq.LINGER, 0)
+            self.ctl.setsockopt(zmq.SNDHWM, 100)
+            self.ctl.connect(control)
+        self.last_request_at = 0.0
+        self.drain_deadline = 0.0
         self.scheduler: Scheduler | None = None
         self.tracking: dict[str, Tracking] = {}
         self._last_status = 0.0
@@ -108,18 +120,37 @@ class Worker:
             rss_bytes=current_rss(),
             error=self.error,
             started_at=self.started_at,
+            last_request_at=self.last_request_at,
+            python=sys.executable,
+            load_seconds=self.load_seconds,
         )
 
     def send_status(self) -> None:
-        self.send(self.status())
+        st = self.status()
+        self.send(st)
+        if self.ctl is not None:
+            try:
+                self.ctl.send(P.encode(st), zmq.NOBLOCK)
+            except zmq.Again:  # the supervisor is not reading: heartbeats to it are best effort
+                pass
         self._last_status = time.monotonic()
+
+    def begin_drain(self, timeout_s: float = 60.0) -> None:
+        """Stop taking requests (the frontend routes elsewhere once it sees "draining"), finish the rest."""
+        if not self.stopping:
+            self.stopping = True
+            self.drain_deadline = time.monotonic() + timeout_s
+            if self.state == "ready":
+                self.state = "draining"
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def load(self) -> bool:
         self.send_status()
+        t0 = time.monotonic()
         try:
             cls = engine_class(self.model["engine"])
-            self.engine = cls.load(self.model["model"], self.model.get("device", "cpu"), self.model.get("options"))
+            device = self.model.get("device", "cpu")
+            self.engine = cls.load(self.model["model"], device, self.model.get("options"))
         except Exception as exc:  # any load failure is reported, not raised: the frontend shows it
             log.exception("loading %s failed", self.model["id"])
             self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
@@ -128,7 +159,8 @@ class Worker:
         max_batch = int(self.model.get("max_batch") or 0) or self.engine.max_batch
         self.scheduler = Scheduler(max_batch=max_batch, max_queue=int(self.model.get("max_queue", 64)))
         self._voices = {v.id for v in self.engine.voices()}
-        self.state = "ready"
+        self.load_seconds = time.monotonic() - t0
+        self.state = "draining" if self.stopping else "ready"
         self.send_status()
         log.info("worker %s ready: %s on %s", self.worker_id, self.model["id"], self.model.get("device"))
         return True
@@ -141,7 +173,16 @@ class Worker:
         assert self.scheduler is not None and self.engine is not None
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
+        announced = self.state
         while not (self.stopping and len(self.scheduler) == 0):
+            if self.stopping and time.monotonic() > self.drain_deadline:
+                log.warning("drain timed out with %d requests left", len(self.scheduler))
+                for rid in list(self.tracking):
+                    self.fail(rid, "unavailable", "the worker is shutting down", 503)
+                break
+            if self.state != announced:
+                announced = self.state
+                self.send_status()
             busy = len(self.scheduler) > 0
             timeout_ms = 0 if busy else int(HEARTBEAT_S * 1000)
             if dict(poller.poll(timeout_ms)).get(self.sock):
@@ -176,15 +217,16 @@ class Worker:
                 if self.scheduler and self.scheduler.cancel(msg.id):
                     self.tracking.pop(msg.id, None)
             elif isinstance(msg, P.Unload):
-                self.stopping = True
+                self.begin_drain()
                 if not msg.drain and self.scheduler:
                     for rid in list(self.tracking):
                         self.fail(rid, "unloading", "the model is being unloaded", 503)
 
     def on_synthesize(self, msg: P.Synthesize) -> None:
         assert self.engine is not None and self.scheduler is not None
+        self.last_request_at = time.time()
         if self.stopping:
-            self.send(P.Error(msg.id, "unavailable", "worker is stopping", status=503))
+            self.send(P.Error(msg.id, "draining", "this worker is draining; retry on another", status=503))
             return
         if msg.voice not in self._voices:
             self.send(P.Error(msg.id, "voice_not_found", f"unknown voice {msg.voice!r}", "voice", 400))
@@ -277,6 +319,8 @@ class Worker:
     def close(self) -> None:
         if self.engine:
             self.engine.close()
+        if self.ctl is not None:
+            self.ctl.close(linger=0)
         self.sock.close(linger=500)
 
 
@@ -286,14 +330,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--id", required=True)
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--model", required=True, help="the model entry as JSON")
+    ap.add_argument("--control", help="the supervisor's control endpoint")
     ap.add_argument("--parent-pid", type=int, default=0)
+    ap.add_argument("--drain-timeout", type=float, default=60.0)
     ap.add_argument("--log-level", default="info")
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format=f"%(asctime)s worker[{args.id}] %(levelname)s %(message)s")
-    worker = Worker(args.id, json.loads(args.model), args.endpoint, args.parent_pid or None)
+    worker = Worker(args.id, json.loads(args.model), args.endpoint, args.parent_pid or None, args.control)
 
     def on_term(signum: int, frame: Any) -> None:
-        worker.stopping = True
+        worker.begin_drain(args.drain_timeout)
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides; Ctrl-C reaches the whole group
