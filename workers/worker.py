@@ -112,11 +112,11 @@ class Worker:
             state=self.state,
             engine=self.model["engine"],
             device=self.model.get("device", "cpu"),
-            sample_rate=eng.sample_rate if eng else 0,
-            voices=[v.__dict__ for v in eng.voices()] if eng else [],
-            active=sched.num_active if sched else 0,
-            queued=sched.num_waiting if sched else 0,
-            max_queue=sched.max_queue if sched else 0,
+            sample_rate=eng.sample_rate if eng is not None else 0,
+            voices=[v.__dict__ for v in eng.voices()] if eng is not None else [],
+            active=sched.num_active if sched is not None else 0,
+            queued=sched.num_waiting if sched is not None else 0,
+            max_queue=sched.max_queue if sched is not None else 0,
             rss_bytes=current_rss(),
             error=self.error,
             started_at=self.started_at,
@@ -214,11 +214,11 @@ class Worker:
             if isinstance(msg, P.Synthesize):
                 self.on_synthesize(msg)
             elif isinstance(msg, P.Cancel):
-                if self.scheduler and self.scheduler.cancel(msg.id):
+                if self.scheduler is not None and self.scheduler.cancel(msg.id):
                     self.tracking.pop(msg.id, None)
             elif isinstance(msg, P.Unload):
                 self.begin_drain()
-                if not msg.drain and self.scheduler:
+                if not msg.drain and self.scheduler is not None:
                     for rid in list(self.tracking):
                         self.fail(rid, "unloading", "the model is being unloaded", 503)
 

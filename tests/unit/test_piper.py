@@ -130,6 +130,7 @@ def test_bundled_aliases(ref: str) -> None:
 def test_tiny_voice_from_file_and_directory(tiny: Path) -> None:
     for ref in (str(tiny), str(tiny.parent)):
         engine = PiperEngine.load(ref, "cpu", {"intra_op_threads": 1})
+        assert engine._session.get_session_options().intra_op_num_threads == 1
         [voice] = engine.voices()
         assert (voice.id, voice.language, voice.sample_rate) == ("en_US-tiny-x_low", "en-US", 16000)
         params = SynthesisParams(voice=voice.id)
@@ -194,9 +195,11 @@ def test_directory_with_two_voices_is_ambiguous(tmp_path: Path) -> None:
     assert not PiperEngine.detect(str(tmp_path))
 
 
-def test_bad_device(tiny: Path) -> None:
+def test_bad_device_and_options(tiny: Path) -> None:
     with pytest.raises(ModelLoadError, match="tpu"):
         PiperEngine.load(str(tiny), device="tpu")
+    with pytest.raises(ModelLoadError, match="option"):
+        PiperEngine.load(str(tiny), options={"noise_scale": "loud"})
 
 
 def test_detect(tmp_path: Path, tiny: Path) -> None:
