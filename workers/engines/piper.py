@@ -212,14 +212,11 @@ class PiperEngine(SinglePassEngine):
 
     @classmethod
     def load(cls, model_ref: str, device: str = "cpu", options: dict[str, Any] | None = None) -> PiperEngine:
-        options = dict(options or {})
+        threads, overrides = _parse_options(options or {})
         onnx_path, config_path = resolve(model_ref)
-        name = onnx_path.name.removesuffix(".onnx")
-        config = PiperConfig.from_file(config_path, name)
+        config = PiperConfig.from_file(config_path, onnx_path.name.removesuffix(".onnx"))
         _check_phonemizer(config)
-        session = _session(onnx_path, device, options.get("intra_op_threads"))
-        overrides = {k: float(options[k]) for k in ("noise_scale", "length_scale", "noise_w") if k in options}
-        return cls(session, config, overrides)
+        return cls(_session(onnx_path, device, threads), config, overrides)
 
     @classmethod
     def detect(cls, model_ref: str) -> bool:
@@ -290,17 +287,30 @@ class PiperEngine(SinglePassEngine):
         return np.clip(np.asarray(audio, dtype=np.float32).reshape(-1), -1.0, 1.0)
 
 
+def _parse_options(options: dict[str, Any]) -> tuple[int | None, dict[str, float]]:
+    """(intra_op_threads, scale overrides) from the model's options; ModelLoadError for bad values."""
+    try:
+        threads = options.get("intra_op_threads")
+        threads = None if threads is None else int(threads)
+        overrides = {k: float(options[k]) for k in ("noise_scale", "length_scale", "noise_w") if k in options}
+    except (TypeError, ValueError) as exc:
+        raise ModelLoadError(f"bad Piper option: {exc}") from exc
+    if (threads is not None and threads < 0) or overrides.get("length_scale", 1.0) <= 0:
+        raise ModelLoadError("intra_op_threads must be >= 0 and length_scale > 0")
+    return threads, overrides
+
+
 def _check_phonemizer(config: PiperConfig) -> None:
-    """Fail at load, not on the first request, when the voice's phonemizer is unavailable."""
+    """Fail at load, not on the first request, when the voice cannot be phonemized."""
+    for symbol in (BOS, EOS, PAD):
+        if symbol not in config.phoneme_id_map:
+            raise ModelLoadError(f"the voice's phoneme_id_map lacks {symbol!r}")
     if config.phoneme_type == "text":
         return
     if config.phoneme_type != "espeak":
         raise ModelLoadError(f"Piper phoneme_type {config.phoneme_type!r} is not supported (espeak, text)")
     if not espeak.has_voice(config.espeak_voice):
         raise ModelLoadError(f"espeak-ng has no voice {config.espeak_voice!r} (the config's espeak.voice)")
-    for symbol in (BOS, EOS, PAD):
-        if symbol not in config.phoneme_id_map:
-            raise ModelLoadError(f"the voice's phoneme_id_map lacks {symbol!r}")
 
 
 def _providers(device: str) -> list[Any]:
@@ -319,12 +329,12 @@ def _providers(device: str) -> list[Any]:
     return [("CUDAExecutionProvider", cuda), "CPUExecutionProvider"]
 
 
-def _session(onnx_path: Path, device: str, intra_op_threads: Any) -> Any:
+def _session(onnx_path: Path, device: str, intra_op_threads: int | None) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    if intra_op_threads is not None:
-        options.intra_op_num_threads = int(intra_op_threads)
+    if intra_op_threads is not None:  # 0 = ONNX Runtime's default (one thread per core)
+        options.intra_op_num_threads = intra_op_threads
     try:
         return ort.InferenceSession(str(onnx_path), sess_options=options, providers=_providers(device))
     except ModelLoadError:
