@@ -33,7 +33,8 @@ def call(srv: Server, method: str, path: str, body: dict | None = None,
         with urllib.request.urlopen(req, timeout=90) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+        with exc:
+            return exc.code, json.loads(exc.read())
 
 
 def speak(srv: Server, model: str = "joe", text: str = "Hello there.") -> tuple[int, bytes]:
@@ -46,7 +47,8 @@ def speak(srv: Server, model: str = "joe", text: str = "Hello there.") -> tuple[
         with urllib.request.urlopen(req, timeout=90) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+        with exc:
+            return exc.code, exc.read()
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ def post(server, body: bytes | str | dict, content_type: str = "application/json
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
+        with exc:
+            return exc.code, dict(exc.headers), exc.read()
 
 
 def assert_openai_error(status: int, body: bytes, expected: int, param: str | None = None) -> dict:
