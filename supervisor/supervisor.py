@@ -101,15 +101,26 @@ class Supervisor:
             return entry.memory_mb * MIB
         return dep.footprint_bytes or DEFAULT_FOOTPRINT
 
+    def _held_bytes(self, dep: Deployment) -> int:
+        """What a loaded model holds: its declared footprint per replica, or what its workers measure if more."""
+        declared = dep.entry.memory_mb * MIB * len(dep.workers)
+        return max(declared, dep.resident_bytes(self.statuses))
+
     def _used_bytes(self, device: str) -> int:
-        return sum(st.rss_bytes for st in self.statuses.values() if st.device == device)
+        """Memory our workers hold on ``device``, draining ones included (they have not let go yet)."""
+        total = 0
+        for dep in self.deployments.values():
+            if dep.entry.device == device:
+                total += self._held_bytes(dep)
+                total += sum(self.statuses[w].rss_bytes for w in dep.retiring if w in self.statuses)
+        return total
 
     def _make_room(self, dep: Deployment, entry: ModelConfig) -> None:
         """Evict least-recently-used idle models on the device until ``entry`` fits (raises if it cannot)."""
         need = self._footprint(dep, entry) * entry.replicas
         free = self.memory.free_bytes(entry.device)
         residents = [
-            Resident(d.id, d.entry.device, d.resident_bytes(self.statuses) or self._footprint(d, d.entry),
+            Resident(d.id, d.entry.device, self._held_bytes(d) or self._footprint(d, d.entry) * len(d.workers),
                      d.last_used(self.statuses), d.busy(self.statuses), d.entry.pinned)
             for d in self.deployments.values() if d is not dep and d.workers
         ]
