@@ -9,17 +9,22 @@ from .engine import Engine
 #: engine id -> "module:ClassName" (relative to this package)
 ENGINES: dict[str, str] = {
     "piper": "vtts.workers.engines.piper:PiperEngine",
+    "kokoro": "vtts.workers.engines.kokoro:KokoroEngine",
+    "supertonic": "vtts.workers.engines.supertonic:SupertonicEngine",
 }
 
 
 def engine_class(name: str) -> type[Engine]:
-    """Import and return the engine class registered as ``name``."""
-    try:
-        target = ENGINES[name]
-    except KeyError:
-        raise KeyError(f"unknown engine {name!r}; known: {', '.join(sorted(ENGINES))}") from None
+    """Import and return the engine registered as ``name``, or a plugin engine named "module:ClassName"
+    (importable in the worker's interpreter only: it may live in the model's own virtual environment)."""
+    target = ENGINES.get(name) or (name if ":" in name else None)
+    if target is None:
+        raise KeyError(f"unknown engine {name!r}; known: {', '.join(sorted(ENGINES))}, or 'module:Class'")
     module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    cls = getattr(importlib.import_module(module), attr, None)
+    if not (isinstance(cls, type) and issubclass(cls, Engine)):
+        raise TypeError(f"{target!r} is not an Engine subclass")
+    return cls
 
 
 def detect_engine(model_ref: str) -> str | None:
