@@ -21,7 +21,9 @@ log = logging.getLogger("vtts.frontend")
 
 async def serve(config: cfg.Config, endpoint: str, control: str, parent_pid: int | None) -> None:
     app = build_app(config, endpoint, control)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # handler_cancellation: a client that goes away cancels its handler at once, so its worker request is
+    # cancelled at the next step instead of after the next chunk
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, config.server.host, config.server.port, reuse_address=True)
     await site.start()

@@ -92,6 +92,10 @@ async def _start(request: web.Request, speech: SpeechRequest, model_id: str) -> 
             await pool.cancel(stream)
             metrics.requests.labels(model_id, "504").inc()
             raise APIError(504, "the model did not start this request in time", code="timeout") from None
+        except asyncio.CancelledError:  # the client went away while the request waited to start
+            metrics.cancelled.labels(model_id).inc()
+            await pool.cancel(stream)
+            raise
         if isinstance(first, P.Error) and first.code in RETRYABLE and time.monotonic() < deadline:
             log.info("request %s not started (%s); retrying (attempt %d)", msg.id, first.code, attempt + 2)
             metrics.retries.labels(model_id, first.code).inc()

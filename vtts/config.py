@@ -83,7 +83,7 @@ class ModelConfig:
     #: 0 = the engine's own measured default for the device
     max_batch: int = 0
     #: requests a worker accepts beyond the ones running; past it the frontend answers 429
-    max_queue: int = 64
+    max_queue: int = 128
     #: interpreter for this model's workers (its own venv); default: the supervisor's
     python: str = ""
     #: engine-specific options (threads, scales, ...)

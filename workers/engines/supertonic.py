@@ -1,0 +1,402 @@
+"""Supertonic 1, 2 and 3 (Supertone; four ONNX graphs, flow matching in a few steps, 44.1 kHz).
+
+One segment's life is spread over several :meth:`SupertonicEngine.step` calls, so a long segment never holds
+the batch hostage and new requests join between denoising steps:
+
+1. its first step runs the duration predictor and text encoder and draws the initial noise, then joins
+   the denoising batch at once;
+2. every step advances it by ``steps_per_call`` Euler steps of the vector estimator (default one);
+3. the step that completes its last denoising step runs the vocoder and emits its audio, trimmed to its
+   own predicted duration (``finished=True``).
+
+Items of different voices, languages, step counts and lengths share graph calls as far as the load-time
+probe (:mod:`.supertonic_batch`) found that harmless on the loaded weights; whatever else shares a call,
+an item's audio is the same as alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..engine import Engine, EngineError, ModelLoadError, Segment, StepOutput, SynthesisParams, VoiceInfo, WorkItem
+from ..segmenter import split_segments
+from . import supertonic_files as files
+from .supertonic_batch import PROBE_RTOL, Policy, group, length_mask, pad_stack, probe
+from .supertonic_text import DENSE_LANGUAGES, LANGUAGES, Indexer, language_code, normalize, tagged
+
+log = logging.getLogger(__name__)
+
+#: the model's own duration scaling range (durations are divided by the model speed)
+MIN_MODEL_SPEED, MAX_MODEL_SPEED = 0.5, 2.0
+MAX_TOTAL_STEPS = 100
+MAX_SILENCE_S = 5.0
+KNOBS = ("total_steps", "silence_s", "seed")
+#: graph -> the inputs the engine feeds it (the released exports' names)
+INPUTS = {
+    "duration_predictor": {"text_ids", "style_dp", "text_mask"},
+    "text_encoder": {"text_ids", "style_ttl", "text_mask"},
+    "vector_estimator": {"noisy_latent", "text_emb", "style_ttl", "text_mask", "latent_mask", "current_step",
+                         "total_step"},
+    "vocoder": {"latent"},
+}
+MAX_BATCH = {"cpu": 8, "cuda": 32}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The model entry's ``options`` (see docs/supertonic.md); every one has a default."""
+
+    language: str = "en"
+    version: int | None = None
+    revision: str = ""
+    allow_download: bool = False
+    total_steps: int = 8
+    steps_per_call: int = 1
+    silence_s: float = 0.3
+    base_speed: float = 1.05
+    batch_policy: str = "probe"
+    pad_slack: float = -1.0
+    probe_rtol: float = -1.0
+    max_chars: int = 300
+    first_max_chars: int = 100
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> Settings:
+        """Settings from a model entry's options; ModelLoadError names an unknown or mistyped option."""
+        fields = cls.__dataclass_fields__
+        unknown = sorted(set(options) - set(fields))
+        if unknown:
+            raise ModelLoadError(f"unknown Supertonic option {unknown[0]!r}; known: {', '.join(sorted(fields))}")
+        values = {name: _typed(name, value, fields[name].default) for name, value in options.items()}
+        settings = cls(**values)
+        if settings.batch_policy not in ("probe", "safe", "pad"):
+            raise ModelLoadError("options.batch_policy must be 'probe', 'safe' or 'pad'")
+        if not (1 <= settings.total_steps <= MAX_TOTAL_STEPS and settings.steps_per_call >= 1):
+            raise ModelLoadError(f"options.total_steps must be 1..{MAX_TOTAL_STEPS}, steps_per_call >= 1")
+        return settings
+
+
+def _typed(name: str, value: Any, default: Any) -> Any:
+    """``value`` as the type of the option's default (an int where a float is expected is fine)."""
+    expected = int if default is None else type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+        raise ModelLoadError(f"options.{name} must be {expected.__name__}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """A request's engine knobs, from ``SynthesisParams.extra`` (checked in :func:`parse_knobs`)."""
+
+    total_steps: int
+    silence_s: float
+    seed: int | None
+    model_speed: float
+
+
+def _number(extra: dict[str, Any], name: str, default: float, lo: float, hi: float, integer: bool) -> Any:
+    value = extra.get(name, default)
+    ok = not isinstance(value, bool) and isinstance(value, int if integer else (int, float))
+    if not ok or not lo <= value <= hi or (not integer and not math.isfinite(value)):
+        kind = "an integer" if integer else "a number"
+        raise EngineError(f"extra.{name} must be {kind} between {lo:g} and {hi:g}, got {value!r}",
+                          param=f"extra.{name}")
+    return value
+
+
+def parse_knobs(params: SynthesisParams, settings: Settings) -> Knobs:
+    """Bounds-checked knobs; EngineError names the offending field (``extra.total_steps``, ``speed``...)."""
+    extra = params.extra or {}
+    for name in extra:
+        if name not in KNOBS:
+            raise EngineError(f"unknown extra field {name!r} for Supertonic; known: {', '.join(KNOBS)}",
+                              param=f"extra.{name}")
+    steps = _number(extra, "total_steps", settings.total_steps, 1, MAX_TOTAL_STEPS, True)
+    silence = _number(extra, "silence_s", settings.silence_s, 0.0, MAX_SILENCE_S, False)
+    seed = _number(extra, "seed", 0, 0, 2**32 - 1, True) if "seed" in extra else None
+    model_speed = settings.base_speed * params.speed
+    if not MIN_MODEL_SPEED <= model_speed <= MAX_MODEL_SPEED:
+        lo, hi = MIN_MODEL_SPEED / settings.base_speed, MAX_MODEL_SPEED / settings.base_speed
+        raise EngineError(f"speed must be between {lo:.2f} and {hi:.2f} for Supertonic", param="speed")
+    return Knobs(int(steps), float(silence), seed, model_speed)
+
+
+@dataclass
+class ItemState:
+    """One segment between steps: its text embedding, its latent and where it is in the step loop."""
+
+    voice: int
+    emb: np.ndarray  # [D, T]
+    latent: np.ndarray  # [C, L]
+    step: int
+    total: int
+    samples: int  # its audio's length, from its predicted duration
+    silence: int  # samples of silence before it (segments after the first)
+
+    @property
+    def text_len(self) -> int:
+        return int(self.emb.shape[-1])
+
+    @property
+    def latent_len(self) -> int:
+        return int(self.latent.shape[-1])
+
+
+class SupertonicEngine(Engine):
+    """A Supertonic model directory in four ONNX Runtime sessions."""
+
+    name = "supertonic"
+    max_batch = MAX_BATCH["cpu"]
+
+    def __init__(self, sessions: dict[str, Any], geometry: files.Geometry, indexer: Indexer,
+                 styles: dict[str, tuple[np.ndarray, np.ndarray]], version: int, settings: Settings,
+                 device: str = "cpu") -> None:
+        self._sessions = sessions
+        self.geometry = geometry
+        self.indexer = indexer
+        self.version = version
+        self.settings = settings
+        self.max_batch = MAX_BATCH["cpu" if device == "cpu" else "cuda"]
+        self.voice_ids = list(styles)
+        self._voice_index = {v: i for i, v in enumerate(self.voice_ids)}
+        self._ttl = np.stack([styles[v][0] for v in self.voice_ids])
+        self._dp = np.stack([styles[v][1] for v in self.voice_ids])
+        try:
+            self.language = language_code(settings.language, "en", version)
+        except EngineError as exc:
+            raise ModelLoadError(f"options.language: {exc.message}") from None
+        self.policy = self._batching_policy("cpu" if device == "cpu" else "cuda")
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def load(cls, model_ref: str, device: str = "cpu", options: dict[str, Any] | None = None) -> SupertonicEngine:
+        settings = Settings.from_options(dict(options or {}))
+        found = files.resolve(model_ref, {"revision": settings.revision, "allow_download": settings.allow_download})
+        onnx_dir = found.root / "onnx"
+        cfg = files.read_json(onnx_dir / "tts.json")
+        table = files.read_json(onnx_dir / "unicode_indexer.json")
+        if not isinstance(table, list) or not table:
+            raise ModelLoadError(f"{onnx_dir / 'unicode_indexer.json'} must be a non-empty list")
+        version = files.detect_version(found, cfg, table, settings.version)
+        styles = files.load_styles(found.root / "voice_styles")
+        sessions = {g: _session(onnx_dir / f"{g}.onnx", device, settings) for g in files.GRAPHS}
+        _check_inputs(sessions)
+        log.info("Supertonic %d from %s on %s: %d voices", version, found.origin, device, len(styles))
+        return cls(sessions, files.Geometry.from_config(cfg, onnx_dir / "tts.json"), Indexer(table), styles,
+                   version, settings, device)
+
+    @classmethod
+    def detect(cls, model_ref: str) -> bool:
+        path = Path(model_ref).expanduser()
+        if path.is_dir():
+            return (path / "onnx" / "vector_estimator.onnx").is_file() or (path / "vector_estimator.onnx").is_file()
+        name = model_ref.strip().partition("@")[0]
+        return name in files.KNOWN or name in files.ALIASES
+
+    # ------------------------------------------------------------------ the Engine contract
+
+    @property
+    def sample_rate(self) -> int:
+        return self.geometry.sample_rate
+
+    def voices(self) -> list[VoiceInfo]:
+        langs = ", ".join(LANGUAGES[self.version])
+        return [VoiceInfo(v, self.language, self.sample_rate, f"Supertonic {self.version} voice {v} ({langs})")
+                for v in self.voice_ids]
+
+    def prepare(self, text: str, params: SynthesisParams) -> list[Segment]:
+        self._voice(params.voice)
+        parse_knobs(params, self.settings)
+        lang = language_code(params.language, self.language, self.version)
+        max_chars, first_max = self.settings.max_chars, self.settings.first_max_chars
+        if lang in DENSE_LANGUAGES:
+            max_chars, first_max = min(max_chars, 120), min(first_max, 60)
+        segments = []
+        for piece in split_segments(text, max_chars, first_max):
+            if not any(c.isalnum() for c in normalize(piece)):
+                continue  # nothing a voice could say: punctuation or emoji only
+            ids = self.indexer.ids(tagged(piece, None if self.version == 1 else lang), piece)
+            segments.append(Segment(piece, ids, int(ids.size)))
+        if not segments:
+            raise EngineError("input has nothing to speak", param="input")
+        return segments
+
+    def step(self, items: list[WorkItem]) -> list[StepOutput]:
+        fresh = [i for i in items if "supertonic" not in i.state]
+        if fresh:
+            self._start(fresh)
+        for _ in range(self.settings.steps_per_call):
+            running = [i for i in items if _st(i).step < _st(i).total]
+            if not running:
+                break
+            self._advance(running)
+        done = [i for i in items if _st(i).step >= _st(i).total]
+        audio = self._finish(done) if done else {}
+        log.debug("step: %d items, %d new, %d finished", len(items), len(fresh), len(done))
+        empty = np.zeros(0, dtype=np.float32)
+        return [StepOutput(i, audio.get(id(i), empty), id(i) in audio) for i in items]
+
+    def close(self) -> None:
+        self._sessions = {}
+
+    # ------------------------------------------------------------------ the three phases
+
+    def _start(self, items: list[WorkItem]) -> None:
+        """Duration, text embedding and initial noise for new items (batched by the policy)."""
+        key = (lambda i: None) if self.policy.pad_encode else (lambda i: int(i.segment.tokens.size))
+        for batch in group(items, key, lambda i: int(i.segment.tokens.size), float("inf")):
+            voices = [self._voice(i.params.voice) for i in batch]
+            durations, embs = self.encode([i.segment.tokens for i in batch], voices)
+            for item, voice, raw, emb in zip(batch, voices, durations, embs, strict=True):
+                knobs = parse_knobs(item.params, self.settings)
+                item.state["supertonic"] = self._new_state(item, knobs, voice, raw, emb)
+
+    def _new_state(self, item: WorkItem, knobs: Knobs, voice: int, raw: np.float32, emb: np.ndarray) -> ItemState:
+        """Frames and samples from the predicted duration, in the reference's float32 arithmetic so an item's
+        length matches it exactly; the noise from the item's seed (``seed + index``) or fresh entropy."""
+        g = self.geometry
+        duration = np.float32(raw) / np.float32(knobs.model_speed)
+        wav_len = int(duration * np.float32(g.sample_rate))
+        frames = max(1, (wav_len + g.frame_samples - 1) // g.frame_samples)
+        samples = min(frames * g.frame_samples, max(1, int(g.sample_rate * float(duration))))
+        shape = (1, g.channels, frames)
+        if knobs.seed is None:
+            noise = np.random.default_rng().standard_normal(shape)
+        else:  # the same draw as numpy's legacy global generator seeded with this seed (the reference's)
+            noise = np.random.RandomState((knobs.seed + item.index) % 2**32).standard_normal(shape)
+        silence = int(round(knobs.silence_s * g.sample_rate)) if item.index > 0 else 0
+        return ItemState(voice, emb, noise.astype(np.float32)[0], 0, knobs.total_steps, samples, silence)
+
+    def _advance(self, items: list[WorkItem]) -> None:
+        """One Euler step for every item, in as few vector-estimator calls as the policy allows."""
+        policy = self.policy
+
+        def key(i: WorkItem) -> tuple[int, ...]:
+            s = _st(i)
+            k = () if policy.mix_steps else (s.step, s.total)
+            return k if policy.pad_denoise else (*k, s.text_len, s.latent_len)
+
+        for batch in group(items, key, lambda i: _st(i).latent_len, policy.pad_slack):
+            states = [_st(i) for i in batch]
+            outs = self.denoise([s.latent for s in states], [s.emb for s in states], [s.voice for s in states],
+                                [s.step for s in states], [s.total for s in states])
+            for s, out in zip(states, outs, strict=True):
+                s.latent, s.step = out, s.step + 1
+
+    def _finish(self, items: list[WorkItem]) -> dict[int, np.ndarray]:
+        """Vocode finished items; each waveform cut to its own duration, after its inter-segment silence."""
+        key = (lambda i: None) if self.policy.pad_vocode else (lambda i: _st(i).latent_len)
+        audio: dict[int, np.ndarray] = {}
+        for batch in group(items, key, lambda i: _st(i).latent_len, self.policy.pad_slack):
+            wavs = self.vocode([_st(i).latent for i in batch])
+            for item, wav in zip(batch, wavs, strict=True):
+                s = _st(item)
+                audio[id(item)] = np.concatenate([np.zeros(s.silence, np.float32), wav[: s.samples]])
+        return audio
+
+    # ------------------------------------------------------------------ the graphs, batched
+
+    def encode(self, ids: list[np.ndarray], voices: list[int]) -> tuple[np.ndarray, list[np.ndarray]]:
+        text_ids = pad_stack(ids, np.int64)
+        text_mask = length_mask([a.size for a in ids])
+        feeds = {"text_ids": text_ids, "text_mask": text_mask}
+        (durations, *_) = self._sessions["duration_predictor"].run(None, {**feeds, "style_dp": self._dp[voices]})
+        (emb, *_) = self._sessions["text_encoder"].run(None, {**feeds, "style_ttl": self._ttl[voices]})
+        durations = np.asarray(durations, dtype=np.float32).reshape(len(ids))
+        return durations, [np.ascontiguousarray(emb[i, :, : a.size]) for i, a in enumerate(ids)]
+
+    def denoise(self, latents: list[np.ndarray], embs: list[np.ndarray], voices: list[int],
+                steps: list[int], totals: list[int]) -> list[np.ndarray]:
+        feeds = {
+            "noisy_latent": pad_stack(latents), "text_emb": pad_stack(embs), "style_ttl": self._ttl[voices],
+            "text_mask": length_mask([e.shape[-1] for e in embs]),
+            "latent_mask": length_mask([x.shape[-1] for x in latents]),
+            "current_step": np.asarray(steps, dtype=np.float32), "total_step": np.asarray(totals, dtype=np.float32),
+        }
+        (out, *_) = self._sessions["vector_estimator"].run(None, feeds)
+        return [np.ascontiguousarray(out[i, :, : x.shape[-1]]) for i, x in enumerate(latents)]
+
+    def vocode(self, latents: list[np.ndarray]) -> list[np.ndarray]:
+        (wav, *_) = self._sessions["vocoder"].run(None, {"latent": pad_stack(latents)})
+        wav = np.asarray(wav, dtype=np.float32).reshape(len(latents), -1)
+        return [wav[i, : x.shape[-1] * self.geometry.frame_samples] for i, x in enumerate(latents)]
+
+    # ------------------------------------------------------------------ helpers
+
+    def _voice(self, voice: str) -> int:
+        try:
+            return self._voice_index[voice]
+        except KeyError:
+            raise EngineError(f"unknown voice {voice!r}; this model has: {', '.join(self.voice_ids)}",
+                              param="voice") from None
+
+    def _batching_policy(self, kind: str) -> Policy:
+        """The configured policy; ``probe`` measures on these weights what may share a graph call."""
+        settings = self.settings
+        slack = settings.pad_slack if settings.pad_slack >= 0 else (0.25 if kind == "cpu" else 1.0)
+        if settings.batch_policy == "pad":
+            return Policy(pad_slack=slack)
+        if settings.batch_policy == "safe":
+            return Policy.safe(slack)
+        rtol = settings.probe_rtol if settings.probe_rtol > 0 else PROBE_RTOL[kind]
+        return probe(self, self._probe_ids(), self.geometry.channels, slack, rtol)
+
+    def _probe_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        """Two texts of different lengths from characters the indexer knows."""
+        valid = self.indexer.table[self.indexer.table >= 0]
+        return valid[np.arange(12) % valid.size], valid[np.arange(5, 45) % valid.size]
+
+
+def _st(item: WorkItem) -> ItemState:
+    return item.state["supertonic"]
+
+
+def _check_inputs(sessions: dict[str, Any]) -> None:
+    for graph, needed in INPUTS.items():
+        have = {i.name for i in sessions[graph].get_inputs()}
+        if not needed <= have:
+            raise ModelLoadError(f"{graph}.onnx lacks the inputs {sorted(needed - have)} (has {sorted(have)}): "
+                                 "not a Supertonic export")
+
+
+def _providers(device: str) -> list[Any]:
+    """ONNX Runtime providers for "cpu", "cuda" or "cuda:N"."""
+    import onnxruntime as ort
+
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    kind, _, index = device.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise ModelLoadError(f"unsupported device {device!r} (cpu, cuda, cuda:N)")
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise ModelLoadError(f"device {device!r} needs onnxruntime-gpu (CUDAExecutionProvider is unavailable)")
+    # HEURISTIC: the exhaustive cuDNN search would run again for every new latent length
+    cuda = {"device_id": int(index or 0), "cudnn_conv_algo_search": "HEURISTIC"}
+    return [("CUDAExecutionProvider", cuda), "CPUExecutionProvider"]
+
+
+def _session(path: Path, device: str, settings: Settings) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if settings.intra_op_threads:
+        options.intra_op_num_threads = settings.intra_op_threads
+    if settings.inter_op_threads:
+        options.inter_op_num_threads = settings.inter_op_threads
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=_providers(device))
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # onnxruntime raises its own exception types for bad files
+        raise ModelLoadError(f"ONNX Runtime could not load {path}: {exc}") from exc
