@@ -108,3 +108,26 @@ def test_a_killed_worker_fails_its_request_and_comes_back(tmp_path) -> None:
     finally:
         _, left = srv.stop()
     assert not left
+
+
+def test_serve_a_local_multi_speaker_voice_by_path(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, str(root / "scripts" / "make_tiny_piper_voice.py"), str(tmp_path / "v"),
+                    "--multi-speaker"], check=True, capture_output=True)
+    (onnx_file,) = (tmp_path / "v").glob("*.onnx")
+    srv = start_server([str(onnx_file)], tmp_path)
+    try:
+        voices = json.loads(srv.get("/v1/audio/voices")[1])["data"]
+        model = onnx_file.name.removesuffix(".onnx")
+        assert {(v["model"], v["id"]) for v in voices} == {(model, "alice"), (model, "bob")}
+        client = openai.OpenAI(base_url=srv.url + "/v1", api_key="x", max_retries=0)
+        alice = client.audio.speech.create(model="tts-1", voice="alice", input="Hello.", response_format="wav")
+        bob = client.audio.speech.create(model=model, voice="bob", input="Hello.", response_format="wav")
+        assert alice.content != bob.content and len(bob.content) > 1000
+        assert alice.response.headers["x-sample-rate"] == "16000"
+    finally:
+        _, left = srv.stop()
+    assert not left
