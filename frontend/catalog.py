@@ -74,6 +74,8 @@ class Catalog:
             return folded[name.casefold()]
         if name in OPENAI_VOICES and ids:
             return ids[0]
+        if ("+" in name or ":" in name) and ids:
+            return name  # a blend such as "a:0.7+b:0.3": the engine validates it (400 with param "voice")
         raise APIError(
             400,
             f"Unknown voice '{name}' for model '{model_id}'. Available: {', '.join(ids + list(OPENAI_VOICES))}",

@@ -166,6 +166,9 @@ async def _respond(
             data = await loop.run_in_executor(executor, encoder.encode, pcm)
             if data:
                 await _write(resp, data, sse)
+            if sse and msg.timestamps:
+                await resp.write(_event({"type": "speech.audio.timestamps", "words": msg.timestamps}))
+            if data:
                 if not sent_first:
                     sent_first = True
                     metrics.ttfa.labels(model_id).observe(time.monotonic() - arrival)

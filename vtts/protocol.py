@@ -55,6 +55,9 @@ class Audio(Message):
     sample_rate: int
     pcm: bytes
     dtype: str = PCM_DTYPE
+    #: word timings of this chunk, when the engine gives them and the request asked:
+    #: ``{"word", "start", "end"}`` in seconds from the start of the request's audio
+    timestamps: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

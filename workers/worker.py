@@ -96,7 +96,6 @@ class Worker:
         self.scheduler: Scheduler | None = None
         self.tracking: dict[str, Tracking] = {}
         self._last_status = 0.0
-        self._voices: set[str] = set()
 
     # -- messages ------------------------------------------------------------------------------------
     def send(self, msg: P.Message) -> None:
@@ -158,7 +157,6 @@ class Worker:
             return False
         max_batch = int(self.model.get("max_batch") or 0) or self.engine.max_batch
         self.scheduler = Scheduler(max_batch=max_batch, max_queue=int(self.model.get("max_queue", 64)))
-        self._voices = {v.id for v in self.engine.voices()}
         self.load_seconds = time.monotonic() - t0
         self.state = "draining" if self.stopping else "ready"
         self.send_status()
@@ -228,9 +226,6 @@ class Worker:
         if self.stopping:
             self.send(P.Error(msg.id, "draining", "this worker is draining; retry on another", status=503))
             return
-        if msg.voice not in self._voices:
-            self.send(P.Error(msg.id, "voice_not_found", f"unknown voice {msg.voice!r}", "voice", 400))
-            return
         params = SynthesisParams(voice=msg.voice, speed=msg.speed, language=msg.language, extra=msg.extra)
         try:
             segments = self.engine.prepare(msg.text, params)
@@ -286,7 +281,8 @@ class Worker:
                 tr.queue_wait_s = req.first_scheduled - req.arrival
             if out.audio.size:
                 rate = self.engine.sample_rate
-                self.send(P.Audio(rid, tr.seq, rate, to_pcm16(out.audio)))
+                words = _shift(out.item.state.pop("timestamps", None), tr.samples / rate)
+                self.send(P.Audio(rid, tr.seq, rate, to_pcm16(out.audio), timestamps=words))
                 if tr.first_audio_at is None:
                     tr.first_audio_at = time.monotonic() - req.arrival
                 tr.seq += 1
@@ -322,6 +318,11 @@ class Worker:
         if self.ctl is not None:
             self.ctl.close(linger=0)
         self.sock.close(linger=500)
+
+
+def _shift(words: list[dict[str, Any]] | None, offset: float) -> list[dict[str, Any]]:
+    """Chunk-relative word timings → relative to the start of the request's audio."""
+    return [{**w, "start": w["start"] + offset, "end": w["end"] + offset} for w in words or []]
 
 
 def main(argv: list[str] | None = None) -> int:

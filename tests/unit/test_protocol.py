@@ -5,7 +5,8 @@ from vtts import protocol as P
 
 EXAMPLES = [
     P.Synthesize(id="r1", text="Hello.", voice="v", speed=1.5, language="en", extra={"k": 1}, deadline=12.5),
-    P.Audio(id="r1", seq=3, sample_rate=22050, pcm=b"\x01\x00\xff\x7f"),
+    P.Audio(id="r1", seq=3, sample_rate=22050, pcm=b"\x01\x00\xff\x7f",
+            timestamps=[{"word": "hi", "start": 0.1, "end": 0.3}]),
     P.Done(id="r1", usage={"input_tokens": 4, "output_tokens": 9, "total_tokens": 13}, timings={"engine_s": 0.1}),
     P.Error(id="r1", code="voice_not_found", message="no", param="voice", status=400),
     P.Cancel(id="r1"),

