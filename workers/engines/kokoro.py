@@ -43,6 +43,7 @@ from ..engine import (
     VoiceInfo,
     WorkItem,
 )
+from ..onnx_session import open_session, providers
 from ..segmenter import split_segments
 
 log = logging.getLogger(__name__)
@@ -516,21 +517,6 @@ _NUMPY_TYPES = {
 }
 
 
-def _providers(device: str) -> list[Any]:
-    """"cpu": the CPU provider only; "cuda[:N]": CUDA on that GPU, then the CPU for what CUDA lacks."""
-    import onnxruntime as ort
-
-    if device == "cpu":
-        return ["CPUExecutionProvider"]
-    kind, _, index = device.partition(":")
-    if kind != "cuda" or (index and not index.isdigit()):
-        raise ModelLoadError(f"unsupported device {device!r} (cpu, cuda, cuda:N)")
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        raise ModelLoadError(f"device {device!r} needs onnxruntime-gpu (CUDAExecutionProvider is unavailable)")
-    cuda = {"device_id": int(index or 0), "cudnn_conv_algo_search": "HEURISTIC"}
-    return [("CUDAExecutionProvider", cuda), "CPUExecutionProvider"]
-
-
 def _duration_tensor(model: Any) -> str | None:
     """The graph's rounded, clipped per-token durations: a ``Clip`` fed by a ``Round`` (hexgrad's
     ``round(duration).clamp(min=1)``), the only such pair in Kokoro graphs."""
@@ -573,19 +559,11 @@ def _graph_with_durations(onnx_path: Path) -> tuple[bytes | str, str | None]:
 
 
 def _session(onnx_path: Path, device: str, options: dict[str, Any]) -> tuple[Any, str | None]:
-    import onnxruntime as ort
-
-    providers = _providers(device)
+    providers(device)  # an unusable device fails before the graph is rewritten
     graph, durations = _graph_with_durations(onnx_path) if options.get("timestamps", True) else (str(onnx_path), None)
-    so = ort.SessionOptions()
-    if options.get("intra_op_threads") is not None:
-        so.intra_op_num_threads = int(options["intra_op_threads"])
-    if options.get("inter_op_threads") is not None:
-        so.inter_op_num_threads = int(options["inter_op_threads"])
-    try:
-        return ort.InferenceSession(graph, sess_options=so, providers=providers), durations
-    except Exception as exc:  # onnxruntime raises its own exception types for bad files
-        raise ModelLoadError(f"ONNX Runtime could not load {onnx_path}: {exc}") from exc
+    session = open_session(graph, device, intra_op_threads=options.get("intra_op_threads"),
+                           inter_op_threads=options.get("inter_op_threads"), name=onnx_path)
+    return session, durations
 
 
 def _embedded_vocab(session: Any) -> dict[str, int] | None:

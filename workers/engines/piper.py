@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import espeak
 from ..engine import EngineError, ModelLoadError, Segment, SinglePassEngine, SynthesisParams, VoiceInfo
+from ..onnx_session import open_session
 from ..text import TextFrontend, TextSegment
 
 log = logging.getLogger(__name__)
@@ -236,7 +237,7 @@ class PiperEngine(SinglePassEngine):
                                              config.language, phonemes=config.phoneme_type == "espeak")
         except ValueError as exc:
             raise ModelLoadError(f"bad Piper option: {exc}") from exc
-        return cls(_session(onnx_path, device, threads), config, overrides, text)
+        return cls(open_session(onnx_path, device, intra_op_threads=threads), config, overrides, text)
 
     @classmethod
     def detect(cls, model_ref: str) -> bool:
@@ -366,31 +367,3 @@ def _check_phonemizer(config: PiperConfig) -> None:
         raise ModelLoadError(f"espeak-ng has no voice {config.espeak_voice!r} (the config's espeak.voice)")
 
 
-def _providers(device: str) -> list[Any]:
-    """ONNX Runtime providers for "cpu", "cuda" or "cuda:N"."""
-    import onnxruntime as ort
-
-    if device == "cpu":
-        return ["CPUExecutionProvider"]
-    kind, _, index = device.partition(":")
-    if kind != "cuda" or (index and not index.isdigit()):
-        raise ModelLoadError(f"unsupported device {device!r} (cpu, cuda, cuda:N)")
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        raise ModelLoadError(f"device {device!r} needs onnxruntime-gpu (CUDAExecutionProvider is unavailable)")
-    # HEURISTIC: the default exhaustive cuDNN search would re-run for every new input length
-    cuda = {"device_id": int(index or 0), "cudnn_conv_algo_search": "HEURISTIC"}
-    return [("CUDAExecutionProvider", cuda), "CPUExecutionProvider"]
-
-
-def _session(onnx_path: Path, device: str, intra_op_threads: int | None) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if intra_op_threads is not None:  # 0 = ONNX Runtime's default (one thread per core)
-        options.intra_op_num_threads = intra_op_threads
-    try:
-        return ort.InferenceSession(str(onnx_path), sess_options=options, providers=_providers(device))
-    except ModelLoadError:
-        raise
-    except Exception as exc:  # onnxruntime raises its own exception types for bad files
-        raise ModelLoadError(f"ONNX Runtime could not load {onnx_path}: {exc}") from exc

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import Engine, EngineError, ModelLoadError, Segment, StepOutput, SynthesisParams, VoiceInfo, WorkItem
+from ..onnx_session import open_session
 from ..segmenter import split_segments
 from . import supertonic_files as files
 from .supertonic_batch import PROBE_RTOL, Policy, group, length_mask, pad_stack, probe
@@ -190,7 +191,8 @@ class SupertonicEngine(Engine):
             raise ModelLoadError(f"{onnx_dir / 'unicode_indexer.json'} must be a non-empty list")
         version = files.detect_version(found, cfg, table, settings.version)
         styles = files.load_styles(found.root / "voice_styles")
-        sessions = {g: _session(onnx_dir / f"{g}.onnx", device, settings) for g in files.GRAPHS}
+        sessions = {g: open_session(onnx_dir / f"{g}.onnx", device, intra_op_threads=settings.intra_op_threads,
+                                    inter_op_threads=settings.inter_op_threads) for g in files.GRAPHS}
         _check_inputs(sessions)
         log.info("Supertonic %d from %s on %s: %d voices", version, found.origin, device, len(styles))
         return cls(sessions, files.Geometry.from_config(cfg, onnx_dir / "tts.json"), Indexer(table), styles,
@@ -370,33 +372,3 @@ def _check_inputs(sessions: dict[str, Any]) -> None:
                                  "not a Supertonic export")
 
 
-def _providers(device: str) -> list[Any]:
-    """ONNX Runtime providers for "cpu", "cuda" or "cuda:N"."""
-    import onnxruntime as ort
-
-    if device == "cpu":
-        return ["CPUExecutionProvider"]
-    kind, _, index = device.partition(":")
-    if kind != "cuda" or (index and not index.isdigit()):
-        raise ModelLoadError(f"unsupported device {device!r} (cpu, cuda, cuda:N)")
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        raise ModelLoadError(f"device {device!r} needs onnxruntime-gpu (CUDAExecutionProvider is unavailable)")
-    # HEURISTIC: the exhaustive cuDNN search would run again for every new latent length
-    cuda = {"device_id": int(index or 0), "cudnn_conv_algo_search": "HEURISTIC"}
-    return [("CUDAExecutionProvider", cuda), "CPUExecutionProvider"]
-
-
-def _session(path: Path, device: str, settings: Settings) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if settings.intra_op_threads:
-        options.intra_op_num_threads = settings.intra_op_threads
-    if settings.inter_op_threads:
-        options.inter_op_num_threads = settings.inter_op_threads
-    try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=_providers(device))
-    except ModelLoadError:
-        raise
-    except Exception as exc:  # onnxruntime raises its own exception types for bad files
-        raise ModelLoadError(f"ONNX Runtime could not load {path}: {exc}") from exc

@@ -1,0 +1,48 @@
+"""ONNX Runtime sessions for the ONNX engines: providers per device and uniform load errors.
+
+On "cpu" only the CPU provider is asked for (with ``onnxruntime-gpu`` installed, asking for CUDA on a
+machine without it logs an error and falls back); on "cuda"/"cuda:N" CUDA first, then the CPU for the
+operators CUDA lacks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .engine import ModelLoadError
+
+
+def providers(device: str) -> list[Any]:
+    """ONNX Runtime providers for "cpu", "cuda" or "cuda:N"; ModelLoadError when the device is unusable."""
+    import onnxruntime as ort
+
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    kind, _, index = device.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise ModelLoadError(f"unsupported device {device!r} (cpu, cuda, cuda:N)")
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise ModelLoadError(f"device {device!r} needs onnxruntime-gpu (CUDAExecutionProvider is unavailable)")
+    # HEURISTIC: the default exhaustive cuDNN search would run again for every new input length
+    cuda = {"device_id": int(index or 0), "cudnn_conv_algo_search": "HEURISTIC"}
+    return [("CUDAExecutionProvider", cuda), "CPUExecutionProvider"]
+
+
+def open_session(model: str | Path | bytes, device: str, *, intra_op_threads: int | None = None,
+                 inter_op_threads: int | None = None, name: str | Path | None = None) -> Any:
+    """An InferenceSession on ``device``; thread counts of None or 0 keep ONNX Runtime's defaults.
+    ``model`` is a path or a serialized graph; ``name`` is what errors call it."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if intra_op_threads:
+        options.intra_op_num_threads = int(intra_op_threads)
+    if inter_op_threads:
+        options.inter_op_num_threads = int(inter_op_threads)
+    chosen = providers(device)
+    source = model if isinstance(model, bytes) else str(model)
+    try:
+        return ort.InferenceSession(source, sess_options=options, providers=chosen)
+    except Exception as exc:  # onnxruntime raises its own exception types for bad files
+        raise ModelLoadError(f"ONNX Runtime could not load {name or model}: {exc}") from exc
