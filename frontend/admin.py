@@ -12,10 +12,12 @@ import ipaddress
 
 from aiohttp import web
 
+from vtts import protocol as P
+
 from .body import read_json
 from .control import SupervisorUnavailable
 from .errors import APIError
-from .state import CONFIG, CONTROL
+from .state import CONFIG, CONTROL, POOL
 
 #: how long an admin call waits beyond the operation's own timeout
 ANSWER_MARGIN_S = 10.0
@@ -90,8 +92,27 @@ async def swap_model(request: web.Request) -> web.Response:
     return await _call(request, "swap", request.match_info["model_id"], body)
 
 
+async def reload_lexicon(request: web.Request) -> web.Response:
+    """Re-read the model's lexicon files in every ready worker, without a restart."""
+    check_admin_access(request)
+    model = request.match_info["model_id"]
+    workers = request.app[POOL].ready_workers(model)
+    if not workers:
+        raise APIError(404, f"no ready worker of model {model!r}", param="model", code="model_not_ready")
+    results = {}
+    for worker in workers:
+        reply = await request.app[POOL].control(worker, "reload_lexicon")
+        if not isinstance(reply, P.ControlReply) or not reply.ok:
+            message = reply.message if isinstance(reply, (P.ControlReply, P.Error)) else "no answer"
+            raise APIError(400 if isinstance(reply, P.ControlReply) else 503,
+                           f"{worker.id}: {message}", code="lexicon_reload_failed")
+        results[worker.id] = reply.result
+    return web.json_response({"object": "lexicon_reload", "model": model, "workers": results})
+
+
 def setup_admin_routes(app: web.Application) -> None:
     app.router.add_get("/admin/models", list_models)
     app.router.add_post("/admin/models", load_model)
     app.router.add_delete("/admin/models/{model_id}", unload_model)
     app.router.add_put("/admin/models/{model_id}", swap_model)
+    app.router.add_post("/admin/models/{model_id}/lexicon/reload", reload_lexicon)

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -140,6 +141,20 @@ class WorkerPool:
             raise NoWorker(model) from exc
         return stream
 
+    async def control(self, worker: WorkerInfo, op: str, timeout: float = 10.0) -> P.Message:
+        """Run a control operation on one worker and return its reply (an Error if it is lost)."""
+        msg = P.Control(uuid.uuid4().hex, op)
+        stream = Stream(msg.id, worker)
+        self.streams[msg.id] = stream
+        worker.streams.add(msg.id)
+        try:
+            await self.sock.send_multipart([worker.id.encode(), P.encode(msg)])
+            return await stream.next(timeout)
+        except (zmq.ZMQError, asyncio.TimeoutError):
+            return P.Error(msg.id, "worker_lost", f"worker {worker.id} did not answer", status=503)
+        finally:
+            self._forget(msg.id)
+
     async def cancel(self, stream: Stream) -> None:
         """Tell the worker to drop the rest of a request the client no longer wants."""
         if stream.finished:
@@ -180,7 +195,7 @@ class WorkerPool:
             if worker:
                 worker.last_seen = time.monotonic()
                 worker.waiting.discard(stream.id)
-            if isinstance(msg, (P.Done, P.Error)):
+            if isinstance(msg, (P.Done, P.Error, P.ControlReply)):
                 self._forget(stream.id)
             stream.queue.put_nowait(msg)
 

@@ -162,8 +162,29 @@ class AdminReply(Message):
     models: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class Control(Message):
+    """Frontend → one worker: an operation on the loaded engine (``op`` = "reload_lexicon")."""
+
+    TYPE: ClassVar[str] = "control"
+    id: str
+    op: str
+
+
+@dataclass
+class ControlReply(Message):
+    """Worker → frontend: the outcome of a :class:`Control` operation."""
+
+    TYPE: ClassVar[str] = "control_reply"
+    id: str
+    ok: bool
+    message: str = ""
+    result: dict[str, Any] = field(default_factory=dict)
+
+
 MESSAGE_TYPES: dict[str, type[Message]] = {
-    cls.TYPE: cls for cls in (Synthesize, Audio, Done, Error, Cancel, Status, Load, Unload, Admin, AdminReply)
+    cls.TYPE: cls
+    for cls in (Synthesize, Audio, Done, Error, Cancel, Status, Load, Unload, Admin, AdminReply, Control, ControlReply)
 }
 
 

@@ -214,6 +214,8 @@ class Worker:
             elif isinstance(msg, P.Cancel):
                 if self.scheduler is not None and self.scheduler.cancel(msg.id):
                     self.tracking.pop(msg.id, None)
+            elif isinstance(msg, P.Control):
+                self.on_control(msg)
             elif isinstance(msg, P.Unload):
                 self.begin_drain()
                 if not msg.drain and self.scheduler is not None:
@@ -251,6 +253,22 @@ class Worker:
         self.tracking[msg.id] = Tracking(usage_tokens=sum(s.num_tokens for s in segments))
         if not segments:
             self.finish(request)
+
+    def on_control(self, msg: P.Control) -> None:
+        """Operations on the loaded engine between steps; today: re-read the pronunciation lexicon."""
+        if msg.op != "reload_lexicon":
+            self.send(P.ControlReply(msg.id, False, f"unknown operation {msg.op!r}"))
+            return
+        frontend = getattr(self.engine, "text_frontend", None)
+        if frontend is None:
+            self.send(P.ControlReply(msg.id, False, f"engine {self.model['engine']!r} has no text frontend"))
+            return
+        try:
+            counts = frontend.reload()
+        except (OSError, ValueError) as exc:  # the old entries stay loaded
+            self.send(P.ControlReply(msg.id, False, f"lexicon not reloaded: {exc}"))
+            return
+        self.send(P.ControlReply(msg.id, True, result={"entries": counts}))
 
     def expire_deadlines(self) -> None:
         assert self.scheduler is not None

@@ -113,5 +113,17 @@ def test_lexicon_file_is_reread_without_restart(tmp_path: Path) -> None:
         assert input_tokens(server, "nginx") == input_tokens(server, "engine ex ex ex")
         status, body = post(server, "/v1/text/normalize", {"input": "nginx", "model": "piper-joe"})
         assert status == 200 and json.loads(body)["text"] == "engine ex ex ex"
+        # an explicit reload through the admin API: counts per worker; a broken file keeps the old entries
+        lexicon.write_text("nginx\tred tomato\n", encoding="utf-8")
+        status, body = post(server, "/admin/models/piper-joe/lexicon/reload", {})
+        assert status == 200, body
+        assert json.loads(body)["workers"]["piper-joe-0"]["entries"] == {"en": 1}
+        assert input_tokens(server, "nginx") == input_tokens(server, "red tomato")
+        lexicon.write_text("no tab on this line\n", encoding="utf-8")
+        status, body = post(server, "/admin/models/piper-joe/lexicon/reload", {})
+        assert status == 400 and "expected 'word<TAB>pronunciation'" in json.loads(body)["error"]["message"]
+        assert input_tokens(server, "nginx") == input_tokens(server, "red tomato")
+        status, body = post(server, "/admin/models/nope/lexicon/reload", {})
+        assert status == 404
     finally:
         server.stop()

@@ -16,6 +16,8 @@ EXAMPLES = [
     P.Unload(drain=False),
     P.Admin(id="a1", op="swap", model="m", entry={"id": "m", "engine": "piper"}),
     P.AdminReply(id="a1", ok=False, status=409, code="load_failed", message="no", models=[{"id": "m"}]),
+    P.Control(id="c1", op="reload_lexicon"),
+    P.ControlReply(id="c1", ok=True, result={"en": 12}),
 ]
 
 
