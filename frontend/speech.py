@@ -166,12 +166,11 @@ async def _respond(
             data = await loop.run_in_executor(executor, encoder.encode, pcm)
             if data:
                 await _write(resp, data, sse)
-            if sse and msg.timestamps:
-                await resp.write(_event({"type": "speech.audio.timestamps", "words": msg.timestamps}))
-            if data:
                 if not sent_first:
                     sent_first = True
                     metrics.ttfa.labels(model_id).observe(time.monotonic() - arrival)
+            if sse and msg.timestamps:
+                await resp.write(_event({"type": "speech.audio.timestamps", "words": msg.timestamps}))
         elif isinstance(msg, P.Done):
             tail = await loop.run_in_executor(executor, encoder.finish)
             if tail:
@@ -190,15 +189,20 @@ async def _respond(
                 await resp.write(_event({"type": "error", **err}))
                 await resp.write_eof()
                 return resp
-            # an audio stream cannot carry an error: cut it so the client sees a truncated transfer
-            request.transport.close() if request.transport else None
+            _cut(request)  # an audio stream cannot carry an error: the client sees a truncated transfer
             return resp
         try:
             msg = await stream.next(timeout)
         except asyncio.TimeoutError:
             log.warning("request %s: no audio for %.0f s; giving up", stream.id, timeout)
-            request.transport.close() if request.transport else None
+            _cut(request)
             return resp
+
+
+def _cut(request: web.Request) -> None:
+    """Close the connection mid-body, so the chunked transfer never completes."""
+    if request.transport is not None:
+        request.transport.close()
 
 
 async def _write(resp: web.StreamResponse, data: bytes, sse: bool) -> None:
