@@ -64,8 +64,9 @@ def test_worker_runs_under_the_models_interpreter(other_venv: Path, tmp_path: Pa
         assert models["joe"]["replicas"][0]["python"] == sys.executable
         import openai
 
-        client = openai.OpenAI(base_url=srv.url + "/v1", api_key="x", max_retries=0)
-        audio = client.audio.speech.create(model="isolated", voice="alloy", input="Isolated.", response_format="wav")
+        with openai.OpenAI(base_url=srv.url + "/v1", api_key="x", max_retries=0) as client:
+            audio = client.audio.speech.create(model="isolated", voice="alloy", input="Isolated.",
+                                               response_format="wav")
         assert len(audio.content) > 10_000
     finally:
         _, left = srv.stop()

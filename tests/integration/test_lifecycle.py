@@ -26,12 +26,11 @@ def test_api_keys_guard_v1_routes_but_not_health(tmp_path) -> None:
         status, _ = srv.get("/v1/models", {"Authorization": "Bearer sekret"})
         assert status == 200
         assert srv.get("/health")[0] == 200
-        with pytest.raises(openai.AuthenticationError):
-            openai.OpenAI(base_url=srv.url + "/v1", api_key="bad", max_retries=0).audio.speech.create(
-                model="tts-1", voice="alloy", input="hi"
-            )
-        good = openai.OpenAI(base_url=srv.url + "/v1", api_key="sekret", max_retries=0)
-        assert good.audio.speech.create(model="tts-1", voice="alloy", input="hi", response_format="wav").content
+        with openai.OpenAI(base_url=srv.url + "/v1", api_key="bad", max_retries=0) as bad:
+            with pytest.raises(openai.AuthenticationError):
+                bad.audio.speech.create(model="tts-1", voice="alloy", input="hi")
+        with openai.OpenAI(base_url=srv.url + "/v1", api_key="sekret", max_retries=0) as good:
+            assert good.audio.speech.create(model="tts-1", voice="alloy", input="hi", response_format="wav").content
     finally:
         took, left = srv.stop()
     assert not left
@@ -102,8 +101,8 @@ def test_a_killed_worker_fails_its_request_and_comes_back(tmp_path) -> None:
                 break
             assert time.monotonic() < deadline, "worker was not restarted"
             time.sleep(0.2)
-        good = openai.OpenAI(base_url=srv.url + "/v1", api_key="x", max_retries=0)
-        again = good.audio.speech.create(model="tts-1", voice="alloy", input="Back again.", response_format="wav")
+        with openai.OpenAI(base_url=srv.url + "/v1", api_key="x", max_retries=0) as good:
+            again = good.audio.speech.create(model="tts-1", voice="alloy", input="Back again.", response_format="wav")
         assert again.content
     finally:
         _, left = srv.stop()
@@ -123,9 +122,9 @@ def test_serve_a_local_multi_speaker_voice_by_path(tmp_path) -> None:
         voices = json.loads(srv.get("/v1/audio/voices")[1])["data"]
         model = onnx_file.name.removesuffix(".onnx")
         assert {(v["model"], v["id"]) for v in voices} == {(model, "alice"), (model, "bob")}
-        client = openai.OpenAI(base_url=srv.url + "/v1", api_key="x", max_retries=0)
-        alice = client.audio.speech.create(model="tts-1", voice="alice", input="Hello.", response_format="wav")
-        bob = client.audio.speech.create(model=model, voice="bob", input="Hello.", response_format="wav")
+        with openai.OpenAI(base_url=srv.url + "/v1", api_key="x", max_retries=0) as client:
+            alice = client.audio.speech.create(model="tts-1", voice="alice", input="Hello.", response_format="wav")
+            bob = client.audio.speech.create(model=model, voice="bob", input="Hello.", response_format="wav")
         assert alice.content != bob.content and len(bob.content) > 1000
         assert alice.response.headers["x-sample-rate"] == "16000"
     finally:

@@ -358,6 +358,95 @@ def test_timestamps_on_the_tiny_model(tiny: KokoroEngine) -> None:
     assert "timestamps" not in run(tiny, "Hello.", "af_tiny")[1][0].state  # only when asked
 
 
+# --------------------------------------------------------------------------- the text frontend (tiny model)
+
+
+def spoken_ids(engine: KokoroEngine, text: str, voice: str = "en-us") -> list[int]:
+    """What espeak-ng (in Kokoro's symbols) makes of ``text``: the oracle for the spoken form."""
+    phonemes = kokoro.EspeakG2P(voice).phonemes(text)
+    return [engine._vocab[c] for c in phonemes if c in engine._vocab]
+
+
+def test_english_voice_reads_the_spoken_form(tiny: KokoroEngine) -> None:
+    (segment,) = tiny.prepare("$5", SynthesisParams(voice="af_tiny"))
+    assert segment.text == "five dollars"
+    assert segment.tokens.ids.tolist() == spoken_ids(tiny, "five dollars")
+    assert spoken_ids(tiny, "$5") != spoken_ids(tiny, "five dollars")  # espeak alone says "dollar five"
+    # the British voice reads dates day first (its locale), unless the request names another
+    british = tiny.prepare("On 03/04/2025.", SynthesisParams(voice="bm_tiny"))[0].text
+    assert "third of April" in british
+    us = tiny.prepare("On 03/04/2025.", SynthesisParams(voice="bm_tiny", extra={"locale": "en-US"}))[0].text
+    assert "March fourth" in us
+
+
+def test_japanese_text_passes_through_unchanged(tiny: KokoroEngine) -> None:
+    segments = tiny.prepare("今日は2025年です。", SynthesisParams(voice="af_tiny", language="ja"))
+    assert [s.text for s in segments] == ["今日は2025年です。"]
+
+
+def test_normalize_false_reads_the_text_as_written(tiny: KokoroEngine, tiny_dir: Path) -> None:
+    plain = tiny.prepare("$5", SynthesisParams(voice="af_tiny", extra={"normalize": False}))[0]
+    assert plain.text == "$5" and plain.tokens.ids.tolist() == spoken_ids(tiny, "$5")
+    off = KokoroEngine.load(str(tiny_dir), options={"normalize": False, "timestamps": False})
+    assert off.prepare("$5", SynthesisParams(voice="af_tiny"))[0].tokens.ids.tolist() == spoken_ids(tiny, "$5")
+    with pytest.raises(EngineError) as err:
+        tiny.prepare("$5", SynthesisParams(voice="af_tiny", extra={"normalize": "no"}))
+    assert err.value.param == "extra"
+    with pytest.raises(ModelLoadError, match="lexicon"):
+        KokoroEngine.load(str(tiny_dir), options={"lexicon": str(tiny_dir / "missing.txt"), "timestamps": False})
+
+
+def test_timestamps_name_the_written_words(tiny: KokoroEngine) -> None:
+    text = "Dr. Smith paid $5 & left."
+    (audio,), (item,) = run(tiny, text, "af_tiny", extra={"timestamps": True})
+    assert item.segment.text == "Doctor Smith paid five dollars and left."
+    stamps = item.state["timestamps"]
+    check_timestamps(stamps, audio.size / 24000)
+    assert [s["word"] for s in stamps] == ["Dr", "Smith", "paid", "5", "left"]  # "&" is no word; "and" none's
+    spoken = word_timestamps(item.segment.tokens.words, item.segment.tokens.ids,
+                             tiny._run(item.segment.tokens, 1.0)[1], audio.size, tiny._pause_ids)
+    by_word = {s["word"]: s for s in spoken}
+    five = next(s for s in stamps if s["word"] == "5")
+    assert (five["start"], five["end"]) == (by_word["five"]["start"], by_word["dollars"]["end"])
+
+
+def test_align_words_shares_rewritten_stretches() -> None:
+    spans = kokoro.align_words(["Dr", "Smith", "on", "5/6", "x"], ["doctor", "smith", "on", "may", "sixth"])
+    assert spans == [("Dr", 0, 1), ("Smith", 1, 2), ("on", 2, 3), ("5/6", 3, 4), ("x", 4, 5)]
+    assert kokoro.align_words(["a", "3", "b"], ["a", "b"]) == [("a", 0, 1), ("3", 1, 1), ("b", 1, 2)]
+    assert kokoro.align_words(["3pm"], ["three", "p", "m"]) == [("3pm", 0, 3)]
+    # a rewritten stretch is shared by how many words each written word makes alone
+    assert kokoro.align_words(["5", "", "x"], ["five", "dollars", "and", "x"], [2, 1, 1].__getitem__) == [
+        ("5", 0, 2), ("", 2, 3), ("x", 3, 4)]
+    labels = kokoro.written_labels("one $5 two", [["one", "five"], ["dollars", "two"]])
+    assert labels == [[("one", 0, 1), ("5", 1, 2)], [("two", 1, 2)]]
+    spoken = [{"word": "five", "start": 0.0, "end": 0.4}, {"word": "dollars", "start": 0.5, "end": 1.0}]
+    assert kokoro.label_timestamps([("$5", 0, 2), ("x", 2, 2)], spoken) == [
+        {"word": "$5", "start": 0.0, "end": 1.0}, {"word": "x", "start": 1.0, "end": 1.0}]
+    assert kokoro.label_timestamps([("a", 0, 0.5), ("b", 0.5, 1)], spoken[:1]) == [
+        {"word": "a", "start": 0.0, "end": 0.2}, {"word": "b", "start": 0.2, "end": 0.4}]
+
+
+def test_ssml_break_rate_and_phoneme(tiny: KokoroEngine) -> None:
+    params = SynthesisParams(voice="af_tiny")
+    (alone,) = tiny.synthesize(tiny.prepare("World.", params), [params])
+    segments = tiny.prepare('<speak>Hello.<break time="700ms"/>World.<break time="250ms"/></speak>', params)
+    assert [s.text for s in segments] == ["Hello.", "World."]
+    audios, items = run(tiny, '<speak>Hello.<break time="700ms"/>World.<break time="250ms"/></speak>', "af_tiny",
+                        extra={"timestamps": True})
+    pause, tail = round(0.7 * 24000), round(0.25 * 24000)
+    second = audios[1]
+    assert second.size == pause + alone.size + tail and not np.any(second[:pause]) and not np.any(second[-tail:])
+    np.testing.assert_array_equal(second[pause:-tail], alone)
+    assert items[1].state["timestamps"][0]["start"] >= 0.7  # shifted past the pause
+    (slow,) = tiny.synthesize(tiny.prepare('<speak><prosody rate="50%">World.</prosody></speak>', params), [params])
+    assert slow.size > 1.6 * alone.size
+    (tomato,) = tiny.prepare('<speak><phoneme alphabet="ipa" ph="təˈmeɪtoʊ">tomato</phoneme>!</speak>', params)
+    assert tomato.text == "tomato!"
+    vocab = tiny._vocab
+    assert tomato.tokens.ids.tolist() == [vocab[c] for c in "təˈmAtO!"]  # IPA in Kokoro's symbols
+
+
 # --------------------------------------------------------------------------- the bundled Japanese model
 
 

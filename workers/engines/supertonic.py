@@ -12,6 +12,12 @@ the batch hostage and new requests join between denoising steps:
 Items of different voices, languages, step counts and lengths share graph calls as far as the load-time
 probe (:mod:`.supertonic_batch`) found that harmless on the loaded weights; whatever else shares a call,
 an item's audio is the same as alone.
+
+Text goes through vTTS's text frontend (:mod:`vtts.workers.text`) first: normalization in the request's
+language (English and Korean rules; the others pass through), the model's lexicon, SSML (``break`` is
+silence, ``prosody rate`` scales the model speed) and segmentation; then through the reference package's
+own character normalization (:func:`.supertonic_text.normalize`). Supertonic reads characters, not
+phonemes: SSML ``phoneme`` (and IPA lexicon entries) are read as their written words, logged once.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import numpy as np
 
 from ..engine import Engine, EngineError, ModelLoadError, Segment, StepOutput, SynthesisParams, VoiceInfo, WorkItem
 from ..onnx_session import open_session
-from ..segmenter import split_segments
+from ..text import TextFrontend
 from . import supertonic_files as files
 from .supertonic_batch import PROBE_RTOL, Policy, group, length_mask, pad_stack, probe
 from .supertonic_text import DENSE_LANGUAGES, LANGUAGES, Indexer, language_code, normalize, tagged
@@ -37,7 +43,9 @@ log = logging.getLogger(__name__)
 MIN_MODEL_SPEED, MAX_MODEL_SPEED = 0.5, 2.0
 MAX_TOTAL_STEPS = 100
 MAX_SILENCE_S = 5.0
-KNOBS = ("total_steps", "silence_s", "seed")
+#: model options (and request ``extra`` fields) the text frontend reads: lexicon files, locale, normalization
+TEXT_OPTIONS = ("lexicon", "locale", "normalize")
+KNOBS = ("total_steps", "silence_s", "seed", *TEXT_OPTIONS)
 #: graph -> the inputs the engine feeds it (the released exports' names)
 INPUTS = {
     "duration_predictor": {"text_ids", "style_dp", "text_mask"},
@@ -73,10 +81,12 @@ class Settings:
     def from_options(cls, options: dict[str, Any]) -> Settings:
         """Settings from a model entry's options; ModelLoadError names an unknown or mistyped option."""
         fields = cls.__dataclass_fields__
-        unknown = sorted(set(options) - set(fields))
+        unknown = sorted(set(options) - set(fields) - set(TEXT_OPTIONS))
         if unknown:
-            raise ModelLoadError(f"unknown Supertonic option {unknown[0]!r}; known: {', '.join(sorted(fields))}")
-        values = {name: _typed(name, value, fields[name].default) for name, value in options.items()}
+            known = ", ".join(sorted([*fields, *TEXT_OPTIONS]))
+            raise ModelLoadError(f"unknown Supertonic option {unknown[0]!r}; known: {known}")
+        values = {name: _typed(name, value, fields[name].default) for name, value in options.items()
+                  if name not in TEXT_OPTIONS}
         settings = cls(**values)
         if settings.batch_policy not in ("probe", "safe", "pad"):
             raise ModelLoadError("options.batch_policy must be 'probe', 'safe' or 'pad'")
@@ -133,6 +143,16 @@ def parse_knobs(params: SynthesisParams, settings: Settings) -> Knobs:
 
 
 @dataclass
+class SupertonicSegment(Segment):
+    """A segment with the text frontend's prosody: a speaking-rate factor (SSML ``prosody rate``) and the
+    silence in seconds around it (SSML ``break``; ``pause_before_s`` None: the usual ``silence_s`` gap)."""
+
+    rate: float = 1.0
+    pause_before_s: float | None = None
+    pause_after_s: float = 0.0
+
+
+@dataclass
 class ItemState:
     """One segment between steps: its text embedding, its latent and where it is in the step loop."""
 
@@ -142,7 +162,8 @@ class ItemState:
     step: int
     total: int
     samples: int  # its audio's length, from its predicted duration
-    silence: int  # samples of silence before it (segments after the first)
+    silence: int  # samples of silence before it (segments after the first, or an SSML break)
+    trailing: int = 0  # samples of silence after it (an SSML break at the end)
 
     @property
     def text_len(self) -> int:
@@ -161,7 +182,7 @@ class SupertonicEngine(Engine):
 
     def __init__(self, sessions: dict[str, Any], geometry: files.Geometry, indexer: Indexer,
                  styles: dict[str, tuple[np.ndarray, np.ndarray]], version: int, settings: Settings,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", text: TextFrontend | None = None) -> None:
         self._sessions = sessions
         self.geometry = geometry
         self.indexer = indexer
@@ -176,6 +197,9 @@ class SupertonicEngine(Engine):
             self.language = language_code(settings.language, "en", version)
         except EngineError as exc:
             raise ModelLoadError(f"options.language: {exc.message}") from None
+        #: normalization, SSML, lexicon and segmentation; ``text_frontend.reload()`` re-reads the lexicon.
+        #: ``phonemes``: IPA pieces are kept apart so the engine can say it reads their words instead
+        self.text_frontend = text or TextFrontend(self.language, phonemes=True)
         self.policy = self._batching_policy("cpu" if device == "cpu" else "cuda")
 
     # ------------------------------------------------------------------ loading
@@ -183,6 +207,11 @@ class SupertonicEngine(Engine):
     @classmethod
     def load(cls, model_ref: str, device: str = "cpu", options: dict[str, Any] | None = None) -> SupertonicEngine:
         settings = Settings.from_options(dict(options or {}))
+        try:
+            text = TextFrontend.from_options({k: v for k, v in (options or {}).items() if k in TEXT_OPTIONS},
+                                             settings.language, phonemes=True)
+        except ValueError as exc:
+            raise ModelLoadError(f"bad Supertonic option: {exc}") from exc
         found = files.resolve(model_ref, {"revision": settings.revision, "allow_download": settings.allow_download})
         onnx_dir = found.root / "onnx"
         cfg = files.read_json(onnx_dir / "tts.json")
@@ -196,7 +225,7 @@ class SupertonicEngine(Engine):
         _check_inputs(sessions)
         log.info("Supertonic %d from %s on %s: %d voices", version, found.origin, device, len(styles))
         return cls(sessions, files.Geometry.from_config(cfg, onnx_dir / "tts.json"), Indexer(table), styles,
-                   version, settings, device)
+                   version, settings, device, text)
 
     @classmethod
     def detect(cls, model_ref: str) -> bool:
@@ -224,15 +253,26 @@ class SupertonicEngine(Engine):
         max_chars, first_max = self.settings.max_chars, self.settings.first_max_chars
         if lang in DENSE_LANGUAGES:
             max_chars, first_max = min(max_chars, 120), min(first_max, 60)
-        segments = []
-        for piece in split_segments(text, max_chars, first_max):
-            if not any(c.isalnum() for c in normalize(piece)):
-                continue  # nothing a voice could say: punctuation or emoji only
-            ids = self.indexer.ids(tagged(piece, None if self.version == 1 else lang), piece)
-            segments.append(Segment(piece, ids, int(ids.size)))
+        text_extra = {k: v for k, v in (params.extra or {}).items() if k in TEXT_OPTIONS}
+        segments: list[SupertonicSegment] = []
+        pending = 0  # pauses (ms) of segments with nothing to say move to their neighbours
+        for chunk in self.text_frontend.process(text, language=lang, extra=text_extra, max_chars=max_chars,
+                                                first_max_chars=first_max):
+            if chunk.has_phonemes:
+                _phonemes_read_as_words()
+            piece = chunk.text
+            if not any(c.isalnum() for c in normalize(piece)):  # nothing a voice could say: punctuation, emoji
+                pending += chunk.pause_before_ms + chunk.pause_after_ms
+                continue
+            ids = self.indexer.ids(tagged(piece, None if self.version == 1 else lang), text)
+            before = pending + chunk.pause_before_ms
+            segments.append(SupertonicSegment(piece, ids, int(ids.size), chunk.rate,
+                                              before / 1000 if before else None, chunk.pause_after_ms / 1000))
+            pending = 0
         if not segments:
             raise EngineError("input has nothing to speak", param="input")
-        return segments
+        segments[-1].pause_after_s += pending / 1000
+        return [*segments]
 
     def step(self, items: list[WorkItem]) -> list[StepOutput]:
         fresh = [i for i in items if "supertonic" not in i.state]
@@ -268,7 +308,11 @@ class SupertonicEngine(Engine):
         """Frames and samples from the predicted duration, in the reference's float32 arithmetic so an item's
         length matches it exactly; the noise from the item's seed (``seed + index``) or fresh entropy."""
         g = self.geometry
-        duration = np.float32(raw) / np.float32(knobs.model_speed)
+        segment = item.segment
+        rate = getattr(segment, "rate", 1.0)
+        model_speed = knobs.model_speed if rate == 1.0 else min(MAX_MODEL_SPEED, max(MIN_MODEL_SPEED,
+                                                                                    knobs.model_speed * rate))
+        duration = np.float32(raw) / np.float32(model_speed)
         wav_len = int(duration * np.float32(g.sample_rate))
         frames = max(1, (wav_len + g.frame_samples - 1) // g.frame_samples)
         samples = min(frames * g.frame_samples, max(1, int(g.sample_rate * float(duration))))
@@ -277,8 +321,11 @@ class SupertonicEngine(Engine):
             noise = np.random.default_rng().standard_normal(shape)
         else:  # the same draw as numpy's legacy global generator seeded with this seed (the reference's)
             noise = np.random.RandomState((knobs.seed + item.index) % 2**32).standard_normal(shape)
-        silence = int(round(knobs.silence_s * g.sample_rate)) if item.index > 0 else 0
-        return ItemState(voice, emb, noise.astype(np.float32)[0], 0, knobs.total_steps, samples, silence)
+        pause = getattr(segment, "pause_before_s", None)  # an SSML break replaces the usual gap
+        gap = pause if pause is not None else knobs.silence_s if item.index > 0 else 0.0
+        silence = int(round(gap * g.sample_rate))
+        trailing = int(round(getattr(segment, "pause_after_s", 0.0) * g.sample_rate))
+        return ItemState(voice, emb, noise.astype(np.float32)[0], 0, knobs.total_steps, samples, silence, trailing)
 
     def _advance(self, items: list[WorkItem]) -> None:
         """One Euler step for every item, in as few vector-estimator calls as the policy allows."""
@@ -304,7 +351,8 @@ class SupertonicEngine(Engine):
             wavs = self.vocode([_st(i).latent for i in batch])
             for item, wav in zip(batch, wavs, strict=True):
                 s = _st(item)
-                audio[id(item)] = np.concatenate([np.zeros(s.silence, np.float32), wav[: s.samples]])
+                audio[id(item)] = np.concatenate([np.zeros(s.silence, np.float32), wav[: s.samples],
+                                                  np.zeros(s.trailing, np.float32)])
         return audio
 
     # ------------------------------------------------------------------ the graphs, batched
@@ -358,6 +406,17 @@ class SupertonicEngine(Engine):
         """Two texts of different lengths from characters the indexer knows."""
         valid = self.indexer.table[self.indexer.table >= 0]
         return valid[np.arange(12) % valid.size], valid[np.arange(5, 45) % valid.size]
+
+
+_PHONEMES_LOGGED: list[bool] = []
+
+
+def _phonemes_read_as_words() -> None:
+    """Supertonic reads characters: say once per process that phonemes were read as their words."""
+    if not _PHONEMES_LOGGED:
+        _PHONEMES_LOGGED.append(True)
+        log.warning("Supertonic reads characters, not phonemes: SSML <phoneme> and IPA lexicon entries are read "
+                    "as their written words")
 
 
 def _st(item: WorkItem) -> ItemState:
