@@ -1,0 +1,1064 @@
+"""``vtts bench``: throughput, time to first audio byte and latency against concurrency, as ratios to the raw
+engine measured in the same run.
+
+Machines are noisy (and these are shared), so absolute figures mean little from one run to the next; what
+holds is the ratio of the server's throughput to the bare engine's ceiling ``R`` measured minutes apart on
+the same machine. One run therefore does everything side by side:
+
+1. ``R``: the engine in this process, ``prepare`` + ``step`` over the clients' texts, ONNX Runtime's
+   default threads — audio seconds per wall second, measured before the first level and again after each
+   one, so every level is compared with the engine as fast as the machine was just then;
+2. a ``vtts serve`` subprocess (unless ``--url``), and optionally a peer server (``--peer-url``);
+3. closed-loop clients per concurrency level: each sends its next request when the previous one ends.
+
+Each level's window opens once the opening burst is over (after ``--warmup`` seconds, or when the first
+``concurrency`` requests have finished, up to ``--max-warmup``) and stays open ``--duration`` seconds. The
+measured requests are the ones that *start* inside it; clients keep the load up until every one of them
+has finished, so none of them ran against a draining server. Throughput is the audio that *arrives* inside
+the window. CPU seconds of every server process, of this client and of the whole machine are sampled at
+the window's edges, to show where the cores went and how much of the machine other programs took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import itertools
+import json
+import math
+import os
+import platform
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from vtts.bench_texts import TextSource
+
+#: OpenAI's ``pcm``: 24 kHz, 16-bit little-endian, mono
+PCM_RATE = 24000
+DEFAULT_OUT = "bench/out"
+READY_TIMEOUT_S = 120.0
+#: cores taken by other programs during a window above which the report warns that it is not clean
+NOISY_OTHER_CORES = 0.25
+#: the longest Retry-After a client honours
+MAX_BACKOFF_S = 5.0
+#: error prefix of measured requests still running when a level's drain timed out
+UNFINISHED = "unfinished"
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0–100) with linear interpolation between order statistics (NumPy's default,
+    so figures compare with other tools); NaN for no values."""
+    if not 0 <= q <= 100:
+        raise ValueError("q must be within 0..100")
+    data = sorted(values)
+    if not data:
+        return math.nan
+    pos = (len(data) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+
+
+@dataclass
+class RequestRecord:
+    """One request as a client saw it, filled in while it runs. Times are seconds on the level's clock
+    (0 = clients started); ``ttfb`` is from sending to the first body byte; ``window_bytes`` are the body
+    bytes that arrived while the measurement window was open."""
+
+    index: int
+    start: float = 0.0
+    end: float = 0.0
+    ttfb: float | None = None
+    audio_s: float = 0.0
+    status: int = 0
+    error: str = ""
+    #: the server's Retry-After on a refusal (429/503), which the client honours before its next request
+    retry_after: float | None = None
+    size: int = 0
+    window_bytes: int = 0
+    #: exact audio seconds per body byte when the format says (pcm); otherwise learnt from whole answers
+    seconds_per_byte: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    @property
+    def unfinished(self) -> bool:
+        return self.error.startswith(UNFINISHED)
+
+    @property
+    def latency(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class LevelStats:
+    """One row of the report: a server at one concurrency."""
+
+    server: str
+    concurrency: int
+    window_s: float
+    requests: int
+    errors: int
+    audio_s: float
+    throughput: float
+    #: the engine ceiling this row is compared with (the raw-engine runs just before and after it)
+    ceiling: float | None
+    ratio: float | None
+    ttfb_p50: float
+    ttfb_p99: float
+    latency_p50: float
+    latency_p99: float
+    #: measured requests still running when the drain timed out: the percentiles leave them out, so with
+    #: any of these the latency figures are lower bounds
+    unfinished: int = 0
+    #: requests left out of the percentiles (warm-up and opening burst)
+    dropped: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    #: a few distinct error messages, to tell what went wrong without the server log
+    error_examples: list[str] = field(default_factory=list)
+    #: cores used during the window, per process role ("frontend", "worker", "client", "other", ...)
+    cores: dict[str, float] = field(default_factory=dict)
+
+
+def aggregate(records: Iterable[RequestRecord], *, server: str, concurrency: int, window: tuple[float, float],
+              ceiling: float | None, cores: Mapping[str, float] | None = None) -> LevelStats:
+    """Reduce a level's records to its report row.
+
+    Percentiles and error counts cover the requests that started inside ``window`` and were not among the
+    first ``concurrency`` (the opening burst, which all arrive at once). Throughput is the audio that
+    *arrived* during the window, per window second, from every request (measured or not, finished or
+    cut): counting whole requests by when they end would read near zero whenever latency is longer than
+    the window, because a fair server finishes a burst of long requests all at about the same time.
+    """
+    w0, w1 = window
+    span = w1 - w0
+    if span <= 0:
+        raise ValueError("empty window")
+    records = list(records)
+    measured = [r for r in records if w0 <= r.start < w1 and r.index >= concurrency]
+    good = [r for r in measured if r.ok]
+    whole = [r for r in records if r.ok and r.size and r.audio_s]
+    learnt = sum(r.audio_s for r in whole) / sum(r.size for r in whole) if whole else 0.0
+
+    def seconds_per_byte(r: RequestRecord) -> float:
+        if r.seconds_per_byte:
+            return r.seconds_per_byte
+        return r.audio_s / r.size if r in whole else learnt
+
+    audio = sum(r.window_bytes * seconds_per_byte(r) for r in records if r.window_bytes)
+    errors = [r for r in measured if not r.ok and not r.unfinished]
+    kinds = Counter(r.error.split(":", 1)[0] for r in errors)
+    return LevelStats(
+        server=server,
+        concurrency=concurrency,
+        window_s=span,
+        requests=len(measured),
+        errors=len(errors),
+        audio_s=audio,
+        throughput=audio / span,
+        ceiling=ceiling,
+        ratio=audio / span / ceiling if ceiling else None,
+        ttfb_p50=percentile([r.ttfb for r in good if r.ttfb is not None], 50),
+        ttfb_p99=percentile([r.ttfb for r in good if r.ttfb is not None], 99),
+        latency_p50=percentile([r.latency for r in good], 50),
+        latency_p99=percentile([r.latency for r in good], 99),
+        unfinished=sum(1 for r in measured if r.unfinished),
+        dropped=sum(1 for r in records if r.start < w1) - len(measured),
+        error_kinds=dict(kinds),
+        error_examples=list(dict.fromkeys(r.error for r in errors))[:3],
+        cores=dict(cores or {}),
+    )
+
+
+# --------------------------------------------------------------------------- audio durations
+
+
+def wav_seconds(data: bytes) -> float:
+    """Duration of a RIFF/WAVE file from its bytes. The ``data`` chunk's size field is trusted only when it
+    fits: streamed WAVs write a placeholder (0 or 0xFFFFFFFF) because the length is not known up front."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise ValueError("not a RIFF/WAVE file")
+    pos = 12
+    rate = channels = bits = 0
+    while pos + 8 <= len(data):
+        chunk_id, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        body = pos + 8
+        if chunk_id == b"fmt ":
+            channels, rate = struct.unpack("<HI", data[body + 2 : body + 8])
+            bits = struct.unpack("<H", data[body + 14 : body + 16])[0]
+        elif chunk_id == b"data":
+            if not rate or not channels or not bits:
+                raise ValueError("WAV data chunk before its fmt chunk")
+            available = len(data) - body
+            n = size if 0 < size <= available else available
+            return n // (channels * bits // 8) / rate
+        pos = body + size + (size & 1)
+    raise ValueError("WAV file without a data chunk")
+
+
+def decoded_seconds(data: bytes) -> float:
+    """Duration of any compressed file, by decoding it whole with PyAV (container headers lie when the file
+    was streamed)."""
+    import av
+
+    samples = 0
+    rate = 0
+    with av.open(io.BytesIO(data)) as container:
+        for frame in container.decode(audio=0):
+            samples += frame.samples
+            rate = frame.sample_rate
+    if not rate:
+        raise ValueError("no audio frames")
+    return samples / rate
+
+
+class RequestShape(ABC):
+    """How to ask one kind of server for speech and how long the answer is: the pluggable boundary that
+    lets the same client matrix drive vTTS and a peer."""
+
+    #: whether :meth:`audio_seconds` needs the body (otherwise only its size is kept)
+    keeps_body: bool = True
+
+    @abstractmethod
+    def request(self, text: str) -> tuple[str, dict[str, Any]]:
+        """(path, JSON body) of a POST asking for ``text``."""
+
+    @abstractmethod
+    def audio_seconds(self, headers: Mapping[str, str], size: int, body: bytes) -> float:
+        """Seconds of audio in a complete answer; raise ValueError when the answer is not valid audio."""
+
+    def seconds_per_byte(self, headers: Mapping[str, str]) -> float | None:
+        """Audio seconds per body byte when the format fixes it (raw PCM), else None."""
+        return None
+
+
+class OpenAIShape(RequestShape):
+    """OpenAI's ``POST /v1/audio/speech`` (vTTS and OpenAI-compatible peers)."""
+
+    def __init__(self, model: str = "tts-1", voice: str = "alloy", fmt: str = "pcm") -> None:
+        self.model, self.voice, self.fmt = model, voice, fmt
+        self.keeps_body = fmt != "pcm"
+
+    def request(self, text: str) -> tuple[str, dict[str, Any]]:
+        return "/v1/audio/speech", {"model": self.model, "input": text, "voice": self.voice,
+                                    "response_format": self.fmt}
+
+    def seconds_per_byte(self, headers: Mapping[str, str]) -> float | None:
+        return 1 / 2 / int(headers.get("X-Sample-Rate") or PCM_RATE) if self.fmt == "pcm" else None
+
+    def audio_seconds(self, headers: Mapping[str, str], size: int, body: bytes) -> float:
+        if self.fmt == "pcm":
+            if size % 2:
+                raise ValueError("odd byte count for 16-bit PCM")
+            return size / 2 / int(headers.get("X-Sample-Rate") or PCM_RATE)
+        if self.fmt == "wav":
+            return wav_seconds(body)
+        return decoded_seconds(body)
+
+
+class PiperHTTPShape(RequestShape):
+    """Piper's own HTTP server (``python -m piper.http_server``): JSON ``{"text": ...}``, a whole WAV back.
+    piper-tts 1.3+ serves it at ``/synthesize``; pass ``path`` for other builds."""
+
+    def __init__(self, path: str = "/synthesize") -> None:
+        self.path = path
+
+    def request(self, text: str) -> tuple[str, dict[str, Any]]:
+        return self.path, {"text": text}
+
+    def audio_seconds(self, headers: Mapping[str, str], size: int, body: bytes) -> float:
+        return wav_seconds(body)
+
+
+# --------------------------------------------------------------------------- the closed-loop client
+
+
+@dataclass
+class Window:
+    """The measurement window of a level, on the level's clock; set by the controller as it opens and
+    closes, read by the clients to tell which requests and bytes it covers."""
+
+    start: float | None = None
+    end: float | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.start is not None and self.end is None
+
+
+async def fetch(session: Any, url: str, shape: RequestShape, text: str, clock: Callable[[], float],
+                record: RequestRecord, headers: Mapping[str, str] | None = None,
+                window: Window | None = None) -> RequestRecord:
+    """One request, filling ``record`` as it goes (so a cancelled request keeps what it received); every
+    failure (status, transport, short or invalid body) becomes the record's ``error``."""
+    import aiohttp
+
+    path, payload = shape.request(text)
+    record.start = clock()
+    parts: list[bytes] = []
+    try:
+        async with session.post(url + path, json=payload, headers=headers) as resp:
+            record.status = resp.status
+            if resp.status != 200:
+                body = await resp.read()
+                detail = body[:160].decode("utf-8", "replace").replace("\n", " ")
+                record.error = f"HTTP {resp.status}: {detail}"
+                record.retry_after = _retry_after(resp.headers.get("Retry-After"))
+                return record
+            record.seconds_per_byte = shape.seconds_per_byte(resp.headers)
+            async for chunk in resp.content.iter_any():
+                if not chunk:
+                    continue
+                if record.ttfb is None:
+                    record.ttfb = clock() - record.start
+                record.size += len(chunk)
+                if window is not None and window.open:
+                    record.window_bytes += len(chunk)
+                if shape.keeps_body:
+                    parts.append(chunk)
+            if not record.size:
+                record.error = "empty: no audio bytes"
+            else:
+                record.audio_s = shape.audio_seconds(resp.headers, record.size, b"".join(parts))
+    except aiohttp.ClientPayloadError as exc:
+        record.error = f"short read: {exc}"
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        record.error = f"transport: {type(exc).__name__} {exc}"
+    except ValueError as exc:
+        record.error = f"bad audio: {exc}"
+    finally:
+        record.end = clock()
+    return record
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (the delta form; a date is treated as 1 s)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return 1.0
+
+
+@dataclass
+class LevelRun:
+    """What one level's clients produced: the records, the measurement window and CPU samples at its edges."""
+
+    records: list[RequestRecord]
+    window: tuple[float, float]
+    cpu_start: dict[str, float] = field(default_factory=dict)
+    cpu_end: dict[str, float] = field(default_factory=dict)
+
+
+async def run_level(url: str, shape: RequestShape, concurrency: int, *, duration: float, warmup: float,
+                    texts: TextSource, max_warmup: float | None = None, drain_timeout: float = 60.0,
+                    request_timeout: float = 120.0, headers: Mapping[str, str] | None = None,
+                    probe: Callable[[], dict[str, float]] | None = None) -> LevelRun:
+    """Run ``concurrency`` closed-loop clients against ``url``.
+
+    The window opens after ``warmup`` seconds, or later, once the opening burst of ``concurrency``
+    requests has finished (up to ``max_warmup``), and stays open ``duration`` seconds. Requests started
+    while it is open are measured; after it closes the clients keep the load up with unrecorded requests
+    until every measured one has finished or ``drain_timeout`` passed, then all are cancelled (measured
+    ones still running are recorded as unfinished). ``probe`` is called at the window's two edges.
+    """
+    import aiohttp
+
+    if concurrency < 1 or duration <= 0 or warmup < 0:
+        raise ValueError("need concurrency >= 1, duration > 0, warmup >= 0")
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+
+    def clock() -> float:
+        return loop.time() - t0
+
+    window = Window()
+    records: list[RequestRecord] = []
+    counter = itertools.count()
+    pending: set[int] = set()
+    drained = asyncio.Event()
+    burst = set(range(concurrency))
+    burst_done = asyncio.Event()
+
+    async def client() -> None:
+        while window.end is None or pending:
+            record = RequestRecord(next(counter))
+            measured = window.open
+            if measured:
+                pending.add(record.index)
+            try:
+                await fetch(session, url, shape, texts.next(), clock, record, headers, window)
+            except asyncio.CancelledError:
+                record.error = (f"{UNFINISHED}: still running at the drain timeout" if measured
+                                else "cancelled: the level ended")
+                records.append(record)
+                raise
+            records.append(record)
+            burst.discard(record.index)
+            if not burst:
+                burst_done.set()
+            if measured:
+                pending.discard(record.index)
+                if not pending and window.end is not None:
+                    drained.set()
+            if record.retry_after is not None:
+                # a refused client waits as told (like the OpenAI SDK) instead of hammering the server
+                await asyncio.sleep(min(record.retry_after, MAX_BACKOFF_S))
+
+    timeout = aiohttp.ClientTimeout(total=request_timeout)
+    connector = aiohttp.TCPConnector(limit=max(100, concurrency * 2))
+    cpu_start: dict[str, float] = {}
+    cpu_end: dict[str, float] = {}
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        tasks = [asyncio.create_task(client()) for _ in range(concurrency)]
+        try:
+            await asyncio.sleep(warmup)
+            if max_warmup is not None and max_warmup > warmup:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(burst_done.wait(), max_warmup - clock())
+            cpu_start = probe() if probe else {}
+            window.start = clock()
+            await asyncio.sleep(duration)
+            window.end = clock()
+            cpu_end = probe() if probe else {}
+            if pending:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(drained.wait(), drain_timeout)
+        finally:
+            for t in tasks:
+                t.cancel()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        for r in results:
+            if isinstance(r, Exception) and not isinstance(r, asyncio.CancelledError):
+                raise r
+    records.sort(key=lambda r: r.index)
+    assert window.start is not None and window.end is not None
+    return LevelRun(records, (window.start, window.end), cpu_start, cpu_end)
+
+
+# --------------------------------------------------------------------------- CPU accounting (Linux /proc)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid``."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process (all its threads); 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_role(pid: int) -> str:
+    """"frontend", "worker", "supervisor" or "other", from a server process's command line."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return "other"
+    if b"vtts.frontend" in argv:
+        return "frontend"
+    if b"vtts.workers" in argv:
+        return "worker"
+    if b"vtts" in argv and b"serve" in argv:
+        return "supervisor"
+    return "other"
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return 0.0
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and everything below it."""
+    return sum(process_cpu_s(p) for p in {pid} | descendants(pid))
+
+
+def cpu_probe(server_pid: int | None, role: str | None = None) -> Callable[[], dict[str, float]]:
+    """A probe of cumulative CPU seconds: the server's processes (per vTTS role, or all under ``role``),
+    this client, and the whole machine."""
+
+    def probe() -> dict[str, float]:
+        sample: dict[str, float] = Counter()
+        if server_pid is not None:
+            for pid in {server_pid} | descendants(server_pid):
+                sample[role or process_role(pid)] += process_cpu_s(pid)
+        sample["client"] = process_cpu_s(os.getpid())
+        sample["machine"] = machine_busy_s()
+        return dict(sample)
+
+    return probe
+
+
+def wait_idle(pid: int | None, *, least: float, most: float, idle_cores: float = 0.05) -> float:
+    """Sleep at least ``least`` seconds, then until the process tree of ``pid`` uses under ``idle_cores``
+    over half a second, or ``most`` seconds passed; return the seconds waited. A server that does not
+    cancel abandoned requests (Piper's own) keeps synthesizing them after a level; the next engine run
+    must not share the cores with that."""
+    start = time.monotonic()
+    time.sleep(least)
+    if pid is None:
+        return time.monotonic() - start
+    while time.monotonic() - start < most:
+        before = tree_cpu_s(pid)
+        time.sleep(0.5)
+        if (tree_cpu_s(pid) - before) / 0.5 < idle_cores:
+            break
+    return time.monotonic() - start
+
+
+def cores_used(start: Mapping[str, float], end: Mapping[str, float], seconds: float) -> dict[str, float]:
+    """Cores each role used between two probes; ``other`` is the machine's busy time nobody here accounts
+    for (other programs on a shared machine)."""
+    if not start or not end or seconds <= 0:
+        return {}
+    used = {k: max(0.0, end.get(k, 0.0) - start.get(k, 0.0)) / seconds for k in end if k != "machine"}
+    if "machine" in end:
+        total = max(0.0, end["machine"] - start.get("machine", 0.0)) / seconds
+        used["other"] = max(0.0, total - sum(used.values()))
+        used["total"] = total
+    return used
+
+
+# --------------------------------------------------------------------------- the raw engine ceiling
+
+
+@dataclass
+class CeilingRun:
+    """The engine alone in this process over the clients' texts."""
+
+    audio_s: float
+    wall_s: float
+    texts: int
+    segments: int
+    #: engine seconds of each text's first segment (the floor of time to first audio)
+    first_segment_p50: float
+    first_segment_p90: float
+    #: ``prepare`` seconds per text (phonemization; the worker does it before the first step)
+    prepare_p50: float
+
+    @property
+    def rtx(self) -> float:
+        """× real time: audio seconds per wall second."""
+        return self.audio_s / self.wall_s if self.wall_s else math.nan
+
+
+def measure_ceiling(engine_name: str, model_ref: str, device: str, options: Mapping[str, Any], *,
+                    seed: int, duration: float) -> CeilingRun:
+    """``prepare`` + ``step`` over the bench texts for ``duration`` seconds (whole texts), one process,
+    ONNX Runtime's default threads (a thread pin from the server's config is dropped: this is the
+    engine's own best)."""
+    from vtts.workers.engine import SynthesisParams, WorkItem
+    from vtts.workers.registry import engine_class
+
+    opts = {k: v for k, v in options.items() if k != "intra_op_threads"}
+    engine = engine_class(engine_name).load(model_ref, device, opts)
+    try:
+        params = SynthesisParams(voice=engine.voices()[0].id)
+        rate = engine.sample_rate
+
+        def synth(text: str) -> tuple[float, float, float, int]:
+            t = time.perf_counter()
+            segments = engine.prepare(text, params)
+            prep = time.perf_counter() - t
+            samples = 0
+            first = 0.0
+            for i, segment in enumerate(segments):
+                t = time.perf_counter()
+                items = [WorkItem("bench", i, segment, params)]
+                while items:
+                    outputs = engine.step(items)
+                    samples += sum(int(o.audio.size) for o in outputs)
+                    items = [o.item for o in outputs if not o.finished]
+                if i == 0:
+                    first = time.perf_counter() - t
+            return prep, first, samples / rate, len(segments)
+
+        synth("Warming up the engine.")  # the first run allocates; keep it out
+        texts = TextSource(seed)
+        firsts: list[float] = []
+        preps: list[float] = []
+        audio = 0.0
+        segments = 0
+        start = time.perf_counter()
+        while True:
+            prep, first, secs, nseg = synth(texts.next())
+            preps.append(prep)
+            firsts.append(first)
+            audio += secs
+            segments += nseg
+            wall = time.perf_counter() - start
+            if wall >= duration:
+                break
+    finally:
+        engine.close()
+    return CeilingRun(audio, wall, len(firsts), segments, percentile(firsts, 50), percentile(firsts, 90),
+                      percentile(preps, 50))
+
+
+# --------------------------------------------------------------------------- the server under test
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """``python -m vtts serve`` as a subprocess on a free port; stopped with SIGTERM like a service."""
+
+    def __init__(self, args: Sequence[str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "vtts", "serve", "--port", str(self.port), *args],
+                                     stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"vtts serve exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(self.url + "/ready", timeout=5) as r:
+                    if json.loads(r.read()).get("ready"):
+                        return
+            except (urllib.error.URLError, OSError, ValueError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"vtts serve not ready after {timeout:.0f} s; see {self.log_path}")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+# --------------------------------------------------------------------------- machine and report
+
+
+def _version(*dists: str) -> str | None:
+    for dist in dists:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def machine_info() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem_gib = round(int(line.split()[1]) / 2**20, 1)
+                    break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        usable = os.cpu_count()
+    try:
+        load = os.getloadavg()
+    except OSError:  # pragma: no cover
+        load = None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "usable_cores": usable,
+        "memory_gib": mem_gib,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "onnxruntime": _version("onnxruntime", "onnxruntime-gpu"),
+        "aiohttp": _version("aiohttp"),
+        "vtts": _version("vtts"),
+        "load_average_at_start": load,
+    }
+
+
+def _fmt_s(value: float) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def render_table(rows: Sequence[LevelStats]) -> str:
+    """The report's main table, in Markdown."""
+    lines = [
+        "| server | concurrency | throughput (× real time) | R | / R | TTFB p50 | TTFB p99 | latency p50 "
+        "| latency p99 | requests | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ratio = f"{r.ratio:.2f}" if r.ratio is not None else "–"
+        ceiling = f"{r.ceiling:.1f}×" if r.ceiling is not None else "–"
+        lines.append(
+            f"| {r.server} | {r.concurrency} | {r.throughput:.1f}× | {ceiling} | {ratio} | {_fmt_s(r.ttfb_p50)} | "
+            f"{_fmt_s(r.ttfb_p99)} | {_fmt_s(r.latency_p50)} | {_fmt_s(r.latency_p99)} | {r.requests} | "
+            f"{r.errors} |"
+        )
+    return "\n".join(lines)
+
+
+def render_cores(rows: Sequence[LevelStats]) -> str:
+    """Where the cores went during each window (empty when nothing was sampled)."""
+    roles = ["worker", "frontend", "supervisor", "peer", "client", "other", "total"]
+    present = [k for k in roles if any(k in r.cores for r in rows)]
+    if not present:
+        return ""
+    lines = ["| server | concurrency | " + " | ".join(present) + " |",
+             "|---|---:|" + "---:|" * len(present)]
+    for r in rows:
+        cells = [f"{r.cores[k]:.2f}" if k in r.cores else "–" for k in present]
+        lines.append(f"| {r.server} | {r.concurrency} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render_report(result: Mapping[str, Any]) -> str:
+    """The Markdown printed at the end of a run (and the basis of docs/benchmarks.md)."""
+    m = result["machine"]
+    out = [f"Machine: {m['cpu']}, {m['usable_cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, "
+           f"onnxruntime {m['onnxruntime']}"]
+    c = result.get("ceiling")
+    if c:
+        runs = ", ".join(f"{run['rtx']:.1f}×" for run in c["runs"])
+        out.append(f"Engine ceiling R = {c['rtx']:.1f}× real time on average (runs in order: {runs}; each row's "
+                   "R is the mean of the runs just before and after it); first segment alone: "
+                   f"{_fmt_s(c['first_segment_p50'])} p50, {_fmt_s(c['first_segment_p90'])} p90, after "
+                   f"{_fmt_s(c['prepare_p50'])} p50 of prepare")
+    rows = [LevelStats(**row) for row in result["levels"]]
+    out += ["", render_table(rows)]
+    cut = [f"{r.server} c={r.concurrency}: {r.unfinished}" for r in rows if r.unfinished]
+    if cut:
+        out += ["", "Measured requests still running at the drain timeout (left out, so those rows' latency "
+                    "percentiles are lower bounds): " + ", ".join(cut)]
+    cores = render_cores(rows)
+    if cores:
+        out += ["", "Cores used during each window:", "", cores]
+        busiest = max(r.cores.get("other", 0.0) for r in rows)
+        if busiest > NOISY_OTHER_CORES:
+            out += ["", f"Warning: other programs used up to {busiest:.2f} cores during the windows; the figures "
+                        "are depressed by them (ratios less so)."]
+    return "\n".join(out)
+
+
+def plot(result: Mapping[str, Any], path: Path) -> bool:
+    """Throughput and TTFB p50/p99 against concurrency, R as a horizontal line; False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
+    except ImportError:
+        return False
+    rows = [LevelStats(**row) for row in result["levels"]]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for server in dict.fromkeys(r.server for r in rows):
+        mine = sorted((r for r in rows if r.server == server), key=lambda r: r.concurrency)
+        xs = [r.concurrency for r in mine]
+        ax1.plot(xs, [r.throughput for r in mine], "o-", label=server)
+        if any(r.ceiling for r in mine):
+            ax1.plot(xs, [r.ceiling or math.nan for r in mine], "x:", color="grey", alpha=0.7,
+                     label=f"{server}: R around each level")
+        ax2.plot(xs, [r.ttfb_p50 for r in mine], "o-", label=f"{server} p50")
+        ax2.plot(xs, [r.ttfb_p99 for r in mine], "s--", label=f"{server} p99")
+    ceiling = (result.get("ceiling") or {}).get("rtx")
+    if ceiling:
+        ax1.axhline(ceiling, color="grey", linestyle="--", label=f"engine ceiling R = {ceiling:.1f}× (mean)")
+    ax1.set(ylabel="× real time", title="Throughput", ylim=(0, None))
+    ttfbs = [v for r in rows for v in (r.ttfb_p50, r.ttfb_p99) if v > 0]  # NaN compares False
+    wide = bool(ttfbs) and max(ttfbs) / min(ttfbs) > 20
+    ax2.set(yscale="log" if wide else "linear", ylabel="seconds", title="Time to first audio byte")
+    if not wide:
+        ax2.set_ylim(0, None)
+    levels = sorted({r.concurrency for r in rows})
+    for ax in (ax1, ax2):
+        ax.set_xscale("log")
+        ax.set_xticks(levels)
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("concurrent clients (closed loop)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    if wide:
+        ax2.yaxis.set_major_formatter(ScalarFormatter())
+    m = result["machine"]
+    fig.suptitle(f"vtts bench — {m['cpu']}, {m['usable_cores']} cores", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+def _levels(text: str) -> list[int]:
+    try:
+        levels = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not levels or min(levels) < 1:
+        raise argparse.ArgumentTypeError("concurrency levels must be positive")
+    return levels
+
+
+def _say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+class Ceilings:
+    """The raw-engine runs of one bench, interleaved with the levels: one before the first level and one
+    after each, so each level's ratio uses the two runs around it (the machine's speed drifts; shared
+    machines drift a lot)."""
+
+    def __init__(self, args: argparse.Namespace, model: Any) -> None:
+        self.args, self.model = args, model
+        self.runs: list[CeilingRun] = []
+
+    @property
+    def enabled(self) -> bool:
+        return not self.args.no_ceiling
+
+    def measure(self) -> float | None:
+        """One more run; its × real time (None when disabled)."""
+        if not self.enabled:
+            return None
+        m = self.model
+        run = measure_ceiling(m.engine, m.model, m.device, m.options, seed=self.args.seed,
+                              duration=self.args.ceiling_duration)
+        self.runs.append(run)
+        _say(f"engine ceiling: {run.rtx:.1f}× real time ({run.audio_s:.0f} s of audio in {run.wall_s:.1f} s, "
+             f"{run.texts} texts); first segment {run.first_segment_p50 * 1000:.0f} ms p50")
+        return run.rtx
+
+    def summary(self) -> dict[str, Any] | None:
+        if not self.runs:
+            return None
+        return {
+            "rtx": sum(r.rtx for r in self.runs) / len(self.runs),
+            "runs": [{**asdict(r), "rtx": r.rtx} for r in self.runs],
+            "first_segment_p50": percentile([r.first_segment_p50 for r in self.runs], 50),
+            "first_segment_p90": percentile([r.first_segment_p90 for r in self.runs], 50),
+            "prepare_p50": percentile([r.prepare_p50 for r in self.runs], 50),
+        }
+
+
+def _matrix(args: argparse.Namespace, label: str, url: str, shape: RequestShape, ceilings: Ceilings,
+            server_pid: int | None, headers: Mapping[str, str] | None, role: str | None = None) -> list[LevelStats]:
+    """Every concurrency level against one server, each followed by a raw-engine run."""
+    rows = []
+    probe = cpu_probe(server_pid, role)
+    before = ceilings.runs[-1].rtx if ceilings.runs else ceilings.measure()
+    for concurrency in args.concurrency:
+        _say(f"{label}: {concurrency} clients, {args.warmup:.0f}–{args.max_warmup:.0f} s warm-up + "
+             f"{args.duration:.0f} s")
+        run = asyncio.run(run_level(url, shape, concurrency, duration=args.duration, warmup=args.warmup,
+                                    max_warmup=args.max_warmup, texts=TextSource(args.seed),
+                                    drain_timeout=args.drain_timeout, request_timeout=args.request_timeout,
+                                    headers=headers, probe=probe))
+        waited = wait_idle(server_pid, least=args.settle, most=args.settle_timeout)
+        if waited > args.settle + 1:
+            _say(f"{label}: waited {waited:.0f} s for the server to go idle")
+        after = ceilings.measure()
+        ceiling = (before + after) / 2 if before and after else None
+        before = after
+        cores = cores_used(run.cpu_start, run.cpu_end, run.window[1] - run.window[0])
+        row = aggregate(run.records, server=label, concurrency=concurrency, window=run.window, ceiling=ceiling,
+                        cores=cores)
+        rows.append(row)
+        _say(f"{label} c={concurrency}: {row.throughput:.1f}× real time"
+             + (f" ({row.ratio:.2f} R)" if row.ratio is not None else "")
+             + f", TTFB p50 {_fmt_s(row.ttfb_p50)} p99 {_fmt_s(row.ttfb_p99)}, {row.requests} requests, "
+             f"{row.errors} errors")
+    return rows
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from vtts import config as cfg
+
+    config = cfg.load(args.config)
+    model_id = args.model or config.default_model
+    try:
+        model = config.model(model_id)
+    except KeyError:
+        raise cfg.ConfigError(f"--model {model_id!r} is not a configured model") from None
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    result: dict[str, Any] = {
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": "vtts bench " + " ".join(args.argv),
+        "machine": machine_info(),
+        "settings": {k: v for k, v in vars(args).items() if k not in ("func", "argv", "api_key", "peer_api_key")},
+        "model": {"id": model.id, "engine": model.engine, "model": model.model, "device": model.device,
+                  "replicas": args.replicas or model.replicas},
+    }
+    ceilings = Ceilings(args, model)
+    ceilings.measure()  # before anything else runs: the machine as the clients will find it
+    server: ServerProcess | None = None
+    rows: list[LevelStats] = []
+    try:
+        if args.url:
+            url, server_pid = args.url.rstrip("/"), None
+            shape: RequestShape = OpenAIShape(args.request_model or "tts-1", args.voice, args.format)
+        else:
+            serve_args = (["--config", args.config] if args.config else []) + (
+                ["--replicas", str(args.replicas)] if args.replicas else [])
+            server = ServerProcess(serve_args, out_dir / f"bench-{stamp}-server.log")
+            _say(f"starting vtts serve on {server.url} (log: {server.log_path})")
+            server.wait_ready()
+            url, server_pid = server.url, server.proc.pid
+            shape = OpenAIShape(args.request_model or model.id, args.voice, args.format)
+        headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else None
+        rows += _matrix(args, "vtts", url, shape, ceilings, server_pid, headers)
+    finally:
+        if server:
+            server.stop()
+    if args.peer_url:
+        peer: RequestShape = (PiperHTTPShape(args.peer_path or "/synthesize") if args.peer_kind == "piper-http"
+                              else OpenAIShape(args.peer_model, args.peer_voice, args.format))
+        headers = {"Authorization": f"Bearer {args.peer_api_key}"} if args.peer_api_key else None
+        if args.peer_pid is None:
+            _say("no --peer-pid: the peer's CPU is not accounted, and work it does for abandoned requests may "
+                 "overlap the engine runs")
+        rows += _matrix(args, f"peer ({args.peer_kind})", args.peer_url.rstrip("/"), peer, ceilings,
+                        args.peer_pid, headers, role="peer")
+
+    summary = ceilings.summary()
+    if summary:
+        result["ceiling"] = summary
+    result["levels"] = [asdict(r) for r in rows]
+    result["machine"]["load_average_at_end"] = os.getloadavg()
+    json_path = out_dir / f"bench-{stamp}.json"
+    json_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(render_report(result))
+    _say(f"wrote {json_path}")
+    if not args.no_plot:
+        png = out_dir / f"bench-{stamp}.png"
+        if plot(result, png):
+            _say(f"wrote {png}")
+        else:
+            _say("matplotlib is not installed: no plot (pip install 'vtts[bench]')")
+    return 0
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``vtts bench`` on the CLI's subparsers."""
+    p = subparsers.add_parser("bench", help="load benchmark: throughput and latency vs concurrency, against "
+                                            "the raw engine measured in the same run")
+    p.add_argument("--config", help="TOML config of the server to start (default: the bundled voice)")
+    p.add_argument("--model", help="configured model id to benchmark (default: the config's default)")
+    p.add_argument("--replicas", type=int, help="worker processes per model for the started server")
+    p.add_argument("--url", help="benchmark a running server instead of starting one (R is still measured "
+                                 "here, with --config's model)")
+    p.add_argument("--api-key", help="bearer key for --url")
+    p.add_argument("--concurrency", type=_levels, default=[1, 8, 32], help="levels, comma-separated (1,8,32)")
+    p.add_argument("--duration", type=float, default=30.0, help="measured seconds per level (30)")
+    p.add_argument("--warmup", type=float, default=5.0, help="least seconds of load before each window (5)")
+    p.add_argument("--max-warmup", type=float, default=30.0,
+                   help="most seconds of load before each window, waiting for the opening burst to end (30)")
+    p.add_argument("--drain-timeout", type=float, default=60.0,
+                   help="seconds to wait for the window's requests to finish (60)")
+    p.add_argument("--settle", type=float, default=1.0, help="least idle seconds after each level (1)")
+    p.add_argument("--settle-timeout", type=float, default=60.0,
+                   help="most seconds to wait after a level for the server's processes to go idle (60)")
+    p.add_argument("--request-timeout", type=float, default=120.0, help="per-request timeout in seconds (120)")
+    p.add_argument("--ceiling-duration", type=float, default=10.0,
+                   help="seconds of each raw-engine run: one before the first level and one after each (10)")
+    p.add_argument("--no-ceiling", action="store_true", help="skip the raw-engine runs (no ratios)")
+    p.add_argument("--format", default="pcm", choices=["pcm", "wav", "mp3", "opus", "aac", "flac"],
+                   help="response_format the clients ask for (pcm)")
+    p.add_argument("--voice", default="alloy", help="voice the clients ask for (alloy)")
+    p.add_argument("--request-model", help="model name the clients send (default: the model id, tts-1 with --url)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the text sequence (0)")
+    p.add_argument("--peer-url", help="also run the matrix against this peer server")
+    p.add_argument("--peer-kind", choices=["openai", "piper-http"], default="openai",
+                   help="the peer's request shape (openai)")
+    p.add_argument("--peer-path", help="piper-http: the synthesis route (/synthesize, piper-tts 1.3+)")
+    p.add_argument("--peer-model", default="tts-1")
+    p.add_argument("--peer-voice", default="alloy")
+    p.add_argument("--peer-api-key")
+    p.add_argument("--peer-pid", type=int,
+                   help="the peer server's process id (on this machine): its CPU is accounted and the bench "
+                        "waits for it to go idle after each level")
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"directory for the JSON, plot and server log ({DEFAULT_OUT})")
+    p.add_argument("--no-plot", action="store_true")
+    p.set_defaults(func=_run_bench, argv=[])
+    return p
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    args.argv = sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "bench" else []
+    return cmd_bench(args)
