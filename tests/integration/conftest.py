@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from vtts.bench import descendants  # every live process below a pid, from /proc
+
 STARTUP_TIMEOUT_S = 60.0
 
 
@@ -25,35 +27,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (from /proc, so no extra dependency)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
 def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def processes(srv: Server, needle: bytes) -> list[int]:
+    """Live processes of a server's tree whose command line holds ``needle``."""
+    pids = []
+    for pid in descendants(srv.proc.pid):
+        try:
+            if needle in Path(f"/proc/{pid}/cmdline").read_bytes():
+                pids.append(pid)
+        except OSError:
+            continue
+    return sorted(pids)
 
 
 class Server:

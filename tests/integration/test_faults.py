@@ -13,18 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Server, alive, descendants, start_server
-
-
-def processes(srv: Server, needle: bytes) -> list[int]:
-    pids = []
-    for pid in descendants(srv.proc.pid):
-        try:
-            if needle in Path(f"/proc/{pid}/cmdline").read_bytes():
-                pids.append(pid)
-        except OSError:
-            continue
-    return sorted(pids)
+from tests.integration.conftest import Server, alive, descendants, processes, start_server
 
 
 def speak(url: str, text: str = "A short request.") -> str:

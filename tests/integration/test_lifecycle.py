@@ -13,7 +13,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from tests.integration.conftest import descendants, start_server
+from tests.integration.conftest import processes, start_server
 
 
 def test_api_keys_guard_v1_routes_but_not_health(tmp_path) -> None:
@@ -65,15 +65,7 @@ def test_sigterm_stops_every_process_quickly(tmp_path) -> None:
 
 
 def worker_pids(srv) -> list[int]:
-    pids = []
-    for pid in descendants(srv.proc.pid):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"vtts.workers" in cmd:
-            pids.append(pid)
-    return pids
+    return processes(srv, b"vtts.workers")
 
 
 def test_a_killed_worker_fails_its_request_and_comes_back(tmp_path) -> None:
