@@ -7,7 +7,7 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY vtts vtts
+COPY core core
 COPY supervisor supervisor
 COPY workers workers
 COPY frontend frontend

@@ -9,7 +9,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-TOP = {"vtts": "vtts", "supervisor": "vtts.supervisor", "workers": "vtts.workers", "frontend": "vtts.frontend",
+TOP = {"core": "vtts", "supervisor": "vtts.supervisor", "workers": "vtts.workers", "frontend": "vtts.frontend",
        "configs": "vtts.configs"}
 
 
