@@ -14,6 +14,7 @@ import argparse
 import time
 
 import numpy as np
+
 from vtts.frontend.encoders import FORMATS, make_encoder
 
 

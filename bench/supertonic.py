@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
 from vtts.workers.engine import SynthesisParams, WorkItem
 from vtts.workers.engines.supertonic import SupertonicEngine
 

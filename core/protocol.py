@@ -119,17 +119,9 @@ class Status(Message):
 
 
 @dataclass
-class Load(Message):
-    """Control plane → worker: (re)load a model reference."""
-
-    TYPE: ClassVar[str] = "load"
-    model_ref: str
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
 class Unload(Message):
-    """Control plane → worker: finish in-flight work (``drain``) or not, then exit."""
+    """Frontend → worker: finish in-flight work (``drain``) or not, then exit. (The supervisor drains a
+    worker with SIGTERM, which works even when the frontend is down.)"""
 
     TYPE: ClassVar[str] = "unload"
     drain: bool = True
@@ -184,7 +176,7 @@ class ControlReply(Message):
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.TYPE: cls
-    for cls in (Synthesize, Audio, Done, Error, Cancel, Status, Load, Unload, Admin, AdminReply, Control, ControlReply)
+    for cls in (Synthesize, Audio, Done, Error, Cancel, Status, Unload, Admin, AdminReply, Control, ControlReply)
 }
 
 

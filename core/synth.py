@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 from vtts.config import ModelConfig
 from vtts.frontend.encoders import make_encoder
 from vtts.workers.engine import SynthesisParams, WorkItem

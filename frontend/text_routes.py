@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from aiohttp import web
+
 from vtts.workers.engine import EngineError
 from vtts.workers.text import TextFrontend, TextSegment
 

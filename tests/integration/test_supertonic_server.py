@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import openai
 import pytest
-from vtts.workers.engine import SynthesisParams, WorkItem
-from vtts.workers.engines.supertonic import SupertonicEngine
 
 from tests.audio import decode, rms
 from tests.integration.conftest import Server, start_server
+from vtts.workers.engine import SynthesisParams, WorkItem
+from vtts.workers.engines.supertonic import SupertonicEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 FORMATS = ["mp3", "opus", "aac", "flac", "wav", "pcm"]

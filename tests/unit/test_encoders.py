@@ -9,6 +9,7 @@ import av
 import numpy as np
 import pytest
 import soundfile
+
 from vtts.frontend.encoders import CONTENT_TYPES, FORMATS, PCM_RATE, StreamEncoder, make_encoder
 
 RATE = 22050

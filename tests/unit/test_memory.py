@@ -1,6 +1,7 @@
 """The eviction policy and the memory sources, driven by scripted numbers (no GPU needed)."""
 
 import pytest
+
 from vtts.supervisor.memory import (
     MIB,
     CpuMemory,

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 import pytest
+
 from vtts.workers.engine import ModelLoadError
 from vtts.workers.onnx_session import open_session, providers
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from vtts.workers.engine import EngineError, ModelLoadError, SynthesisParams
 from vtts.workers.engines.piper import PiperEngine, phoneme_ids
 from vtts.workers.registry import detect_engine, engine_class

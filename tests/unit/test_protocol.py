@@ -12,7 +12,6 @@ EXAMPLES = [
     P.Cancel(id="r1"),
     P.Status(worker_id="m-0", model="m", pid=42, state="ready", voices=[{"id": "v", "language": "en-US"}],
              active=2, queued=1, max_queue=8, rss_bytes=1 << 20),
-    P.Load(model_ref="/models/x", options={"threads": 2}),
     P.Unload(drain=False),
     P.Admin(id="a1", op="swap", model="m", entry={"id": "m", "engine": "piper"}),
     P.AdminReply(id="a1", ok=False, status=409, code="load_failed", message="no", models=[{"id": "m"}]),

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from vtts.workers.engine import Segment, StepOutput, SynthesisParams, WorkItem
 from vtts.workers.scheduler import QueueFull, Request, Scheduler
 

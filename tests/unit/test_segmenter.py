@@ -1,4 +1,5 @@
 import pytest
+
 from vtts.workers.segmenter import split_long, split_segments, split_sentences
 
 

@@ -11,6 +11,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+
 from vtts.workers.engine import EngineError, ModelLoadError, SynthesisParams, WorkItem
 from vtts.workers.engines import supertonic
 from vtts.workers.engines.supertonic import SupertonicEngine

@@ -1,4 +1,5 @@
 import pytest
+
 from vtts.workers.text.abbreviations_en import expand, roman_value
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from vtts.workers.engine import EngineError, SynthesisParams, WorkItem
 from vtts.workers.engines.piper import PiperEngine, PiperSegment
 

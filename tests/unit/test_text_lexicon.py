@@ -3,6 +3,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from vtts.workers.text.lexicon import Lexicon, LexiconSet, Pronunciation, request_lexicon
 
 

@@ -3,6 +3,7 @@
 import time
 
 import pytest
+
 from vtts.workers.text.normalize_en import normalize
 
 CASES = {

@@ -1,6 +1,7 @@
 """The Korean normalizer's output, pinned per rule family."""
 
 import pytest
+
 from vtts.workers.text.normalize_ko import normalize
 
 CASES = {

@@ -1,4 +1,5 @@
 import pytest
+
 from vtts.workers.text.numbers_en import cardinal, decade, decimal, digits, fraction, number, ordinal, year
 
 

@@ -1,4 +1,5 @@
 import pytest
+
 from vtts.workers.text.numbers_ko import decimal, month, native, sino, sino_digits
 
 

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from vtts.workers.engine import EngineError
 from vtts.workers.text import LexiconSet, Piece, TextFrontend, normalize
 

@@ -1,4 +1,5 @@
 import pytest
+
 from vtts.workers.text.say_as import say_as
 
 

@@ -1,4 +1,5 @@
 import pytest
+
 from vtts.workers.text.script_detect import detect_language, script_counts
 
 

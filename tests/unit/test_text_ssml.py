@@ -1,6 +1,7 @@
 import logging
 
 import pytest
+
 from vtts.workers.engine import EngineError
 from vtts.workers.text import ssml
 from vtts.workers.text.ssml import Span, is_ssml, parse, parse_rate, parse_time

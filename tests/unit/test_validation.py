@@ -1,4 +1,5 @@
 import pytest
+
 from vtts.frontend.errors import APIError
 from vtts.frontend.validation import parse_speech
 
