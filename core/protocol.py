@@ -10,6 +10,7 @@ half the bytes of float32, and what every encoder consumes.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -186,6 +187,16 @@ def encode(msg: Message) -> bytes:
     body["v"] = VERSION
     body["type"] = msg.TYPE
     return msgpack.packb(body, use_bin_type=True)
+
+
+def decode_or_log(frame: bytes, logger: logging.Logger, source: object) -> Message | None:
+    """:func:`decode`, but a bad frame is logged (naming ``source``) and skipped: a peer speaking another
+    version must not take the receiving loop down."""
+    try:
+        return decode(frame)
+    except ProtocolError as exc:
+        logger.warning("dropping a bad frame from %s: %s", source, exc)
+        return None
 
 
 def decode(frame: bytes) -> Message:

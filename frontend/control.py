@@ -61,11 +61,7 @@ class SupervisorLink:
     async def _recv_loop(self) -> None:
         while True:
             frame = await self.sock.recv()
-            try:
-                msg = P.decode(frame)
-            except P.ProtocolError as exc:
-                log.warning("bad frame from the supervisor: %s", exc)
-                continue
+            msg = P.decode_or_log(frame, log, "the supervisor")
             if isinstance(msg, P.AdminReply):
                 self.models = msg.models
                 fut = self._pending.get(msg.id)

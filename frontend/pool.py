@@ -180,10 +180,8 @@ class WorkerPool:
                 ident, frame = await self.sock.recv_multipart()
             except ValueError:
                 continue
-            try:
-                msg = P.decode(frame)
-            except P.ProtocolError as exc:
-                log.warning("bad frame from %r: %s", ident, exc)
+            msg = P.decode_or_log(frame, log, ident)
+            if msg is None:
                 continue
             if isinstance(msg, P.Status):
                 self._on_status(msg)

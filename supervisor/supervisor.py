@@ -282,11 +282,7 @@ class Supervisor:
                 return
             except ValueError:
                 continue
-            try:
-                msg = P.decode(frame)
-            except P.ProtocolError as exc:
-                log.warning("bad control frame: %s", exc)
-                continue
+            msg = P.decode_or_log(frame, log, ident)
             if isinstance(msg, P.Status):
                 self.on_status(msg)
             elif isinstance(msg, P.Admin):

@@ -204,11 +204,7 @@ class Worker:
                 frame = self.sock.recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            try:
-                msg = P.decode(frame)
-            except P.ProtocolError as exc:
-                log.warning("dropping bad frame: %s", exc)
-                continue
+            msg = P.decode_or_log(frame, log, "the frontend")
             if isinstance(msg, P.Synthesize):
                 self.on_synthesize(msg)
             elif isinstance(msg, P.Cancel):

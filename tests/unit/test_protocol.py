@@ -55,3 +55,13 @@ def test_bad_frames_raise_protocol_error(frame: bytes) -> None:
 def test_unknown_fields_from_a_newer_peer_are_ignored() -> None:
     frame = msgpack.packb({"v": P.VERSION, "type": "cancel", "id": "x", "future": True})
     assert P.decode(frame) == P.Cancel("x")
+
+
+def test_decode_or_log_skips_bad_frames(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    log = logging.getLogger("test")
+    assert P.decode_or_log(P.encode(P.Cancel("x")), log, "peer") == P.Cancel("x")
+    with caplog.at_level(logging.WARNING):
+        assert P.decode_or_log(b"\xc1", log, b"worker-7") is None
+    assert "worker-7" in caplog.text
