@@ -280,6 +280,9 @@ class OpusEncoder(_PyAVEncoder):
 
     BIT_RATE = 32000
     PAGE_DURATION_US = 60_000
+    #: libopus complexity 0..10 (FFmpeg's default 10). Encoding competes with the engine for the same cores;
+    #: 5 encoded ~1.5x faster than 10 on speech here (bench/encoders.py, docs/benchmarks.md)
+    COMPLEXITY = 5
 
     def __init__(self, input_rate: int) -> None:
         super().__init__(
@@ -291,6 +294,7 @@ class OpusEncoder(_PyAVEncoder):
             output_rate=OPUS_DECODE_RATE,
             bit_rate=self.BIT_RATE,
             container_options={"page_duration": str(self.PAGE_DURATION_US)},
+            codec_options={"compression_level": str(self.COMPLEXITY)},
         )
 
 
