@@ -46,7 +46,11 @@ async def create_speech(request: web.Request) -> web.StreamResponse:
     speech = parse_speech(body, config.server.max_input_chars)
     model_id = app[CATALOG].resolve_model(speech.model)
     arrival = time.monotonic()
-    stream, first = await _start(request, speech, model_id)
+    try:
+        stream, first = await _start(request, speech, model_id)
+    except APIError as exc:  # every refusal before the first byte is counted here, once
+        metrics.requests.labels(model_id, str(exc.status)).inc()
+        raise
     metrics.active.labels(model_id).inc()
     try:
         return await _respond(request, speech, model_id, stream, first, arrival,
@@ -81,7 +85,6 @@ async def _start(request: web.Request, speech: SpeechRequest, model_id: str) -> 
             stream = await pool.submit(model_id, msg)
         except Overloaded:
             metrics.rejected.labels(model_id, "queue_full").inc()
-            metrics.requests.labels(model_id, "429").inc()
             raise APIError(429, f"Model '{model_id}' is at capacity; retry later", code="rate_limit_exceeded",
                            retry_after=RETRY_AFTER_S) from None
         except NoWorker:
@@ -90,7 +93,6 @@ async def _start(request: web.Request, speech: SpeechRequest, model_id: str) -> 
             first = await stream.next(max(0.1, deadline - time.monotonic()) + DEADLINE_MARGIN_S)
         except asyncio.TimeoutError:
             await pool.cancel(stream)
-            metrics.requests.labels(model_id, "504").inc()
             raise APIError(504, "the model did not start this request in time", code="timeout") from None
         except asyncio.CancelledError:  # the client went away while the request waited to start
             metrics.cancelled.labels(model_id).inc()
@@ -101,13 +103,11 @@ async def _start(request: web.Request, speech: SpeechRequest, model_id: str) -> 
             metrics.retries.labels(model_id, first.code).inc()
             continue
         if isinstance(first, P.Error):
-            metrics.requests.labels(model_id, str(first.status)).inc()
             if first.status == 429:
                 metrics.rejected.labels(model_id, "queue_full").inc()
             retry = RETRY_AFTER_S if first.status in (429, 503) else None
             raise APIError(first.status, first.message, param=first.param, code=first.code, retry_after=retry)
         return stream, first
-    metrics.requests.labels(model_id, "503").inc()
     raise APIError(503, f"Model '{model_id}' has no worker that could take the request; retry shortly",
                    code="model_not_ready", retry_after=RETRY_AFTER_S)
 
@@ -124,13 +124,11 @@ async def _ensure_loaded(request: web.Request, model_id: str, deadline: float) -
         reply = None
     if reply is not None and not reply.ok:
         metrics.rejected.labels(model_id, "no_worker").inc()
-        metrics.requests.labels(model_id, "503").inc()
         raise APIError(503, f"Model '{model_id}' is not available: {reply.message}", code=reply.code or
                        "model_not_ready", retry_after=RETRY_AFTER_S)
     while not pool.ready_workers(model_id):  # the worker's heartbeat can trail the supervisor's answer
         if time.monotonic() > deadline:
             metrics.rejected.labels(model_id, "no_worker").inc()
-            metrics.requests.labels(model_id, "503").inc()
             raise APIError(503, f"Model '{model_id}' has no ready worker yet; retry shortly",
                            code="model_not_ready", retry_after=RETRY_AFTER_S)
         await asyncio.sleep(0.05)

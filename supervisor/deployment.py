@@ -3,6 +3,7 @@ workers being retired (draining)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -93,7 +94,7 @@ class Deployment:
         replicas += [replica(w, c, "draining") for w, (c, _) in self.retiring.items()]
         return {
             "id": self.id, "state": self.state(statuses), "generation": self.generation,
-            "entry": _entry_dict(self.entry), "replicas": replicas, "last_error": self.last_error,
+            "entry": dataclasses.asdict(self.entry), "replicas": replicas, "last_error": self.last_error,
             "pinned": self.entry.pinned, "footprint_bytes": self.footprint_bytes,
             "last_used": self.last_used(statuses) if self.workers else 0.0,
         }
@@ -105,9 +106,3 @@ class Deployment:
         while self.exits and now - self.exits[0] > window_s:
             self.exits.popleft()
         return len(self.exits)
-
-
-def _entry_dict(entry: ModelConfig) -> dict[str, Any]:
-    import dataclasses
-
-    return dataclasses.asdict(entry)
