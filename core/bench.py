@@ -48,6 +48,8 @@ from typing import Any
 
 from vtts.bench_texts import TextSource
 
+#: the response formats a run can ask for
+FORMATS = ("pcm", "wav", "mp3", "opus", "aac", "flac")
 #: OpenAI's ``pcm``: 24 kHz, 16-bit little-endian, mono
 PCM_RATE = 24000
 DEFAULT_OUT = "bench/out"
@@ -597,32 +599,40 @@ def measure_ceiling(engine_name: str, model_ref: str, device: str, options: Mapp
                     seed: int, duration: float) -> CeilingRun:
     """``prepare`` + ``step`` over the bench texts for ``duration`` seconds (whole texts), one process,
     ONNX Runtime's default threads (a thread pin from the server's config is dropped: this is the
-    engine's own best)."""
+    engine's own best). The engine reads whole sentences, as it would alone (no short first phrase: that
+    is the server's choice, and its cost must show in the ratio). Apart from that, and outside the timed
+    total, each text's first segment as the server cuts it is synthesized alone: the floor of TTFB."""
     from vtts.workers.engine import SynthesisParams, WorkItem
     from vtts.workers.registry import engine_class
 
     opts = {k: v for k, v in options.items() if k != "intra_op_threads"}
     engine = engine_class(engine_name).load(model_ref, device, opts)
     try:
-        params = SynthesisParams(voice=engine.voices()[0].id)
+        served = SynthesisParams(voice=engine.voices()[0].id)
+        whole = SynthesisParams(voice=served.voice, extra={"first_segment": "sentence"})
         rate = engine.sample_rate
 
-        def synth(text: str) -> tuple[float, float, float, int]:
-            t = time.perf_counter()
-            segments = engine.prepare(text, params)
-            prep = time.perf_counter() - t
+        def run(segment: Any, params: SynthesisParams) -> int:
             samples = 0
-            first = 0.0
-            for i, segment in enumerate(segments):
-                t = time.perf_counter()
-                items = [WorkItem("bench", i, segment, params)]
-                while items:
-                    outputs = engine.step(items)
-                    samples += sum(int(o.audio.size) for o in outputs)
-                    items = [o.item for o in outputs if not o.finished]
-                if i == 0:
-                    first = time.perf_counter() - t
-            return prep, first, samples / rate, len(segments)
+            items = [WorkItem("bench", 0, segment, params)]
+            while items:
+                outputs = engine.step(items)
+                samples += sum(int(o.audio.size) for o in outputs)
+                items = [o.item for o in outputs if not o.finished]
+            return samples
+
+        def synth(text: str) -> tuple[float, float, int]:
+            """(prepare seconds, audio seconds, segments) of one whole text."""
+            t = time.perf_counter()
+            segments = engine.prepare(text, whole)
+            prep = time.perf_counter() - t
+            return prep, sum(run(segment, whole) for segment in segments) / rate, len(segments)
+
+        def first_segment(text: str) -> float:
+            segment = engine.prepare(text, served)[0]
+            t = time.perf_counter()
+            run(segment, served)
+            return time.perf_counter() - t
 
         synth("Warming up the engine.")  # the first run allocates; keep it out
         texts = TextSource(seed)
@@ -630,16 +640,16 @@ def measure_ceiling(engine_name: str, model_ref: str, device: str, options: Mapp
         preps: list[float] = []
         audio = 0.0
         segments = 0
-        start = time.perf_counter()
-        while True:
-            prep, first, secs, nseg = synth(texts.next())
+        wall = 0.0
+        while wall < duration:
+            text = texts.next()
+            t = time.perf_counter()
+            prep, secs, nseg = synth(text)
+            wall += time.perf_counter() - t
+            firsts.append(first_segment(text))
             preps.append(prep)
-            firsts.append(first)
             audio += secs
             segments += nseg
-            wall = time.perf_counter() - start
-            if wall >= duration:
-                break
     finally:
         engine.close()
     return CeilingRun(audio, wall, len(firsts), segments, percentile(firsts, 50), percentile(firsts, 90),
@@ -798,6 +808,11 @@ def render_report(result: Mapping[str, Any]) -> str:
                    f"{_fmt_s(c['prepare_p50'])} p50 of prepare")
     rows = [LevelStats(**row) for row in result["levels"]]
     out += ["", render_table(rows)]
+    if c:
+        single = [f"{r.server}: TTFB p50 {_fmt_s(r.ttfb_p50)}, {(r.ttfb_p50 - c['first_segment_p50']) * 1000:+.0f} ms "
+                  "against the first segment alone" for r in rows if r.concurrency == 1 and not math.isnan(r.ttfb_p50)]
+        if single:
+            out += ["", "One client (what the server adds to the engine's first segment): " + "; ".join(single)]
     cut = [f"{r.server} c={r.concurrency}: {r.unfinished}" for r in rows if r.unfinished]
     if cut:
         out += ["", "Measured requests still running at the drain timeout (left out, so those rows' latency "
@@ -874,6 +889,14 @@ def _levels(text: str) -> list[int]:
     return levels
 
 
+def _formats(text: str) -> list[str]:
+    formats = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [f for f in formats if f not in FORMATS]
+    if not formats or bad:
+        raise argparse.ArgumentTypeError(f"formats are {', '.join(FORMATS)}; got {text!r}")
+    return list(dict.fromkeys(formats))
+
+
 def _say(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
@@ -915,13 +938,14 @@ class Ceilings:
         }
 
 
-def _matrix(args: argparse.Namespace, label: str, url: str, shape: RequestShape, ceilings: Ceilings,
+def _matrix(args: argparse.Namespace, targets: Sequence[tuple[str, RequestShape]], url: str, ceilings: Ceilings,
             server_pid: int | None, headers: Mapping[str, str] | None, role: str | None = None) -> list[LevelStats]:
-    """Every concurrency level against one server, each followed by a raw-engine run."""
+    """Every concurrency level against one server, each level with every ``(label, shape)`` target (the
+    formats) back to back, each run followed by a raw-engine run."""
     rows = []
     probe = cpu_probe(server_pid, role)
     before = ceilings.runs[-1].rtx if ceilings.runs else ceilings.measure()
-    for concurrency in args.concurrency:
+    for concurrency, (label, shape) in itertools.product(args.concurrency, targets):
         _say(f"{label}: {concurrency} clients, {args.warmup:.0f}–{args.max_warmup:.0f} s warm-up + "
              f"{args.duration:.0f} s")
         run = asyncio.run(run_level(url, shape, concurrency, duration=args.duration, warmup=args.warmup,
@@ -943,6 +967,31 @@ def _matrix(args: argparse.Namespace, label: str, url: str, shape: RequestShape,
              + f", TTFB p50 {_fmt_s(row.ttfb_p50)} p99 {_fmt_s(row.ttfb_p99)}, {row.requests} requests, "
              f"{row.errors} errors")
     return rows
+
+
+def _soak(args: argparse.Namespace, result: dict[str, Any], url: str, shape: RequestShape, ceilings: Ceilings,
+          server_pid: int | None, headers: Mapping[str, str] | None, json_path: Path) -> int:
+    """``--soak N``: N requests at the first concurrency level, RSS of every server process; exit 1 on a
+    failed verdict (errors, growth past 10 %, a replaced process)."""
+    from vtts.soak import as_json, render_soak, rss_probe, run_soak
+
+    concurrency = args.concurrency[0]
+    _say(f"soak: {args.soak} requests from {concurrency} clients; RSS after {args.soak_baseline} and every "
+         f"{args.soak_every}")
+    soak = asyncio.run(run_soak(url, shape, concurrency, args.soak, texts=TextSource(args.seed),
+                                probe=rss_probe(server_pid), baseline_after=args.soak_baseline,
+                                sample_every=args.soak_every, request_timeout=args.request_timeout,
+                                headers=headers, progress=lambda n, e: _say(f"soak: {n} done, {e} errors")))
+    wait_idle(server_pid, least=args.settle, most=args.settle_timeout)
+    ceilings.measure()
+    summary = ceilings.summary()
+    result["ceiling"] = summary
+    result["soak"] = as_json(soak)
+    result["machine"]["load_average_at_end"] = os.getloadavg()
+    json_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(render_soak(soak, summary["rtx"] if summary else None))
+    _say(f"wrote {json_path}")
+    return 0 if soak.ok else 1
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -972,7 +1021,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     try:
         if args.url:
             url, server_pid = args.url.rstrip("/"), None
-            shape: RequestShape = OpenAIShape(args.request_model or "tts-1", args.voice, args.format)
+            request_model = args.request_model or "tts-1"
         else:
             serve_args = (["--config", args.config] if args.config else []) + (
                 ["--replicas", str(args.replicas)] if args.replicas else [])
@@ -980,20 +1029,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
             _say(f"starting vtts serve on {server.url} (log: {server.log_path})")
             server.wait_ready()
             url, server_pid = server.url, server.proc.pid
-            shape = OpenAIShape(args.request_model or model.id, args.voice, args.format)
+            request_model = args.request_model or model.id
+        targets = [("vtts" if len(args.format) == 1 else f"vtts {fmt}", OpenAIShape(request_model, args.voice, fmt))
+                   for fmt in args.format]
         headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else None
-        rows += _matrix(args, "vtts", url, shape, ceilings, server_pid, headers)
+        if args.soak:
+            return _soak(args, result, url, targets[0][1], ceilings, server_pid, headers,
+                         out_dir / f"soak-{stamp}.json")
+        rows += _matrix(args, targets, url, ceilings, server_pid, headers)
     finally:
         if server:
             server.stop()
     if args.peer_url:
         peer: RequestShape = (PiperHTTPShape(args.peer_path or "/synthesize") if args.peer_kind == "piper-http"
-                              else OpenAIShape(args.peer_model, args.peer_voice, args.format))
+                              else OpenAIShape(args.peer_model, args.peer_voice, args.format[0]))
         headers = {"Authorization": f"Bearer {args.peer_api_key}"} if args.peer_api_key else None
         if args.peer_pid is None:
             _say("no --peer-pid: the peer's CPU is not accounted, and work it does for abandoned requests may "
                  "overlap the engine runs")
-        rows += _matrix(args, f"peer ({args.peer_kind})", args.peer_url.rstrip("/"), peer, ceilings,
+        rows += _matrix(args, [(f"peer ({args.peer_kind})", peer)], args.peer_url.rstrip("/"), ceilings,
                         args.peer_pid, headers, role="peer")
 
     summary = ceilings.summary()
@@ -1038,8 +1092,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--ceiling-duration", type=float, default=10.0,
                    help="seconds of each raw-engine run: one before the first level and one after each (10)")
     p.add_argument("--no-ceiling", action="store_true", help="skip the raw-engine runs (no ratios)")
-    p.add_argument("--format", default="pcm", choices=["pcm", "wav", "mp3", "opus", "aac", "flac"],
-                   help="response_format the clients ask for (pcm)")
+    p.add_argument("--format", type=_formats, default=["pcm"],
+                   help="response_format the clients ask for; several, comma-separated (wav,mp3,opus), run back "
+                        "to back at each level, so their ratios compare (pcm)")
     p.add_argument("--voice", default="alloy", help="voice the clients ask for (alloy)")
     p.add_argument("--request-model", help="model name the clients send (default: the model id, tts-1 with --url)")
     p.add_argument("--seed", type=int, default=0, help="seed of the text sequence (0)")
@@ -1053,6 +1108,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--peer-pid", type=int,
                    help="the peer server's process id (on this machine): its CPU is accounted and the bench "
                         "waits for it to go idle after each level")
+    p.add_argument("--soak", type=int, metavar="N",
+                   help="instead of the matrix: N requests at the first --concurrency level, then the RSS of "
+                        "every server process against its size after --soak-baseline requests (fails past 10%%)")
+    p.add_argument("--soak-baseline", type=int, default=300, help="requests before the RSS baseline (300)")
+    p.add_argument("--soak-every", type=int, default=100, help="requests between RSS samples (100)")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"directory for the JSON, plot and server log ({DEFAULT_OUT})")
     p.add_argument("--no-plot", action="store_true")
     p.set_defaults(func=_run_bench, argv=[])

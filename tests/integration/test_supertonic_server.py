@@ -112,7 +112,7 @@ def test_piper_from_the_same_frontend(client: openai.OpenAI, server: Server) -> 
 
 
 def _alone(engine: SupertonicEngine, text: str, voice: str, language: str | None, seed: int) -> np.ndarray:
-    params = SynthesisParams(voice=voice, language=language, extra={"seed": seed})
+    params = SynthesisParams(voice=voice, language=language, extra={"seed": seed, "first_segment": "sentence"})
     (segment,) = engine.prepare(text, params)
     item = WorkItem("x", 0, segment, params)
     while not (out := engine.step([item])[0]).finished:
@@ -131,7 +131,8 @@ def test_concurrent_requests_batch_and_each_sounds_as_alone(client: openai.OpenA
     def call(job: tuple[str, str, str, int]) -> bytes:
         text, voice, lang, seed = job
         return client.audio.speech.create(model="supertonic-tiny", voice=voice, input=text, response_format="wav",
-                                          extra_body={"language": lang, "extra": {"seed": seed}}).content
+                                          extra_body={"language": lang,
+                                                      "extra": {"seed": seed, "first_segment": "sentence"}}).content
 
     with ThreadPoolExecutor(len(jobs)) as pool:
         bodies = list(pool.map(call, jobs))

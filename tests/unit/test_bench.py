@@ -154,6 +154,7 @@ def test_render_report_has_machine_ceiling_table_and_cores() -> None:
     assert "Test CPU, 2 cores" in text
     assert "R = 28.0× real time on average (runs in order: 27.0×, 29.0×;" in text
     assert "first segment alone: 50 ms p50" in text
+    assert "One client (what the server adds to the engine's first segment): vtts: TTFB p50 80 ms, +30 ms" in text
     assert "| vtts | 32 | 26.0× |" in text
     assert "| server | concurrency | worker | frontend |" in text
     assert "| vtts | 32 | 1.70 | 0.20 |" in text
@@ -232,9 +233,13 @@ def test_cli_registers_bench() -> None:
     args = build_parser().parse_args(["bench", "--concurrency", "1,4", "--duration", "3",
                                       "--peer-url", "http://x", "--peer-kind", "piper-http"])
     assert args.concurrency == [1, 4] and args.duration == 3.0 and args.peer_kind == "piper-http"
-    assert args.format == "pcm" and args.out == bench.DEFAULT_OUT
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["bench", "--concurrency", "0"])
+    assert args.format == ["pcm"] and args.out == bench.DEFAULT_OUT and args.soak is None
+    assert build_parser().parse_args(["bench", "--format", "wav,mp3,wav"]).format == ["wav", "mp3"]
+    soak = build_parser().parse_args(["bench", "--soak", "3000", "--concurrency", "32"])
+    assert soak.soak == 3000 and soak.soak_baseline == 300 and soak.soak_every == 100
+    for bad in (["--concurrency", "0"], ["--format", "mp4"], ["--format", ","]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["bench", *bad])
 
 
 # --------------------------------------------------------------------------- the closed-loop client

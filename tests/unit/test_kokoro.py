@@ -337,7 +337,8 @@ def test_long_text_fits_the_window_with_a_short_first_chunk(tiny: KokoroEngine) 
     sizes = [len(s.tokens.ids) for s in segments]
     assert len(segments) >= 4 and max(sizes) <= kokoro.MAX_TOKENS
     assert sizes[0] <= kokoro.FIRST_MAX_TOKENS
-    assert " ".join(s.text.strip() for s in segments).split() == text.split()  # nothing lost or repeated
+    words = " ".join(s.text.strip() for s in segments).replace(",", "").split()
+    assert words == text.replace(",", "").split()  # nothing lost or repeated (a phrase cut may add a comma)
 
 
 def test_a_clause_without_marks_is_cut_at_words(tiny: KokoroEngine) -> None:

@@ -74,6 +74,22 @@ def test_prepare_builds_piper_ids(joe: PiperEngine) -> None:
     assert segment.num_tokens == len(expected)
 
 
+def test_first_segment_is_a_phrase_unless_asked_otherwise(joe: PiperEngine, tiny: Path) -> None:
+    text = "The train leaves the station at half past seven every morning. It is never late."
+    phrase = joe.prepare(text, SynthesisParams(voice=JOE))
+    whole = joe.prepare(text, SynthesisParams(voice=JOE, extra={"first_segment": "sentence"}))
+    assert [s.text for s in phrase][:2] == ["The train leaves the station,", "at half past seven every morning."]
+    assert len(whole) == 2 and len(phrase) == 3 and phrase[0].num_tokens < whole[0].num_tokens / 2
+    comma = joe.config.phoneme_id_map[","][0]
+    assert comma in phrase[0].tokens[-4:].tolist()  # the head closes with a comma: a continuation, not a fall
+    configured = PiperEngine.load(str(tiny), options={"first_segment": "sentence"})
+    assert len(configured.prepare(text, SynthesisParams(voice=configured.voices()[0].id))) == 2
+    with pytest.raises(ModelLoadError, match="first_segment"):
+        PiperEngine.load(str(tiny), options={"first_segment": "words"})
+    with pytest.raises(EngineError, match="first_segment"):
+        joe.prepare(text, SynthesisParams(voice=JOE, extra={"first_segment": "words"}))
+
+
 def test_espeak_sentences_inside_a_segment_are_framed_each(joe: PiperEngine) -> None:
     # raw text (the text frontend would read "Doctor"): one segment for us, two sentences for espeak
     [segment] = joe.prepare("Dr. Smith is here.", SynthesisParams(voice=JOE, extra={"normalize": False}))

@@ -72,6 +72,8 @@ def run(engine: SupertonicEngine, items: list[WorkItem], max_calls: int = 200) -
 
 
 def item(engine: SupertonicEngine, rid: str, text: str, voice: str = "M1", **kw: object) -> WorkItem:
+    """One text as one segment (the reference synthesizes it whole: no phrase cut of the first sentence)."""
+    kw.setdefault("first_segment", "sentence")
     params = SynthesisParams(voice=voice, speed=float(kw.pop("speed", 1.0)), language=kw.pop("language", None),
                              extra=dict(kw))
     (segment,) = engine.prepare(text, params)
@@ -401,7 +403,7 @@ def test_parity_batched_across_voices_languages_steps_and_arrivals(engines, mode
     for tick in range(100):
         for n, (_, text, voice, lang, steps, speed, seed) in enumerate(arrivals.get(tick, [])):
             params = SynthesisParams(voice=voice, speed=speed, language=lang,
-                                     extra={"total_steps": steps, "seed": seed})
+                                     extra={"total_steps": steps, "seed": seed, "first_segment": "sentence"})
             scheduler.add(Request(f"{tick}-{n}:{seed}", params, engine.prepare(text, params)))
         batch = scheduler.schedule()
         if not batch and tick > max(arrivals):

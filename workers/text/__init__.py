@@ -8,12 +8,12 @@ Pure Python with no engine imports, so the HTTP frontend may use it too (``/v1/t
 """
 
 from .lexicon import Lexicon, LexiconSet
-from .pipeline import NORMALIZERS, Piece, TextFrontend, TextSegment, normalize
+from .pipeline import NORMALIZERS, TEXT_OPTIONS, Piece, TextFrontend, TextSegment, normalize
 from .script_detect import detect_language
 from .segment import base_language, split_segments, split_sentences
 from .ssml import SSMLError, is_ssml
 
 __all__ = [
-    "NORMALIZERS", "Lexicon", "LexiconSet", "Piece", "SSMLError", "TextFrontend", "TextSegment", "base_language",
-    "detect_language", "is_ssml", "normalize", "split_segments", "split_sentences",
+    "NORMALIZERS", "TEXT_OPTIONS", "Lexicon", "LexiconSet", "Piece", "SSMLError", "TextFrontend", "TextSegment",
+    "base_language", "detect_language", "is_ssml", "normalize", "split_segments", "split_sentences",
 ]

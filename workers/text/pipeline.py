@@ -19,7 +19,7 @@ from . import normalize_en, normalize_ko, ssml
 from .lexicon import Lexicon, LexiconSet, request_lexicon
 from .say_as import say_as
 from .script_detect import detect_language
-from .segment import base_language, split_segments
+from .segment import FIRST_SEGMENT_MODES, base_language, split_segments
 
 #: language → normalizer(text, locale); languages without one pass through unchanged
 NORMALIZERS: dict[str, Callable[[str, str | None], str]] = {
@@ -97,6 +97,11 @@ class _Marks:
         return pieces
 
 
+#: model options and request ``extra`` fields the text frontend reads: lexicon files, date locale,
+#: normalization on/off, how the first segment is cut
+TEXT_OPTIONS = ("lexicon", "locale", "normalize", "first_segment")
+
+
 @dataclass(frozen=True)
 class RequestText:
     """The text options one request asked for in ``extra`` (validated)."""
@@ -104,10 +109,13 @@ class RequestText:
     normalize: bool = True
     locale: str | None = None
     lexicon: Lexicon = field(default_factory=Lexicon)
+    #: "phrase", "clause" or "sentence" (None: the engine's setting)
+    first_segment: str | None = None
 
     @classmethod
     def from_extra(cls, extra: Mapping[str, Any] | None) -> RequestText:
-        """Read ``normalize`` (bool), ``locale`` (str) and ``lexicon`` (object); EngineError(param="extra")."""
+        """Read ``normalize`` (bool), ``locale`` (str), ``lexicon`` (object) and ``first_segment``
+        ("phrase", "clause", "sentence"); EngineError(param="extra")."""
         extra = extra or {}
         value = extra.get("normalize", True)
         if not isinstance(value, bool):
@@ -119,7 +127,11 @@ class RequestText:
             lexicon = request_lexicon(extra.get("lexicon"))
         except ValueError as exc:
             raise EngineError(str(exc), param="extra") from None
-        return cls(value, locale, lexicon)
+        first = extra.get("first_segment")
+        if first is not None and first not in FIRST_SEGMENT_MODES:
+            raise EngineError(f"'extra.first_segment' must be one of {', '.join(map(repr, FIRST_SEGMENT_MODES))}",
+                              param="extra")
+        return cls(value, locale, lexicon, first)
 
 
 class TextFrontend:
@@ -132,7 +144,9 @@ class TextFrontend:
 
     def __init__(self, language: str = "en", *, locale: str | None = None, lexicons: LexiconSet | None = None,
                  normalize: bool = True, multilingual: bool = False, phonemes: bool = True,
-                 max_chars: int = 400, first_max_chars: int = 100) -> None:
+                 max_chars: int = 400, first_max_chars: int = 100, first_segment: str = "phrase") -> None:
+        if first_segment not in FIRST_SEGMENT_MODES:
+            raise ValueError(f"first_segment must be one of {', '.join(FIRST_SEGMENT_MODES)}")
         self.language = base_language(language) or "en"
         self.locale = locale or (language if "-" in language else None)
         self.lexicons = lexicons or LexiconSet(None, self.language)
@@ -141,17 +155,22 @@ class TextFrontend:
         self.phonemes = phonemes
         self.max_chars = max_chars
         self.first_max_chars = first_max_chars
+        self.first_segment = first_segment
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None, language: str, **kwargs: Any) -> TextFrontend:
-        """Build from a model's options: ``lexicon`` (path or {lang: path}), ``locale``, ``normalize``."""
+        """Build from a model's options: ``lexicon`` (path or {lang: path}), ``locale``, ``normalize``,
+        ``first_segment``."""
         options = options or {}
         try:
             lexicons = LexiconSet(options.get("lexicon"), base_language(language) or "en")
         except (OSError, ValueError) as exc:
             raise ValueError(f"lexicon: {exc}") from exc
+        first = options.get("first_segment", "phrase")
+        if first not in FIRST_SEGMENT_MODES:
+            raise ValueError(f"first_segment: expected one of {', '.join(FIRST_SEGMENT_MODES)}, got {first!r}")
         return cls(language, locale=options.get("locale"), lexicons=lexicons,
-                   normalize=bool(options.get("normalize", True)), **kwargs)
+                   normalize=bool(options.get("normalize", True)), first_segment=first, **kwargs)
 
     def reload(self) -> dict[str, int]:
         """Re-read the lexicon files now (the admin route's hook); entries per language."""
@@ -192,7 +211,8 @@ class TextFrontend:
             pause += pause_before
             words = "".join(self._span_text(s, lang, locale, lexicon, marks, request.normalize) for s in block)
             words = _SPACE_BEFORE_MARK.sub("", words)
-            for piece in split_segments(words, max_chars, first if not segments else 0, lang):
+            for piece in split_segments(words, max_chars, first if not segments else 0, lang,
+                                        request.first_segment or self.first_segment):
                 pieces = marks.split(piece)
                 if not pieces:
                     continue

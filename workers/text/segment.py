@@ -1,8 +1,8 @@
 """Split text into segments an engine synthesizes one at a time.
 
 Sentences are the unit (voices were trained on them); a sentence longer than the engine's limit is cut at
-clause marks, then at spaces, and the first segment is kept short (a clause) because its synthesis time is
-the time to the first audio byte. English needs to know abbreviations ("Dr. Smith"), initials and
+clause marks, then at spaces, and the first segment is kept short (a phrase or a clause) because its
+synthesis time is the time to the first audio byte. English needs to know abbreviations ("Dr. Smith"), initials and
 decimals; Chinese and Japanese end sentences with 。！？ and no space; Korean punctuates like English.
 """
 
@@ -101,14 +101,67 @@ def _split_keep(text: str, pattern: re.Pattern[str]) -> list[str]:
     return parts
 
 
+#: how the first segment of a request is cut (time to first audio is its synthesis time)
+FIRST_SEGMENT_MODES = ("phrase", "clause", "sentence")
+#: English words a prosodic phrase starts with: conjunctions, relatives and prepositions that begin a
+#: phrase of their own ("...the station | at half past seven"). Not "to", "of", "that": they bind too closely
+#: ("want | to go", "a bag | of apples", "seen | that film")
+PHRASE_STARTERS = frozenset(
+    """and but or nor so yet because while when whenever where wherever which who whom whose if unless until
+    before after as since though although than then at in on into onto from for with without by about across
+    through throughout during over under between among against toward towards behind beyond near around
+    along""".split()
+)
+#: a cut at a clause mark needs CLAUSE_MIN_HEAD words before it; one before a phrase word PHRASE_MIN_HEAD
+#: (a short head rarely holds a verb: "The old clock | in the hallway"); each leaves PHRASE_MIN_TAIL words
+#: after it (LIST_MIN_TAIL after "and"/"or", which often join the last item of a list: "dollars and fifty
+#: cents"), in a sentence of at least PHRASE_MIN_WORDS
+CLAUSE_MIN_HEAD, PHRASE_MIN_HEAD, PHRASE_MIN_TAIL, LIST_MIN_TAIL, PHRASE_MIN_WORDS = 2, 4, 3, 4, 8
+_LIST_WORDS = frozenset({"and", "or"})
+_WORD_CHARS = re.compile(r"[^\w']+")
+
+
+def split_first_phrase(sentence: str, language: str | None = None) -> tuple[str, str] | None:
+    """Cut a sentence at its earliest prosodic phrase boundary: a clause mark, or (English) before a
+    conjunction or preposition, leaving at least PHRASE_MIN_HEAD words before and PHRASE_MIN_TAIL after.
+    A head cut before a word (no mark of its own) ends in a comma, so the voice closes it with the rising,
+    pausing contour it learnt for commas rather than a sentence's fall. None when no boundary qualifies."""
+    words = sentence.split(" ")
+    if len(words) < PHRASE_MIN_WORDS:
+        return None
+    english = base_language(language) in {"", "en"}
+    for i in range(CLAUSE_MIN_HEAD, len(words) - PHRASE_MIN_TAIL + 1):
+        before, word = words[i - 1], _WORD_CHARS.sub("", words[i]).lower()
+        if _CLAUSE_END.search(before[-1:]):
+            return " ".join(words[:i]), " ".join(words[i:])
+        tail = LIST_MIN_TAIL if word in _LIST_WORDS else PHRASE_MIN_TAIL
+        repeated = word in _LIST_WORDS and before.lower() == words[i + 1].lower().rstrip(".,;:!?")  # "more and more"
+        if (english and i >= PHRASE_MIN_HEAD and len(words) - i >= tail and word in PHRASE_STARTERS
+                and before[-1:].isalnum() and not repeated):
+            return " ".join(words[:i]) + ",", " ".join(words[i:])
+    return None
+
+
 def split_segments(text: str, max_chars: int = 400, first_max_chars: int = 100,
-                   language: str | None = None) -> list[str]:
-    """Sentences, long ones cut at clauses, with a first segment of at most ``first_max_chars`` when a
-    clause boundary allows it (``first_max_chars=0`` leaves the first sentence whole)."""
+                   language: str | None = None, first_segment: str = "clause") -> list[str]:
+    """Sentences, long ones cut at clauses, and a short first segment:
+
+    - ``"phrase"``: the first sentence is cut at its earliest phrase boundary (:func:`split_first_phrase`),
+      else as ``"clause"``;
+    - ``"clause"``: a first sentence over ``first_max_chars`` is cut at a clause mark (then at a space);
+    - ``"sentence"`` (or ``first_max_chars=0``): the first sentence stays whole.
+    """
+    if first_segment not in FIRST_SEGMENT_MODES:
+        raise ValueError(f"first_segment must be one of {', '.join(FIRST_SEGMENT_MODES)}")
     segments: list[str] = []
     for sentence in split_sentences(text, language):
         segments.extend(split_long(sentence, max_chars))
-    if first_max_chars and segments and len(segments[0]) > first_max_chars:
+    if not first_max_chars or first_segment == "sentence" or not segments:
+        return segments
+    phrase = split_first_phrase(segments[0], language) if first_segment == "phrase" else None
+    if phrase is not None and len(phrase[0]) <= first_max_chars:
+        return [*phrase, *segments[1:]]
+    if len(segments[0]) > first_max_chars:
         first = split_long(segments[0], first_max_chars)
         # only take a clause-sized head; re-join the rest so later segments stay sentence-sized
         head, rest = first[0], " ".join(first[1:])
