@@ -257,13 +257,15 @@ class RequestShape(ABC):
 class OpenAIShape(RequestShape):
     """OpenAI's ``POST /v1/audio/speech`` (vTTS and OpenAI-compatible peers)."""
 
-    def __init__(self, model: str = "tts-1", voice: str = "alloy", fmt: str = "pcm") -> None:
+    def __init__(self, model: str = "tts-1", voice: str = "alloy", fmt: str = "pcm",
+                 extra: Mapping[str, Any] | None = None) -> None:
         self.model, self.voice, self.fmt = model, voice, fmt
+        self.extra = dict(extra or {})
         self.keeps_body = fmt != "pcm"
 
     def request(self, text: str) -> tuple[str, dict[str, Any]]:
-        return "/v1/audio/speech", {"model": self.model, "input": text, "voice": self.voice,
-                                    "response_format": self.fmt}
+        body = {"model": self.model, "input": text, "voice": self.voice, "response_format": self.fmt}
+        return "/v1/audio/speech", {**body, "extra": self.extra} if self.extra else body
 
     def seconds_per_byte(self, headers: Mapping[str, str]) -> float | None:
         return 1 / 2 / int(headers.get("X-Sample-Rate") or PCM_RATE) if self.fmt == "pcm" else None
@@ -596,19 +598,20 @@ class CeilingRun:
 
 
 def measure_ceiling(engine_name: str, model_ref: str, device: str, options: Mapping[str, Any], *,
-                    seed: int, duration: float) -> CeilingRun:
+                    seed: int, duration: float, extra: Mapping[str, Any] | None = None) -> CeilingRun:
     """``prepare`` + ``step`` over the bench texts for ``duration`` seconds (whole texts), one process,
     ONNX Runtime's default threads (a thread pin from the server's config is dropped: this is the
     engine's own best). The engine reads whole sentences, as it would alone (no short first phrase: that
     is the server's choice, and its cost must show in the ratio). Apart from that, and outside the timed
-    total, each text's first segment as the server cuts it is synthesized alone: the floor of TTFB."""
+    total, each text's first segment as the server cuts it (with the clients' ``extra``) is synthesized
+    alone: the floor of TTFB."""
     from vtts.workers.engine import SynthesisParams, WorkItem
     from vtts.workers.registry import engine_class
 
     opts = {k: v for k, v in options.items() if k != "intra_op_threads"}
     engine = engine_class(engine_name).load(model_ref, device, opts)
     try:
-        served = SynthesisParams(voice=engine.voices()[0].id)
+        served = SynthesisParams(voice=engine.voices()[0].id, extra=dict(extra or {}))
         whole = SynthesisParams(voice=served.voice, extra={"first_segment": "sentence"})
         rate = engine.sample_rate
 
@@ -897,6 +900,16 @@ def _formats(text: str) -> list[str]:
     return list(dict.fromkeys(formats))
 
 
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
+
+
 def _say(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
@@ -920,7 +933,7 @@ class Ceilings:
             return None
         m = self.model
         run = measure_ceiling(m.engine, m.model, m.device, m.options, seed=self.args.seed,
-                              duration=self.args.ceiling_duration)
+                              duration=self.args.ceiling_duration, extra=self.args.extra)
         self.runs.append(run)
         _say(f"engine ceiling: {run.rtx:.1f}× real time ({run.audio_s:.0f} s of audio in {run.wall_s:.1f} s, "
              f"{run.texts} texts); first segment {run.first_segment_p50 * 1000:.0f} ms p50")
@@ -1030,8 +1043,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             server.wait_ready()
             url, server_pid = server.url, server.proc.pid
             request_model = args.request_model or model.id
-        targets = [("vtts" if len(args.format) == 1 else f"vtts {fmt}", OpenAIShape(request_model, args.voice, fmt))
-                   for fmt in args.format]
+        targets = [("vtts" if len(args.format) == 1 else f"vtts {fmt}",
+                    OpenAIShape(request_model, args.voice, fmt, args.extra)) for fmt in args.format]
         headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else None
         if args.soak:
             return _soak(args, result, url, targets[0][1], ceilings, server_pid, headers,
@@ -1096,6 +1109,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="response_format the clients ask for; several, comma-separated (wav,mp3,opus), run back "
                         "to back at each level, so their ratios compare (pcm)")
     p.add_argument("--voice", default="alloy", help="voice the clients ask for (alloy)")
+    p.add_argument("--extra", type=_json_object, help="vTTS's per-request 'extra' object the clients send, e.g. "
+                                                      "'{\"first_segment\": \"sentence\"}'")
     p.add_argument("--request-model", help="model name the clients send (default: the model id, tts-1 with --url)")
     p.add_argument("--seed", type=int, default=0, help="seed of the text sequence (0)")
     p.add_argument("--peer-url", help="also run the matrix against this peer server")

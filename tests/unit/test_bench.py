@@ -235,9 +235,12 @@ def test_cli_registers_bench() -> None:
     assert args.concurrency == [1, 4] and args.duration == 3.0 and args.peer_kind == "piper-http"
     assert args.format == ["pcm"] and args.out == bench.DEFAULT_OUT and args.soak is None
     assert build_parser().parse_args(["bench", "--format", "wav,mp3,wav"]).format == ["wav", "mp3"]
+    extra = build_parser().parse_args(["bench", "--extra", '{"first_segment": "sentence"}']).extra
+    assert OpenAIShape("m", "v", "wav", extra).request("Hi.")[1]["extra"] == {"first_segment": "sentence"}
+    assert "extra" not in OpenAIShape("m", "v", "wav").request("Hi.")[1]
     soak = build_parser().parse_args(["bench", "--soak", "3000", "--concurrency", "32"])
     assert soak.soak == 3000 and soak.soak_baseline == 300 and soak.soak_every == 100
-    for bad in (["--concurrency", "0"], ["--format", "mp4"], ["--format", ","]):
+    for bad in (["--concurrency", "0"], ["--format", "mp4"], ["--format", ","], ["--extra", "[1]"], ["--extra", "{"]):
         with pytest.raises(SystemExit):
             build_parser().parse_args(["bench", *bad])
 

@@ -90,6 +90,21 @@ def test_first_segment_is_a_phrase_unless_asked_otherwise(joe: PiperEngine, tiny
         joe.prepare(text, SynthesisParams(voice=JOE, extra={"first_segment": "words"}))
 
 
+def test_load_warms_up_with_one_long_segment(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runs: list[int] = []
+    real_run = PiperEngine._run
+
+    def counting_run(self: PiperEngine, segment, params):  # the real synthesis, counted
+        runs.append(segment.num_tokens)
+        return real_run(self, segment, params)
+
+    monkeypatch.setattr(PiperEngine, "_run", counting_run)
+    PiperEngine.load(str(tiny))
+    assert len(runs) == 1 and runs[0] >= 700  # about the longest segment the frontend makes
+    PiperEngine.load(str(tiny), options={"warmup": False})
+    assert len(runs) == 1
+
+
 def test_espeak_sentences_inside_a_segment_are_framed_each(joe: PiperEngine) -> None:
     # raw text (the text frontend would read "Doctor"): one segment for us, two sentences for espeak
     [segment] = joe.prepare("Dr. Smith is here.", SynthesisParams(voice=JOE, extra={"normalize": False}))
