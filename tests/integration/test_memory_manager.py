@@ -15,7 +15,7 @@ from tests.integration.conftest import Server, start_server
 
 CONFIG = """
 [server]
-cpu_memory_budget_mb = 700
+cpu_memory_budget_mb = 1500  # a warmed-up Piper worker holds about 0.5 GB
 load_timeout_s = 30.0
 request_timeout_s = 30.0
 
@@ -24,21 +24,21 @@ id = "pin"
 engine = "piper"
 model = "en_US-joe-medium"
 pinned = true
-memory_mb = 300
+memory_mb = 600
 
 [[models]]
 id = "a"
 engine = "piper"
 model = "en_US-joe-medium"
 preload = false
-memory_mb = 300
+memory_mb = 600
 
 [[models]]
 id = "b"
 engine = "piper"
 model = "en_US-joe-medium"
 preload = false
-memory_mb = 300
+memory_mb = 600
 """
 
 
