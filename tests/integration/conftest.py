@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from vtts.bench import descendants  # every live process below a pid, from /proc
+from vtts.bench import descendants, terminate  # live processes below a pid (/proc); SIGTERM then SIGKILL
 
 STARTUP_TIMEOUT_S = 60.0
 
@@ -92,13 +92,7 @@ class Server:
         """SIGTERM the supervisor; return (seconds to exit, processes left behind)."""
         tree = descendants(self.proc.pid)
         start = time.monotonic()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, timeout)
         took = time.monotonic() - start
         deadline = time.monotonic() + 2
         while any(alive(p) for p in tree) and time.monotonic() < deadline:
