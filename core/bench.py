@@ -142,6 +142,13 @@ class LevelStats:
     cores: dict[str, float] = field(default_factory=dict)
 
 
+def error_summary(errors: Iterable[RequestRecord]) -> tuple[dict[str, int], list[str]]:
+    """Failed requests by kind (the error's text before its first colon) and up to three distinct messages."""
+    errors = list(errors)
+    return (dict(Counter(r.error.split(":", 1)[0] for r in errors)),
+            list(dict.fromkeys(r.error for r in errors))[:3])
+
+
 def aggregate(records: Iterable[RequestRecord], *, server: str, concurrency: int, window: tuple[float, float],
               ceiling: float | None, cores: Mapping[str, float] | None = None) -> LevelStats:
     """Reduce a level's records to its report row.
@@ -169,7 +176,7 @@ def aggregate(records: Iterable[RequestRecord], *, server: str, concurrency: int
 
     audio = sum(r.window_bytes * seconds_per_byte(r) for r in records if r.window_bytes)
     errors = [r for r in measured if not r.ok and not r.unfinished]
-    kinds = Counter(r.error.split(":", 1)[0] for r in errors)
+    kinds, examples = error_summary(errors)
     return LevelStats(
         server=server,
         concurrency=concurrency,
@@ -186,8 +193,8 @@ def aggregate(records: Iterable[RequestRecord], *, server: str, concurrency: int
         latency_p99=percentile([r.latency for r in good], 99),
         unfinished=sum(1 for r in measured if r.unfinished),
         dropped=sum(1 for r in records if r.start < w1) - len(measured),
-        error_kinds=dict(kinds),
-        error_examples=list(dict.fromkeys(r.error for r in errors))[:3],
+        error_kinds=kinds,
+        error_examples=examples,
         cores=dict(cores or {}),
     )
 

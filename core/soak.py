@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vtts.bench import RequestRecord, RequestShape, descendants, fetch, percentile, process_role
+from vtts.bench import (
+    MAX_BACKOFF_S,
+    RequestRecord,
+    RequestShape,
+    descendants,
+    error_summary,
+    fetch,
+    percentile,
+    process_role,
+)
 from vtts.bench_texts import TextSource
 
 #: the largest growth of a process's RSS from the baseline to the end that passes (issue 3: 10 %)
@@ -156,7 +164,7 @@ async def run_soak(url: str, shape: RequestShape, concurrency: int, total: int, 
             if progress and done % sample_every == 0:
                 progress(done, sum(1 for r in records if not r.ok))
             if record.retry_after is not None:
-                await asyncio.sleep(min(record.retry_after, 5.0))
+                await asyncio.sleep(min(record.retry_after, MAX_BACKOFF_S))
 
     timeout = aiohttp.ClientTimeout(total=request_timeout)
     connector = aiohttp.TCPConnector(limit=max(100, concurrency * 2))
@@ -169,11 +177,11 @@ async def run_soak(url: str, shape: RequestShape, concurrency: int, total: int, 
     bad = [r for r in records if not r.ok]
     ttfbs = [r.ttfb for r in records if r.ok and r.ttfb is not None]
     processes, replaced = verdicts(samples, baseline_after)
+    kinds, examples = error_summary(bad)
     return SoakResult(
         requests=len(records), concurrency=concurrency, baseline_after=baseline_after, wall_s=wall,
         audio_s=sum(r.audio_s for r in records if r.ok), errors=len(bad),
-        error_kinds=dict(Counter(r.error.split(":", 1)[0] for r in bad)),
-        error_examples=list(dict.fromkeys(r.error for r in bad))[:3],
+        error_kinds=kinds, error_examples=examples,
         ttfb_p50=percentile(ttfbs, 50), ttfb_p99=percentile(ttfbs, 99),
         samples=samples, processes=processes, replaced=replaced,
     )
