@@ -233,6 +233,10 @@ def test_bad_device_and_options(tiny: Path) -> None:
         PiperEngine.load(str(tiny), device="tpu")
     with pytest.raises(ModelLoadError, match="option"):
         PiperEngine.load(str(tiny), options={"noise_scale": "loud"})
+    with pytest.raises(ModelLoadError, match="unknown Piper option 'length_scael'.*length_scale"):
+        PiperEngine.load(str(tiny), options={"length_scael": 1.2})
+    with pytest.raises(ModelLoadError, match="warmup"):
+        PiperEngine.load(str(tiny), options={"warmup": "no"})
 
 
 def test_detect(tmp_path: Path, tiny: Path) -> None:

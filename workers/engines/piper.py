@@ -29,6 +29,9 @@ BUNDLED_ALIASES = frozenset({"", "bundled", "joe", "en_US-joe-medium"})
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 #: phoneme ids of the load-time warm-up: about the longest segment the text frontend makes (400 characters)
 WARMUP_TOKENS = 700
+#: the model options Piper knows; anything else is a typo that would otherwise pass silently
+SCALES = ("noise_scale", "length_scale", "noise_w")
+OPTIONS = frozenset({"intra_op_threads", "warmup", *SCALES, *TEXT_OPTIONS})
 
 
 @dataclass
@@ -361,11 +364,17 @@ class PiperEngine(SinglePassEngine):
 
 
 def _parse_options(options: dict[str, Any]) -> tuple[int | None, dict[str, float]]:
-    """(intra_op_threads, scale overrides) from the model's options; ModelLoadError for bad values."""
+    """(intra_op_threads, scale overrides) from the model's options; ModelLoadError for an unknown name
+    or a bad value."""
+    unknown = sorted(set(options) - OPTIONS)
+    if unknown:
+        raise ModelLoadError(f"unknown Piper option {unknown[0]!r} (known: {', '.join(sorted(OPTIONS))})")
+    if not isinstance(options.get("warmup", True), bool):
+        raise ModelLoadError(f"Piper option warmup must be true or false, not {options['warmup']!r}")
     try:
         threads = options.get("intra_op_threads")
         threads = None if threads is None else int(threads)
-        overrides = {k: float(options[k]) for k in ("noise_scale", "length_scale", "noise_w") if k in options}
+        overrides = {k: float(options[k]) for k in SCALES if k in options}
     except (TypeError, ValueError) as exc:
         raise ModelLoadError(f"bad Piper option: {exc}") from exc
     if (threads is not None and threads < 0) or overrides.get("length_scale", 1.0) <= 0:
