@@ -30,14 +30,9 @@ import json
 import math
 import os
 import platform
-import signal
-import socket
 import struct
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -47,13 +42,13 @@ from pathlib import Path
 from typing import Any
 
 from vtts.bench_texts import TextSource
+from vtts.local_server import LocalServer, descendants
 
 #: the response formats a run can ask for
 FORMATS = ("pcm", "wav", "mp3", "opus", "aac", "flac")
 #: OpenAI's ``pcm``: 24 kHz, 16-bit little-endian, mono
 PCM_RATE = 24000
 DEFAULT_OUT = "bench/out"
-READY_TIMEOUT_S = 120.0
 #: cores taken by other programs during a window above which the report warns that it is not clean
 NOISY_OTHER_CORES = 0.25
 #: the longest Retry-After a client honours
@@ -471,28 +466,6 @@ async def run_level(url: str, shape: RequestShape, concurrency: int, *, duration
 # --------------------------------------------------------------------------- CPU accounting (Linux /proc)
 
 
-def descendants(pid: int) -> set[int]:
-    """Every live process below ``pid``."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
 def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of one process (all its threads); 0 when it is gone."""
     try:
@@ -664,57 +637,6 @@ def measure_ceiling(engine_name: str, model_ref: str, device: str, options: Mapp
         engine.close()
     return CeilingRun(audio, wall, len(firsts), segments, percentile(firsts, 50), percentile(firsts, 90),
                       percentile(preps, 50))
-
-
-# --------------------------------------------------------------------------- the server under test
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServerProcess:
-    """``python -m vtts serve`` as a subprocess on a free port; stopped with SIGTERM like a service."""
-
-    def __init__(self, args: Sequence[str], log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "vtts", "serve", "--port", str(self.port), *args],
-                                     stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"vtts serve exited with {self.proc.returncode}; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(self.url + "/ready", timeout=5) as r:
-                    if json.loads(r.read()).get("ready"):
-                        return
-            except (urllib.error.URLError, OSError, ValueError):
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"vtts serve not ready after {timeout:.0f} s; see {self.log_path}")
-
-    def stop(self, timeout: float = 20.0) -> None:
-        terminate(self.proc, timeout)
-        self._log.close()
-
-
-def terminate(proc: subprocess.Popen, timeout: float) -> None:
-    """SIGTERM ``proc`` as a service manager would (vTTS drains and exits); SIGKILL it after ``timeout``."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # --------------------------------------------------------------------------- machine and report
@@ -1041,7 +963,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     }
     ceilings = Ceilings(args, model)
     ceilings.measure()  # before anything else runs: the machine as the clients will find it
-    server: ServerProcess | None = None
+    server: LocalServer | None = None
     rows: list[LevelStats] = []
     try:
         if args.url:
@@ -1050,7 +972,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         else:
             serve_args = (["--config", args.config] if args.config else []) + (
                 ["--replicas", str(args.replicas)] if args.replicas else [])
-            server = ServerProcess(serve_args, out_dir / f"bench-{stamp}-server.log")
+            server = LocalServer(serve_args, out_dir / f"bench-{stamp}-server.log")
             _say(f"starting vtts serve on {server.url} (log: {server.log_path})")
             server.wait_ready()
             url, server_pid = server.url, server.proc.pid

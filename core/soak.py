@@ -20,13 +20,13 @@ from vtts.bench import (
     MAX_BACKOFF_S,
     RequestRecord,
     RequestShape,
-    descendants,
     error_summary,
     fetch,
     percentile,
     process_role,
 )
 from vtts.bench_texts import TextSource
+from vtts.local_server import descendants
 
 #: the largest growth of a process's RSS from the baseline to the end that passes (issue 3: 10 %)
 MAX_GROWTH = 0.10

@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,23 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from vtts.bench import descendants, terminate  # live processes below a pid (/proc); SIGTERM then SIGKILL
+from vtts.local_server import LocalServer, alive, descendants, free_port
+
+__all__ = ["Server", "alive", "descendants", "processes", "start_server"]
 
 STARTUP_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def processes(srv: Server, needle: bytes) -> list[int]:
@@ -47,19 +28,12 @@ def processes(srv: Server, needle: bytes) -> list[int]:
     return sorted(pids)
 
 
-class Server:
-    """A running ``vtts serve`` subprocess."""
+class Server(LocalServer):
+    """A running ``vtts serve`` subprocess, logging into ``tmp``, with a plain GET for the tests."""
 
     def __init__(self, args: list[str], tmp: Path, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = tmp / f"vtts-{self.port}.log"
-        self.log = self.log_path.open("wb")
-        full_env = {**os.environ, **(env or {})}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "vtts", "serve", "--port", str(self.port), *args],
-            stdout=self.log, stderr=subprocess.STDOUT, env=full_env,
-        )
+        port = free_port()
+        super().__init__(args, tmp / f"vtts-{port}.log", env=env, port=port)
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         req = urllib.request.Request(self.url + path, headers=headers or {})
@@ -71,37 +45,10 @@ class Server:
                 return exc.code, exc.read()
 
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"vtts serve exited with {self.proc.returncode}:\n{self.logs()}")
-            try:
-                status, body = self.get("/ready")
-                if status == 200 and json.loads(body)["ready"]:
-                    return
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"server not ready after {timeout} s:\n{self.logs()}")
-
-    def logs(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text(errors="replace")[-5000:]
+        super().wait_ready(timeout)
 
     def stop(self, timeout: float = 15.0) -> tuple[float, set[int]]:
-        """SIGTERM the supervisor; return (seconds to exit, processes left behind)."""
-        tree = descendants(self.proc.pid)
-        start = time.monotonic()
-        terminate(self.proc, timeout)
-        took = time.monotonic() - start
-        deadline = time.monotonic() + 2
-        while any(alive(p) for p in tree) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        left = {p for p in tree if alive(p)}
-        for p in left:
-            os.kill(p, signal.SIGKILL)
-        self.log.close()
-        return took, left
+        return super().stop(timeout)
 
 
 @pytest.fixture(scope="session")
