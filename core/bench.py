@@ -41,6 +41,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from vtts.bench_summary import render_summary, summarize
 from vtts.bench_texts import TextSource
 from vtts.local_server import LocalServer, descendants
 
@@ -135,6 +136,8 @@ class LevelStats:
     error_examples: list[str] = field(default_factory=list)
     #: cores used during the window, per process role ("frontend", "worker", "client", "other", ...)
     cores: dict[str, float] = field(default_factory=dict)
+    #: which pass over the matrix this row belongs to (``--repeat``), from 0
+    round: int = 0
 
 
 def error_summary(errors: Iterable[RequestRecord]) -> tuple[dict[str, int], list[str]]:
@@ -701,16 +704,18 @@ def _fmt_s(value: float) -> str:
 
 def render_table(rows: Sequence[LevelStats]) -> str:
     """The report's main table, in Markdown."""
+    rounds = any(r.round for r in rows)
     lines = [
-        "| server | concurrency | throughput (× real time) | R | / R | TTFB p50 | TTFB p99 | latency p50 "
-        "| latency p99 | requests | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| server | concurrency | " + ("round | " if rounds else "") + "throughput (× real time) | R | / R | "
+        "TTFB p50 | TTFB p99 | latency p50 | latency p99 | requests | errors |",
+        "|---|---:|" + ("---:|" if rounds else "") + "---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         ratio = f"{r.ratio:.2f}" if r.ratio is not None else "–"
         ceiling = f"{r.ceiling:.1f}×" if r.ceiling is not None else "–"
         lines.append(
-            f"| {r.server} | {r.concurrency} | {r.throughput:.1f}× | {ceiling} | {ratio} | {_fmt_s(r.ttfb_p50)} | "
+            f"| {r.server} | {r.concurrency} | " + (f"{r.round + 1} | " if rounds else "")
+            + f"{r.throughput:.1f}× | {ceiling} | {ratio} | {_fmt_s(r.ttfb_p50)} | "
             f"{_fmt_s(r.ttfb_p99)} | {_fmt_s(r.latency_p50)} | {_fmt_s(r.latency_p99)} | {r.requests} | "
             f"{r.errors} |"
         )
@@ -745,6 +750,9 @@ def render_report(result: Mapping[str, Any]) -> str:
                    f"{_fmt_s(c['prepare_p50'])} p50 of prepare")
     rows = [LevelStats(**row) for row in result["levels"]]
     out += ["", render_table(rows)]
+    if any(r.round for r in rows):
+        out += ["", f"Over {max(r.round for r in rows) + 1} rounds (mean ratio and its range; formats paired with "
+                    "the first one round by round):", "", render_summary(rows, _fmt_s)]
     if c:
         single = [f"{r.server}: TTFB p50 {_fmt_s(r.ttfb_p50)}, {(r.ttfb_p50 - c['first_segment_p50']) * 1000:+.0f} ms "
                   "against the first segment alone" for r in rows if r.concurrency == 1 and not math.isnan(r.ttfb_p50)]
@@ -775,16 +783,17 @@ def plot(result: Mapping[str, Any], path: Path) -> bool:
     except ImportError:
         return False
     rows = [LevelStats(**row) for row in result["levels"]]
+    summaries = summarize(rows)  # one point per server and level: the mean over rounds (``--repeat``)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for server in dict.fromkeys(r.server for r in rows):
-        mine = sorted((r for r in rows if r.server == server), key=lambda r: r.concurrency)
-        xs = [r.concurrency for r in mine]
-        ax1.plot(xs, [r.throughput for r in mine], "o-", label=server)
-        if any(r.ceiling for r in mine):
-            ax1.plot(xs, [r.ceiling or math.nan for r in mine], "x:", color="grey", alpha=0.7,
+    for server in dict.fromkeys(s.server for s in summaries):
+        mine = sorted((s for s in summaries if s.server == server), key=lambda s: s.concurrency)
+        xs = [s.concurrency for s in mine]
+        ax1.plot(xs, [s.throughput for s in mine], "o-", label=server)
+        if any(s.ceiling for s in mine):
+            ax1.plot(xs, [s.ceiling or math.nan for s in mine], "x:", color="grey", alpha=0.7,
                      label=f"{server}: R around each level")
-        ax2.plot(xs, [r.ttfb_p50 for r in mine], "o-", label=f"{server} p50")
-        ax2.plot(xs, [r.ttfb_p99 for r in mine], "s--", label=f"{server} p99")
+        ax2.plot(xs, [s.ttfb_p50 for s in mine], "o-", label=f"{server} p50")
+        ax2.plot(xs, [s.ttfb_p99 for s in mine], "s--", label=f"{server} p99")
     ceiling = (result.get("ceiling") or {}).get("rtx")
     if ceiling:
         ax1.axhline(ceiling, color="grey", linestyle="--", label=f"engine ceiling R = {ceiling:.1f}× (mean)")
@@ -824,6 +833,16 @@ def _levels(text: str) -> list[int]:
     if not levels or min(levels) < 1:
         raise argparse.ArgumentTypeError("concurrency levels must be positive")
     return levels
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _formats(text: str) -> list[str]:
@@ -892,9 +911,10 @@ def _matrix(args: argparse.Namespace, targets: Sequence[tuple[str, RequestShape]
     rows = []
     probe = cpu_probe(server_pid, role)
     before = ceilings.runs[-1].rtx if ceilings.runs else ceilings.measure()
-    for concurrency, (label, shape) in itertools.product(args.concurrency, targets):
+    for rnd, concurrency, (label, shape) in itertools.product(range(args.repeat), args.concurrency, targets):
+        of = f" (round {rnd + 1} of {args.repeat})" if args.repeat > 1 else ""
         _say(f"{label}: {concurrency} clients, {args.warmup:.0f}–{args.max_warmup:.0f} s warm-up + "
-             f"{args.duration:.0f} s")
+             f"{args.duration:.0f} s{of}")
         run = asyncio.run(run_level(url, shape, concurrency, duration=args.duration, warmup=args.warmup,
                                     max_warmup=args.max_warmup, texts=TextSource(args.seed),
                                     drain_timeout=args.drain_timeout, request_timeout=args.request_timeout,
@@ -908,8 +928,9 @@ def _matrix(args: argparse.Namespace, targets: Sequence[tuple[str, RequestShape]
         cores = cores_used(run.cpu_start, run.cpu_end, run.window[1] - run.window[0])
         row = aggregate(run.records, server=label, concurrency=concurrency, window=run.window, ceiling=ceiling,
                         cores=cores)
+        row.round = rnd
         rows.append(row)
-        _say(f"{label} c={concurrency}: {row.throughput:.1f}× real time"
+        _say(f"{label} c={concurrency}{of}: {row.throughput:.1f}× real time"
              + (f" ({row.ratio:.2f} R)" if row.ratio is not None else "")
              + f", TTFB p50 {_fmt_s(row.ttfb_p50)} p99 {_fmt_s(row.ttfb_p99)}, {row.requests} requests, "
              f"{row.errors} errors")
@@ -1027,6 +1048,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--api-key", help="bearer key for --url")
     p.add_argument("--concurrency", type=_levels, default=[1, 8, 32], help="levels, comma-separated (1,8,32)")
     p.add_argument("--duration", type=float, default=30.0, help="measured seconds per level (30)")
+    p.add_argument("--repeat", type=_positive, default=1,
+                   help="passes over the whole matrix; with more than one, the report adds each row's mean "
+                        "ratio, its range and formats paired round by round (1)")
     p.add_argument("--warmup", type=float, default=5.0, help="least seconds of load before each window (5)")
     p.add_argument("--max-warmup", type=float, default=30.0,
                    help="most seconds of load before each window, waiting for the opening burst to end (30)")

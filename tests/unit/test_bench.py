@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import math
@@ -159,6 +160,18 @@ def test_render_report_has_machine_ceiling_table_and_cores() -> None:
     assert "| server | concurrency | worker | frontend |" in text
     assert "| vtts | 32 | 1.70 | 0.20 |" in text
     json.dumps(result_for(rows_for_report()))  # the JSON file holds the same structure
+
+
+def test_repeated_rounds_get_a_round_column_and_a_summary() -> None:
+    rows = rows_for_report()[:2]
+    again = [dataclasses.replace(r, round=1, throughput=r.throughput * 0.9, ratio=r.ratio * 0.9) for r in rows]
+    lines = render_table(rows + again).splitlines()
+    assert lines[0].startswith("| server | concurrency | round | throughput")
+    assert lines[2].startswith("| vtts | 1 | 1 | 28.0× |") and lines[4].startswith("| vtts | 1 | 2 | 25.2× |")
+    text = render_report(result_for(rows + again))
+    assert "Over 2 rounds" in text
+    assert "| vtts | 1 | 2 | 26.6× | 0.95 | 0.90–1.00 |" in text
+    assert "Over" not in render_report(result_for(rows))  # one round: no summary
 
 
 def test_plot_writes_a_png(tmp_path: Path) -> None:
