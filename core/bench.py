@@ -750,12 +750,14 @@ def render_report(result: Mapping[str, Any]) -> str:
                    f"{_fmt_s(c['prepare_p50'])} p50 of prepare")
     rows = [LevelStats(**row) for row in result["levels"]]
     out += ["", render_table(rows)]
-    if any(r.round for r in rows):
+    repeated = any(r.round for r in rows)
+    if repeated:
         out += ["", f"Over {max(r.round for r in rows) + 1} rounds (mean ratio and its range; formats paired with "
                     "the first one round by round):", "", render_summary(rows, _fmt_s)]
     if c:
-        single = [f"{r.server}: TTFB p50 {_fmt_s(r.ttfb_p50)}, {(r.ttfb_p50 - c['first_segment_p50']) * 1000:+.0f} ms "
-                  "against the first segment alone" for r in rows if r.concurrency == 1 and not math.isnan(r.ttfb_p50)]
+        single = [f"{r.server}{f' (round {r.round + 1})' if repeated else ''}: TTFB p50 {_fmt_s(r.ttfb_p50)}, "
+                  f"{(r.ttfb_p50 - c['first_segment_p50']) * 1000:+.0f} ms against the first segment alone"
+                  for r in rows if r.concurrency == 1 and not math.isnan(r.ttfb_p50)]
         if single:
             out += ["", "One client (what the server adds to the engine's first segment): " + "; ".join(single)]
     cut = [f"{r.server} c={r.concurrency}: {r.unfinished}" for r in rows if r.unfinished]
@@ -785,15 +787,16 @@ def plot(result: Mapping[str, Any], path: Path) -> bool:
     rows = [LevelStats(**row) for row in result["levels"]]
     summaries = summarize(rows)  # one point per server and level: the mean over rounds (``--repeat``)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for server in dict.fromkeys(s.server for s in summaries):
+    for i, server in enumerate(dict.fromkeys(s.server for s in summaries)):
+        color = f"C{i}"  # one colour per server in both panels
         mine = sorted((s for s in summaries if s.server == server), key=lambda s: s.concurrency)
         xs = [s.concurrency for s in mine]
-        ax1.plot(xs, [s.throughput for s in mine], "o-", label=server)
+        ax1.plot(xs, [s.throughput for s in mine], "o-", color=color, label=server)
         if any(s.ceiling for s in mine):
-            ax1.plot(xs, [s.ceiling or math.nan for s in mine], "x:", color="grey", alpha=0.7,
+            ax1.plot(xs, [s.ceiling or math.nan for s in mine], "x:", color=color, alpha=0.4,
                      label=f"{server}: R around each level")
-        ax2.plot(xs, [s.ttfb_p50 for s in mine], "o-", label=f"{server} p50")
-        ax2.plot(xs, [s.ttfb_p99 for s in mine], "s--", label=f"{server} p99")
+        ax2.plot(xs, [s.ttfb_p50 for s in mine], "o-", color=color, label=f"{server} p50")
+        ax2.plot(xs, [s.ttfb_p99 for s in mine], "s--", color=color, label=f"{server} p99")
     ceiling = (result.get("ceiling") or {}).get("rtx")
     if ceiling:
         ax1.axhline(ceiling, color="grey", linestyle="--", label=f"engine ceiling R = {ceiling:.1f}× (mean)")

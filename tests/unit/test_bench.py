@@ -171,6 +171,7 @@ def test_repeated_rounds_get_a_round_column_and_a_summary() -> None:
     text = render_report(result_for(rows + again))
     assert "Over 2 rounds" in text
     assert "| vtts | 1 | 2 | 26.6× | 0.95 | 0.90–1.00 |" in text
+    assert "vtts (round 1): TTFB p50 80 ms, +30 ms" in text and "vtts (round 2): TTFB p50 80 ms" in text
     assert "Over" not in render_report(result_for(rows))  # one round: no summary
 
 
