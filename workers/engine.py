@@ -12,6 +12,7 @@ The scheduler decides which items run in each ``step``; the engine never sees re
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,15 @@ class EngineError(Exception):
 
 class ModelLoadError(Exception):
     """The model reference cannot be loaded (missing files, wrong layout); the message says what and where."""
+
+
+def check_option_names(engine: str, options: Iterable[str], known: Iterable[str]) -> None:
+    """ModelLoadError naming the first option an engine does not know, with the known ones: a typo in a
+    model entry's ``options`` fails the load instead of passing silently."""
+    known = set(known)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ModelLoadError(f"unknown {engine} option {unknown[0]!r} (known: {', '.join(sorted(known))})")
 
 
 @dataclass(frozen=True)

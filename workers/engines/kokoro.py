@@ -49,6 +49,7 @@ from ..engine import (
     SynthesisParams,
     VoiceInfo,
     WorkItem,
+    check_option_names,
 )
 from ..onnx_session import open_session, providers
 from ..text import TEXT_OPTIONS, Piece, TextFrontend, TextSegment, base_language, is_ssml, normalize
@@ -775,9 +776,7 @@ class KokoroEngine(SinglePassEngine):
     @classmethod
     def load(cls, model_ref: str, device: str = "cpu", options: dict[str, Any] | None = None) -> KokoroEngine:
         options = dict(options or {})
-        unknown = sorted(set(options) - OPTIONS)
-        if unknown:
-            raise ModelLoadError(f"unknown Kokoro option {unknown[0]!r} (known: {', '.join(sorted(OPTIONS))})")
+        check_option_names("Kokoro", options, OPTIONS)
         files = resolve(model_ref, options)
         voices = load_voices(files.voices)
         session, durations = _session(files.onnx, device, options)

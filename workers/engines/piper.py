@@ -17,7 +17,15 @@ from typing import Any
 import numpy as np
 
 from .. import espeak
-from ..engine import EngineError, ModelLoadError, Segment, SinglePassEngine, SynthesisParams, VoiceInfo
+from ..engine import (
+    EngineError,
+    ModelLoadError,
+    Segment,
+    SinglePassEngine,
+    SynthesisParams,
+    VoiceInfo,
+    check_option_names,
+)
 from ..onnx_session import open_session
 from ..text import TEXT_OPTIONS, TextFrontend, TextSegment
 
@@ -29,8 +37,8 @@ BUNDLED_ALIASES = frozenset({"", "bundled", "joe", "en_US-joe-medium"})
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 #: phoneme ids of the load-time warm-up: about the longest segment the text frontend makes (400 characters)
 WARMUP_TOKENS = 700
-#: the model options Piper knows; anything else is a typo that would otherwise pass silently
 SCALES = ("noise_scale", "length_scale", "noise_w")
+#: the model options Piper knows; anything else is a typo that would otherwise pass silently
 OPTIONS = frozenset({"intra_op_threads", "warmup", *SCALES, *TEXT_OPTIONS})
 
 
@@ -366,9 +374,7 @@ class PiperEngine(SinglePassEngine):
 def _parse_options(options: dict[str, Any]) -> tuple[int | None, dict[str, float]]:
     """(intra_op_threads, scale overrides) from the model's options; ModelLoadError for an unknown name
     or a bad value."""
-    unknown = sorted(set(options) - OPTIONS)
-    if unknown:
-        raise ModelLoadError(f"unknown Piper option {unknown[0]!r} (known: {', '.join(sorted(OPTIONS))})")
+    check_option_names("Piper", options, OPTIONS)
     if not isinstance(options.get("warmup", True), bool):
         raise ModelLoadError(f"Piper option warmup must be true or false, not {options['warmup']!r}")
     try:

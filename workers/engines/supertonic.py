@@ -30,7 +30,17 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Engine, EngineError, ModelLoadError, Segment, StepOutput, SynthesisParams, VoiceInfo, WorkItem
+from ..engine import (
+    Engine,
+    EngineError,
+    ModelLoadError,
+    Segment,
+    StepOutput,
+    SynthesisParams,
+    VoiceInfo,
+    WorkItem,
+    check_option_names,
+)
 from ..onnx_session import open_session
 from ..text import TEXT_OPTIONS, TextFrontend
 from . import supertonic_files as files
@@ -79,10 +89,7 @@ class Settings:
     def from_options(cls, options: dict[str, Any]) -> Settings:
         """Settings from a model entry's options; ModelLoadError names an unknown or mistyped option."""
         fields = cls.__dataclass_fields__
-        unknown = sorted(set(options) - set(fields) - set(TEXT_OPTIONS))
-        if unknown:
-            known = ", ".join(sorted([*fields, *TEXT_OPTIONS]))
-            raise ModelLoadError(f"unknown Supertonic option {unknown[0]!r}; known: {known}")
+        check_option_names("Supertonic", options, [*fields, *TEXT_OPTIONS])
         values = {name: _typed(name, value, fields[name].default) for name, value in options.items()
                   if name not in TEXT_OPTIONS}
         settings = cls(**values)
