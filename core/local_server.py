@@ -19,7 +19,6 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-READY_TIMEOUT_S = 120.0
 #: how long processes of the tree may linger after the supervisor exited before they count as left behind
 ORPHAN_GRACE_S = 2.0
 
@@ -76,6 +75,10 @@ def terminate(proc: subprocess.Popen, timeout: float) -> None:
 class LocalServer:
     """``python -m vtts serve --port PORT ARGS...`` with its output in ``log_path``."""
 
+    #: default seconds for :meth:`wait_ready` and :meth:`stop`; a subclass sets its own
+    ready_timeout_s = 120.0
+    stop_timeout_s = 20.0
+
     def __init__(self, args: Sequence[str], log_path: Path, *, env: Mapping[str, str] | None = None,
                  port: int | None = None) -> None:
         self.port = port or free_port()
@@ -92,8 +95,9 @@ class LocalServer:
         self._log.flush()
         return self.log_path.read_text(errors="replace")[-limit:]
 
-    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+    def wait_ready(self, timeout: float | None = None) -> None:
         """Return once ``/ready`` says ready; RuntimeError (with the log's tail) on exit or timeout."""
+        timeout = self.ready_timeout_s if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -108,12 +112,12 @@ class LocalServer:
             time.sleep(0.2)
         raise RuntimeError(f"vtts serve not ready after {timeout:.0f} s ({self.log_path}):\n{self.logs()}")
 
-    def stop(self, timeout: float = 20.0) -> tuple[float, set[int]]:
+    def stop(self, timeout: float | None = None) -> tuple[float, set[int]]:
         """SIGTERM the supervisor; return (seconds it took to exit, processes of its tree left behind).
         Those are SIGKILLed before returning."""
         tree = descendants(self.proc.pid)
         start = time.monotonic()
-        terminate(self.proc, timeout)
+        terminate(self.proc, self.stop_timeout_s if timeout is None else timeout)
         took = time.monotonic() - start
         deadline = time.monotonic() + ORPHAN_GRACE_S
         while any(alive(p) for p in tree) and time.monotonic() < deadline:

@@ -13,9 +13,6 @@ from vtts.local_server import LocalServer, alive, descendants, free_port
 
 __all__ = ["Server", "alive", "descendants", "processes", "start_server"]
 
-STARTUP_TIMEOUT_S = 60.0
-
-
 def processes(srv: Server, needle: bytes) -> list[int]:
     """Live processes of a server's tree whose command line holds ``needle``."""
     pids = []
@@ -31,6 +28,9 @@ def processes(srv: Server, needle: bytes) -> list[int]:
 class Server(LocalServer):
     """A running ``vtts serve`` subprocess, logging into ``tmp``, with a plain GET for the tests."""
 
+    ready_timeout_s = 60.0
+    stop_timeout_s = 15.0
+
     def __init__(self, args: list[str], tmp: Path, env: dict[str, str] | None = None) -> None:
         port = free_port()
         super().__init__(args, tmp / f"vtts-{port}.log", env=env, port=port)
@@ -43,12 +43,6 @@ class Server(LocalServer):
         except urllib.error.HTTPError as exc:
             with exc:
                 return exc.code, exc.read()
-
-    def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S) -> None:
-        super().wait_ready(timeout)
-
-    def stop(self, timeout: float = 15.0) -> tuple[float, set[int]]:
-        return super().stop(timeout)
 
 
 @pytest.fixture(scope="session")
