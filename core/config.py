@@ -68,6 +68,18 @@ class ServerConfig:
     cpu_memory_budget_mb: int = 0
     #: GPU memory left free for other processes on every GPU (MiB)
     gpu_memory_reserve_mb: int = 512
+    #: a connection must send its complete request head within this
+    header_timeout_s: float = 10.0
+    #: the whole request body must arrive within this (after the head)
+    body_timeout_s: float = 30.0
+    #: idle keep-alive connections are closed after this
+    keepalive_timeout_s: float = 15.0
+    #: a client that accepts no bytes for this long is disconnected and its request cancelled
+    write_timeout_s: float = 30.0
+    #: audio a response may hold for a slow reader before its request is cancelled (bytes of PCM)
+    max_buffered_bytes: int = 8388608
+    #: open client connections; past it the oldest idle ones are closed, or a new one gets a 503
+    max_connections: int = 512
 
 
 @dataclass
@@ -170,7 +182,8 @@ def validate(config: Config) -> Config:
     if s.max_input_chars < 1:
         raise ConfigError("server.max_input_chars: must be positive")
     for name in ("request_timeout_s", "heartbeat_timeout_s", "load_timeout_s", "drain_timeout_s",
-                 "shutdown_timeout_s", "restart_window_s"):
+                 "shutdown_timeout_s", "restart_window_s", "header_timeout_s", "body_timeout_s",
+                 "keepalive_timeout_s", "write_timeout_s", "max_buffered_bytes", "max_connections"):
         if getattr(s, name) <= 0:
             raise ConfigError(f"server.{name}: must be positive")
     if s.max_restarts < 1 or s.cpu_memory_budget_mb < 0 or s.gpu_memory_reserve_mb < 0:

@@ -14,6 +14,7 @@ from vtts import __version__
 from vtts.config import Config
 
 from .admin import setup_admin_routes
+from .body import MAX_BODY_BYTES, expect_within_limit
 from .catalog import Catalog
 from .control import SupervisorLink, SupervisorUnavailable
 from .errors import APIError
@@ -35,17 +36,20 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except APIError as exc:
-        return exc.response()
+        error = exc
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status)
         message = {404: f"Unknown route: {request.method} {request.path}",
                    405: f"Method {request.method} is not allowed on {request.path}"}.get(exc.status, exc.reason)
-        return APIError(exc.status, message, code=code).response()
+        error = APIError(exc.status, message, code=code)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return APIError(500, "internal server error", code="internal_error").response()
+        error = APIError(500, "internal server error", code="internal_error")
+    if error.status >= 500 and not error.counted:  # server errors count on every route, model or not
+        request.app[METRICS].requests.labels("", str(error.status)).inc()
+    return error.response()
 
 
 @web.middleware
@@ -55,7 +59,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if keys and request.path.startswith("/v1"):
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header[:7].lower() == "bearer " else ""
-        if not any(hmac.compare_digest(token.encode(), k.encode()) for k in keys):
+        # surrogateescape: aiohttp decodes header bytes that are not UTF-8 that way; they then match no key
+        if not any(hmac.compare_digest(token.encode("utf-8", "surrogateescape"), k.encode()) for k in keys):
             raise APIError(
                 401,
                 "Incorrect API key provided." if token else "Missing API key: send 'Authorization: Bearer KEY'.",
@@ -119,10 +124,11 @@ async def metrics(request: web.Request) -> web.Response:
 
 def build_app(config: Config, endpoint: str, control: str) -> web.Application:
     """The frontend app; the worker pool and the supervisor link start and stop with it."""
-    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=1024 * 1024)
+    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES)
     app[CONFIG] = config
     app[METRICS] = Metrics()
-    app[POOL] = WorkerPool(endpoint, config.server.heartbeat_timeout_s, on_status=app[METRICS].on_status)
+    app[POOL] = WorkerPool(endpoint, config.server.heartbeat_timeout_s, on_status=app[METRICS].on_status,
+                           max_buffered_bytes=config.server.max_buffered_bytes)
     app[CONTROL] = SupervisorLink(control, app[POOL].ctx)
     app[CATALOG] = Catalog(config, app[POOL], app[CONTROL])
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vtts-encode")
@@ -141,7 +147,7 @@ def build_app(config: Config, endpoint: str, control: str) -> web.Application:
         app[EXECUTOR].shutdown(wait=False, cancel_futures=True)
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_post("/v1/audio/speech", create_speech)
+    app.router.add_post("/v1/audio/speech", create_speech, expect_handler=expect_within_limit)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/audio/voices", list_voices)
     app.router.add_get("/health", health)

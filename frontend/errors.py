@@ -39,6 +39,8 @@ class APIError(Exception):
         self.param = param
         self.code = code
         self.retry_after = retry_after
+        #: already counted in ``vtts_requests_total`` (with its model); the error middleware counts the rest
+        self.counted = False
 
     def body(self) -> dict:
         return {

@@ -14,7 +14,8 @@ class Metrics:
 
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        self.requests = Counter("vtts_requests_total", "Speech requests by model and HTTP status",
+        #: speech requests by model and status, plus every 5xx of any route (model "" where none is known)
+        self.requests = Counter("vtts_requests_total", "Speech requests and server errors by model and HTTP status",
                                 ["model", "status"], registry=r)
         self.ttfa = Histogram("vtts_time_to_first_audio_seconds", "Request arrival to the first audio byte sent",
                               ["model"], buckets=LATENCY_BUCKETS, registry=r)

@@ -57,18 +57,54 @@ class WorkerInfo:
         return len(self.streams)
 
 
-class Stream:
-    """The messages of one request, in order, ending with ``done`` or ``error``."""
+class Unencodable(ValueError):
+    """The request cannot be put on the wire (validation should have refused it first)."""
 
-    def __init__(self, request_id: str, worker: WorkerInfo) -> None:
+
+#: the error a stream ends with when its client reads too slowly (see ``Stream.push``)
+TOO_SLOW = "client_too_slow"
+
+
+class Stream:
+    """The messages of one request, in order, ending with ``done`` or ``error``.
+
+    The queue fills while the HTTP handler waits on a slow client, so the audio it holds is counted: past
+    ``max_buffered_bytes`` the stream ends with a ``client_too_slow`` error and its audio is dropped.
+    """
+
+    def __init__(self, request_id: str, worker: WorkerInfo, max_buffered_bytes: int = 0) -> None:
         self.id = request_id
         self.worker_id = worker.id
         self.sample_rate = worker.status.sample_rate
         self.queue: asyncio.Queue[P.Message] = asyncio.Queue()
         self.finished = False
+        self.max_buffered_bytes = max_buffered_bytes
+        self.buffered = 0
+        self.overflowed = False
+
+    def push(self, msg: P.Message) -> bool:
+        """Queue a message; False (and the stream ended with an error) when it would exceed the bound."""
+        if self.overflowed:
+            return False
+        if isinstance(msg, P.Audio):
+            self.buffered += len(msg.pcm)
+            # one chunk alone never trips it: only audio piling up behind an unread chunk
+            if self.max_buffered_bytes and self.buffered > self.max_buffered_bytes and not self.queue.empty():
+                self.overflowed = True
+                while not self.queue.empty():  # free the audio now, not when the client catches up
+                    self.queue.get_nowait()
+                self.buffered = 0
+                self.queue.put_nowait(P.Error(self.id, TOO_SLOW, "the client did not read the audio in time",
+                                              status=408))
+                return False
+        self.queue.put_nowait(msg)
+        return True
 
     async def next(self, timeout: float | None = None) -> P.Message:
-        return await asyncio.wait_for(self.queue.get(), timeout)
+        msg = await asyncio.wait_for(self.queue.get(), timeout)
+        if isinstance(msg, P.Audio):
+            self.buffered -= len(msg.pcm)
+        return msg
 
 
 class WorkerPool:
@@ -79,9 +115,11 @@ class WorkerPool:
         endpoint: str,
         heartbeat_timeout_s: float = 10.0,
         on_status: Callable[[P.Status], None] | None = None,
+        max_buffered_bytes: int = 0,
     ) -> None:
         self.endpoint = endpoint
         self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.max_buffered_bytes = max_buffered_bytes
         self.on_status = on_status
         self.workers: dict[str, WorkerInfo] = {}
         self.streams: dict[str, Stream] = {}
@@ -128,14 +166,19 @@ class WorkerPool:
         return min(room, key=lambda w: (w.load, w.id))
 
     async def submit(self, model: str, msg: P.Synthesize) -> Stream:
-        """Send a request to a worker of ``model``; raises :class:`NoWorker` or :class:`Overloaded`."""
+        """Send a request to a worker of ``model``; raises :class:`NoWorker`, :class:`Overloaded` or
+        :class:`Unencodable`. Encoded before it is recorded, so a message that cannot be sent holds no slot."""
         worker = self.pick(model)
-        stream = Stream(msg.id, worker)
+        try:
+            frame = P.encode(msg)
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # UnicodeEncodeError: a ValueError
+            raise Unencodable(str(exc)) from exc
+        stream = Stream(msg.id, worker, self.max_buffered_bytes)
         self.streams[msg.id] = stream
         worker.streams.add(msg.id)
         worker.waiting.add(msg.id)
         try:
-            await self.sock.send_multipart([worker.id.encode(), P.encode(msg)])
+            await self.sock.send_multipart([worker.id.encode(), frame])
         except zmq.ZMQError as exc:
             self._forget(msg.id)
             raise NoWorker(model) from exc
@@ -195,7 +238,10 @@ class WorkerPool:
                 worker.waiting.discard(stream.id)
             if isinstance(msg, (P.Done, P.Error, P.ControlReply)):
                 self._forget(stream.id)
-            stream.queue.put_nowait(msg)
+            if not stream.push(msg):
+                log.warning("request %s: client too slow, over %d buffered bytes; cancelling", stream.id,
+                            stream.max_buffered_bytes)
+                await self.cancel(stream)
 
     def _on_status(self, st: P.Status) -> None:
         old = self.workers.get(st.worker_id)

@@ -3,7 +3,10 @@
 The response headers wait for the worker's first message, so an error that happens before any audio
 (unknown voice, full queue, deadline) is still a proper HTTP status. After the first byte, a failure ends
 an SSE stream with an ``error`` event and cuts an audio stream (the client sees a truncated body, never a
-hang). A client that goes away cancels its request in the worker.
+hang). A client that goes away cancels its request in the worker, and so does one that stops reading: a
+write that makes no progress for ``write_timeout_s``, or more than ``max_buffered_bytes`` of audio waiting
+for it, disconnects it. HTTP/1.1 responses are chunked; HTTP/1.0 ones (nginx's default upstream protocol)
+are close-delimited: the same stream, ended by closing the connection.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from .body import read_json
 from .control import SupervisorUnavailable
 from .encoders import make_encoder
 from .errors import APIError
-from .pool import NoWorker, Overloaded, Stream
+from .pool import TOO_SLOW, NoWorker, Overloaded, Stream, Unencodable
 from .state import CATALOG, CONFIG, CONTROL, EXECUTOR, METRICS, POOL
 from .validation import SpeechRequest, parse_speech
 
@@ -50,6 +53,7 @@ async def create_speech(request: web.Request) -> web.StreamResponse:
         stream, first = await _start(request, speech, model_id)
     except APIError as exc:  # every refusal before the first byte is counted here, once
         metrics.requests.labels(model_id, str(exc.status)).inc()
+        exc.counted = True
         raise
     metrics.active.labels(model_id).inc()
     try:
@@ -60,7 +64,7 @@ async def create_speech(request: web.Request) -> web.StreamResponse:
         return web.Response(status=499)
     finally:
         metrics.active.labels(model_id).dec()
-        if not stream.finished:
+        if not stream.finished or stream.overflowed:  # overflowed: the pool already cancelled it
             metrics.cancelled.labels(model_id).inc()
             await app[POOL].cancel(stream)
 
@@ -89,6 +93,8 @@ async def _start(request: web.Request, speech: SpeechRequest, model_id: str) -> 
                            retry_after=RETRY_AFTER_S) from None
         except NoWorker:
             continue
+        except Unencodable as exc:
+            raise APIError(400, f"the request cannot be sent to the model: {exc}", code="invalid_value") from None
         try:
             first = await stream.next(max(0.1, deadline - time.monotonic()) + DEADLINE_MARGIN_S)
         except asyncio.TimeoutError:
@@ -151,64 +157,80 @@ async def _respond(
             "Cache-Control": "no-cache",
         }
     )
-    resp.enable_chunked_encoding()
+    # no Content-Length: aiohttp chunks an HTTP/1.1 response and ends an HTTP/1.0 one by closing
+    write_timeout = app[CONFIG].server.write_timeout_s
+
+    async def send(data: bytes | None) -> None:
+        """Write (``None``: end the body) within ``write_timeout_s``."""
+        try:
+            await asyncio.wait_for(resp.write(data) if data is not None else resp.write_eof(), write_timeout)
+        except asyncio.TimeoutError:
+            raise ClientTooSlow from None
+
     await resp.prepare(request)
     metrics.requests.labels(model_id, "200").inc()
     loop = asyncio.get_running_loop()
     executor = app[EXECUTOR]
     sent_first = False
     msg: P.Message = first
-    while True:
-        if isinstance(msg, P.Audio):
-            pcm = np.frombuffer(msg.pcm, dtype="<i2")
-            data = await loop.run_in_executor(executor, encoder.encode, pcm)
-            if data:
-                await _write(resp, data, sse)
+    try:
+        while True:
+            if isinstance(msg, P.Audio):
+                pcm = np.frombuffer(msg.pcm, dtype="<i2")
+                data = await loop.run_in_executor(executor, encoder.encode, pcm)
+                if data:
+                    await send(_delta(data) if sse else data)
+                    if not sent_first:
+                        sent_first = True
+                        metrics.ttfa.labels(model_id).observe(time.monotonic() - arrival)
+                if sse and msg.timestamps:
+                    await send(_event({"type": "speech.audio.timestamps", "words": msg.timestamps}))
+            elif isinstance(msg, P.Done):
+                tail = await loop.run_in_executor(executor, encoder.finish)
+                if tail:
+                    await send(_delta(tail) if sse else tail)
                 if not sent_first:
-                    sent_first = True
                     metrics.ttfa.labels(model_id).observe(time.monotonic() - arrival)
-            if sse and msg.timestamps:
-                await resp.write(_event({"type": "speech.audio.timestamps", "words": msg.timestamps}))
-        elif isinstance(msg, P.Done):
-            tail = await loop.run_in_executor(executor, encoder.finish)
-            if tail:
-                await _write(resp, tail, sse)
-            if not sent_first:
-                metrics.ttfa.labels(model_id).observe(time.monotonic() - arrival)
-            metrics.on_done(model_id, msg)
-            if sse:
-                await resp.write(_event({"type": "speech.audio.done", "usage": msg.usage}))
-            await resp.write_eof()
-            return resp
-        elif isinstance(msg, P.Error):
-            log.warning("request %s failed mid-stream: %s", stream.id, msg.message)
-            if sse:
-                err = APIError(msg.status, msg.message, code=msg.code).body()
-                await resp.write(_event({"type": "error", **err}))
-                await resp.write_eof()
+                metrics.on_done(model_id, msg)
+                if sse:
+                    await send(_event({"type": "speech.audio.done", "usage": msg.usage}))
+                await send(None)
                 return resp
-            _cut(request)  # an audio stream cannot carry an error: the client sees a truncated transfer
-            return resp
-        try:
-            msg = await stream.next(timeout)
-        except asyncio.TimeoutError:
-            log.warning("request %s: no audio for %.0f s; giving up", stream.id, timeout)
-            _cut(request)
-            return resp
+            elif isinstance(msg, P.Error):
+                log.warning("request %s failed mid-stream: %s", stream.id, msg.message)
+                if sse and msg.code != TOO_SLOW:
+                    err = APIError(msg.status, msg.message, code=msg.code).body()
+                    await send(_event({"type": "error", **err}))
+                    await send(None)
+                    return resp
+                _cut(request)  # an audio stream cannot carry an error: the client sees a truncated transfer
+                return resp
+            try:
+                msg = await stream.next(timeout)
+            except asyncio.TimeoutError:
+                log.warning("request %s: no audio for %.0f s; giving up", stream.id, timeout)
+                _cut(request)
+                return resp
+    except ClientTooSlow:
+        log.info("request %s: the client accepted no data for %.0f s; disconnecting", stream.id, write_timeout)
+        _cut(request)
+        return resp
+
+
+class ClientTooSlow(Exception):
+    """A write made no progress for ``write_timeout_s``: the client stopped reading."""
 
 
 def _cut(request: web.Request) -> None:
-    """Close the connection mid-body, so the chunked transfer never completes."""
+    """Close the connection mid-body, so the client cannot take a partial body for a whole one (for HTTP/1.1;
+    an HTTP/1.0 body ends at the close either way)."""
     if request.transport is not None:
         request.transport.close()
 
 
-async def _write(resp: web.StreamResponse, data: bytes, sse: bool) -> None:
-    if sse:
-        data = _event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode("ascii")})
-    await resp.write(data)
+def _delta(data: bytes) -> bytes:
+    return _event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode("ascii")})
 
 
 def _event(payload: dict) -> bytes:
     return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
-

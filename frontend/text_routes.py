@@ -10,7 +10,6 @@ Request: ``{"input": str, "language"?: str, "locale"?: str, "model"?: str, "lexi
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +17,7 @@ from aiohttp import web
 from vtts.workers.engine import EngineError
 from vtts.workers.text import TextFrontend, TextSegment
 
+from .body import parse_json, read_body
 from .errors import APIError
 from .state import CATALOG, CONFIG
 
@@ -55,10 +55,7 @@ def _frontend(app: web.Application, model: str | None) -> TextFrontend:
 
 
 def _body(raw: bytes, max_chars: int) -> dict[str, Any]:
-    try:
-        body = json.loads(raw or b"null")
-    except ValueError:
-        raise APIError(400, "the body must be JSON", code="invalid_json") from None
+    body = parse_json(raw or b"null")
     if not isinstance(body, dict):
         raise APIError(400, "the body must be a JSON object", code="invalid_json")
     unknown = sorted(set(body) - _FIELDS)
@@ -77,7 +74,7 @@ def _body(raw: bytes, max_chars: int) -> dict[str, Any]:
 
 
 async def normalize_text(request: web.Request) -> web.Response:
-    body = _body(await request.read(), request.app[CONFIG].server.max_input_chars)
+    body = _body(await read_body(request), request.app[CONFIG].server.max_input_chars)
     frontend = _frontend(request.app, body.get("model"))
     extra = {k: body[k] for k in ("locale", "lexicon", "normalize") if body.get(k) is not None}
     try:

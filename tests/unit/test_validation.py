@@ -1,7 +1,7 @@
 import pytest
 
 from vtts.frontend.errors import APIError
-from vtts.frontend.validation import parse_speech
+from vtts.frontend.validation import MAX_EXTRA_DEPTH, MAX_EXTRA_ITEMS, parse_speech
 
 BASE = {"model": "tts-1", "input": "Hello.", "voice": "alloy"}
 
@@ -62,3 +62,59 @@ def test_body_must_be_an_object() -> None:
 
 def test_speed_bounds_are_inclusive() -> None:
     assert parse(speed=0.25).speed == 0.25 and parse(speed=4).speed == 4.0
+
+
+@pytest.mark.parametrize(
+    ("changes", "param"),
+    [
+        ({"input": "hi \ud800"}, "input"),
+        ({"voice": "a\udfff"}, "voice"),
+        ({"instructions": "\ud83d"}, "instructions"),
+        ({"extra": {"a": 2**64}}, "extra"),
+        ({"extra": {"a": -(2**63) - 1}}, "extra"),
+        ({"extra": {"a": ["x", "\ud800"]}}, "extra"),
+        ({"extra": {"k\ud800": 1}}, "extra"),
+        ({"extra": {"a": float("nan")}}, "extra"),
+        ({"extra": {"a": float("inf")}}, "extra"),
+        ({"extra": {"a": b"bytes"}}, "extra"),
+        ({"speed": 10**400}, "speed"),
+        ({"speed": -(10**400)}, "speed"),
+        ({"language": "../../etc"}, "language"),
+        ({"language": ""}, "language"),
+        ({"language": "en US"}, "language"),
+        ({"response_format": ""}, "response_format"),
+        ({"stream_format": ""}, "stream_format"),
+    ],
+)
+def test_values_the_worker_could_not_take_are_a_400(changes: dict, param: str) -> None:
+    """Issue 12 #2/#12/#13: each of these used to pass validation and then fail (500, lost queue slot) or be
+    silently reinterpreted."""
+    with pytest.raises(APIError) as err:
+        parse(**changes)
+    assert err.value.status == 400 and err.value.param == param
+
+
+def test_lone_surrogate_error_names_the_position() -> None:
+    with pytest.raises(APIError) as err:
+        parse(input="hi \ud800")
+    assert err.value.code == "invalid_unicode" and "position 3" in err.value.message
+
+
+def test_extra_depth_and_size_are_bounded() -> None:
+    deep: object = 1
+    for _ in range(MAX_EXTRA_DEPTH + 1):
+        deep = [deep]
+    with pytest.raises(APIError) as err:
+        parse(extra={"a": deep})
+    assert err.value.param == "extra" and "nested" in err.value.message
+    with pytest.raises(APIError) as err:
+        parse(extra={"a": list(range(MAX_EXTRA_ITEMS + 1))})
+    assert err.value.param == "extra"
+
+
+def test_plain_extra_and_valid_values_pass() -> None:
+    extra = {"steps": 5, "big": 2**63 - 1, "neg": -(2**63), "f": 1.5, "s": "é😀", "l": [None, True, {"k": []}]}
+    r = parse(extra=extra, language="en-US", input="emoji 😀")
+    assert r.extra == extra and r.language == "en-US"
+    assert parse(language="pt_BR").language == "pt_BR" and parse(language="zh-Hans-CN").language == "zh-Hans-CN"
+    assert parse(response_format=None, stream_format=None).response_format == "mp3"
