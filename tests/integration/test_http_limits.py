@@ -245,3 +245,21 @@ def test_clients_that_stop_reading_are_cut_and_their_requests_cancelled(srv: Ser
         for s in clients:
             s.close()
     assert_serves(srv)
+
+
+def test_past_max_connections_with_every_one_busy_a_new_one_gets_503_at_once(srv: Server) -> None:
+    """#9: when no connection is idle (here: all are sending a body), a new one is refused fast, not hung."""
+    half_body = request_bytes(b'{"model": "tts-1", "input": "hi", "voice": "alloy"}')[:-20]
+    busy = [connect(srv, half_body) for _ in range(MAX_CONNECTIONS)]
+    try:
+        time.sleep(0.5)
+        with connect(srv) as s:  # the 503 is written at accept, before any request is read
+            s.settimeout(2.0)
+            first = s.recv(65536)
+        assert first.startswith(b"HTTP/1.1 503"), first[:80]
+        assert json.loads(first.partition(b"\r\n\r\n")[2])["error"]["code"] == "too_many_connections"
+    finally:
+        for s in busy:
+            s.close()
+    time.sleep(0.2)
+    assert_serves(srv)
