@@ -63,3 +63,12 @@ def test_api_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_numbers_accept_ints_for_floats() -> None:
     assert cfg.parse({"server": {"request_timeout_s": 5}}).server.request_timeout_s == 5.0
+
+
+@pytest.mark.parametrize("name", ["header_timeout_s", "body_timeout_s", "keepalive_timeout_s", "write_timeout_s",
+                                  "max_buffered_bytes", "max_connections"])
+def test_http_limits_must_be_positive(name: str) -> None:
+    """Issue 12 #8/#9: a zero limit would mean no limit (or no service); each is named when wrong."""
+    assert getattr(cfg.parse({}).server, name) > 0
+    with pytest.raises(cfg.ConfigError, match=f"server.{name}"):
+        cfg.parse({"server": {name: 0}})
