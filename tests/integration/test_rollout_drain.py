@@ -1,15 +1,23 @@
-"""The drain promise the Helm chart builds on: SIGTERM (what the kubelet sends after preStop, on a rollout or
-a scale-down) while 16 clients stream, and every stream still ends with its ``done`` event, then the whole tree
-exits by itself, inside ``shutdown_timeout_s`` (which the chart's terminationGracePeriodSeconds covers).
+"""The promises the Helm chart builds on, checked on a real server while 16 clients stream.
+
+- The HPA's load metric (the chart's default ``autoscaling.loadMetric.name``, scraped from ``/metrics``) counts
+  exactly the streams in flight.
+- SIGTERM (what the kubelet sends after preStop, on a rollout or a scale-down) lets every stream end with its
+  ``done`` event, then the whole tree exits by itself, inside ``shutdown_timeout_s`` (which the chart's
+  terminationGracePeriodSeconds covers).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import re
 import signal
 import threading
 import time
+from pathlib import Path
+
+import yaml
 
 from tests.integration.conftest import start_server
 
@@ -26,6 +34,7 @@ engine = "piper"
 model = "en_US-joe-medium"
 options = {{ warmup = false }}
 """
+CHART_VALUES = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "vtts" / "values.yaml"
 TEXT = ("The morning train leaves the station at half past seven. It stops at every village along the river. "
         "The journey ends in the city after two hours.")
 
@@ -79,6 +88,11 @@ def test_sigterm_during_16_streams_completes_every_stream_then_exits(tmp_path) -
         for _ in range(CLIENTS):  # every client has audio before the signal: all 16 are mid-stream
             assert started.acquire(timeout=120), [s.error for s in streams if s.error]
         assert all(s.done is None for s in streams), "a stream ended before SIGTERM: the text is too short"
+        load_metric = yaml.safe_load(CHART_VALUES.read_text())["autoscaling"]["loadMetric"]["name"]
+        status, scrape = srv.get("/metrics")
+        assert status == 200
+        samples = re.findall(rf"^{load_metric}{{[^}}]*}} (\S+)$", scrape.decode(), re.M)
+        assert samples and sum(float(v) for v in samples) == CLIENTS
         t0 = time.monotonic()
         srv.proc.send_signal(signal.SIGTERM)
         srv.proc.wait(timeout=SHUTDOWN_S + 30)
