@@ -129,7 +129,8 @@ def test_the_config_map_is_a_config_the_server_loads(value_set: tuple[str, dict[
     objects = render(value_set[1])
     config = server_config(objects)
     assert config.models
-    assert config.server.run_dir in ("", container(objects)["volumeMounts"][1]["mountPath"])
+    run_mount = {m["name"]: m["mountPath"] for m in container(objects)["volumeMounts"]}["run"]
+    assert config.server.run_dir in ("", run_mount)
 
 
 # -- what the pod promises ---------------------------------------------------------------------------------------
