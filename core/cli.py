@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     from vtts.evaluate import add_parser as add_eval
 
     add_eval(sub)
+    from vtts.admin_cli import add_parser as add_admin
+
+    add_admin(sub)
     return ap
 
 
