@@ -1,0 +1,81 @@
+"""Liveness on real process trees: a hung worker is replaced, and a paused frontend does not mistake its
+own pause for its workers' silence (issue 12 #7)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Server, alive, processes, start_server
+from tests.integration.test_faults import speak, wait_for
+
+SHORT = """
+[server]
+heartbeat_timeout_s = 2.0
+worker_stall_timeout_s = 5.0
+
+[[models]]
+id = "joe"
+engine = "piper"
+model = "en_US-joe-medium"
+"""
+
+
+@pytest.fixture
+def srv(tmp_path: Path):
+    cfg = tmp_path / "vtts.toml"
+    cfg.write_text(SHORT)
+    server = start_server(["--config", str(cfg)], tmp_path)
+    yield server
+    _, left = server.stop()
+    assert not left
+
+
+def test_a_stopped_worker_is_killed_and_replaced(srv: Server) -> None:
+    """A worker that stops (SIGSTOP stands in for a hang) used to stay "ready" in /admin/models forever
+    while the frontend had given up on it: nothing was served again until an operator stepped in."""
+    (hung,) = processes(srv, b"vtts.workers")
+    os.kill(hung, signal.SIGSTOP)
+    try:
+        wait_for(lambda: not alive(hung), 20, "the supervisor to kill the stopped worker")
+        wait_for(lambda: processes(srv, b"vtts.workers") not in ([], [hung]), 20, "a replacement worker")
+        wait_for(lambda: speak(srv.url) == "ok", 30, "the replacement to serve")
+    finally:
+        if alive(hung):
+            os.kill(hung, signal.SIGKILL)
+    models = json.loads(srv.get("/admin/models")[1])["data"]
+    (replica,) = next(m for m in models if m["id"] == "joe")["replicas"]
+    assert replica["restarts"] >= 1 and replica["pid"] != hung
+    assert "sent no heartbeat" in srv.logs(20000)
+
+
+def test_a_paused_frontend_does_not_cut_streams_of_a_healthy_worker(srv: Server) -> None:
+    """The frontend paused longer than heartbeat_timeout_s used to wake up, see every worker "silent" on its
+    own clock, declare them dead and cut their streams."""
+    (front,) = processes(srv, b"vtts.frontend")
+    text = " ".join(f"This is sentence number {i} of a long answer that is still being spoken." for i in range(40))
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+    conn.request("POST", "/v1/audio/speech", json.dumps({"model": "joe", "voice": "alloy", "input": text,
+                                                           "response_format": "pcm"}),
+                 {"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    assert resp.status == 200
+    first = resp.read1(4096)
+    assert first
+    os.kill(front, signal.SIGSTOP)
+    try:
+        time.sleep(5.0)  # > heartbeat_timeout_s (2 s): long enough to look like silence
+    finally:
+        os.kill(front, signal.SIGCONT)
+    rest = resp.read()  # http.client raises IncompleteRead if the chunked stream is cut
+    conn.close()
+    seconds = (len(first) + len(rest)) / 2 / 22050
+    assert seconds > 60, f"only {seconds:.1f} s of audio arrived"
+    assert processes(srv, b"vtts.frontend") == [front]
+    assert speak(srv.url) == "ok"
