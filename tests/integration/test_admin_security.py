@@ -54,7 +54,7 @@ def test_a_device_that_does_not_exist_is_a_400_and_the_server_lives_on(srv: Serv
     {"max_batch": 2**64},
     {"max_queue": 10**12},
     {"options": {"length_scale": 2**64}},
-    {"options": json.loads("[" * 20 + "]" * 20)},
+    {"options": json.loads('{"a": ' * 20 + "1" + "}" * 20)},
 ])
 def test_every_admin_number_and_nesting_is_bounded(srv: Server, entry: dict) -> None:
     status, body = call(srv, "POST", "/admin/models", {"id": "bounded", "engine": "piper",

@@ -3,6 +3,7 @@ own pause for its workers' silence (issue 12 #7)."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
@@ -18,7 +19,6 @@ from tests.integration.test_faults import speak, wait_for
 SHORT = """
 [server]
 heartbeat_timeout_s = 2.0
-worker_stall_timeout_s = 5.0
 
 [[models]]
 id = "joe"
@@ -79,3 +79,42 @@ def test_a_paused_frontend_does_not_cut_streams_of_a_healthy_worker(srv: Server)
     assert seconds > 60, f"only {seconds:.1f} s of audio arrived"
     assert processes(srv, b"vtts.frontend") == [front]
     assert speak(srv.url) == "ok"
+
+
+def test_the_monitor_forgives_its_own_pause_but_not_a_silent_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same rule, in-process with a scripted clock: with real processes, whether the frontend's monitor
+    or its socket wakes first after SIGCONT is a race, so the test above may pass on the old code by luck."""
+    from vtts import protocol as P
+    from vtts.frontend import pool as pool_mod
+
+    clock = [time.monotonic()]
+    monkeypatch.setattr(pool_mod, "time", type("Clock", (), {"monotonic": staticmethod(lambda: clock[0])}))
+    monkeypatch.setattr(pool_mod, "MONITOR_INTERVAL_S", 0.005)
+    seen: list[str] = []
+
+    async def scenario() -> None:
+        pool = pool_mod.WorkerPool("inproc://liveness", 2.0, on_status=lambda s: seen.append(s.state))
+        try:
+            pool._on_status(P.Status("w-0", "m", os.getpid(), "ready"))
+            worker = pool.workers["w-0"]
+            worker.last_seen = clock[0]
+            stream = pool_mod.Stream("r1", worker)
+            pool.streams["r1"] = stream
+            worker.streams.add("r1")
+            monitor = asyncio.create_task(pool._monitor_loop())
+            await asyncio.sleep(0.05)
+            clock[0] += 15.0  # the frontend was stopped for 15 s: its next tick comes that late
+            await asyncio.sleep(0.05)
+            assert "w-0" in pool.workers and stream.queue.empty(), "the frontend blamed the worker for its pause"
+            for _ in range(3):  # now the worker itself stays silent, ticks on time: 2.7 s > 2 s
+                clock[0] += 0.9
+                await asyncio.sleep(0.05)
+            assert "w-0" not in pool.workers
+            assert isinstance(stream.queue.get_nowait(), P.Error)
+            assert seen[-1] == pool_mod.GONE  # listeners (metrics) are told the worker is gone
+            monitor.cancel()
+        finally:
+            pool.sock.close(linger=0)
+            pool.ctx.term()
+
+    asyncio.run(scenario())
