@@ -39,7 +39,7 @@ from .memory import (
     UnknownDevice,
     plan_evictions,
 )
-from .process import Child
+from .process import BACKOFF_MAX_S, Child
 
 log = logging.getLogger("vtts.supervisor")
 
@@ -80,6 +80,7 @@ class Supervisor:
         """The frontend's config file, written anew before every frontend start (a file deleted from the
         run directory must not turn the next frontend crash into a restart loop), readable by us only: it
         holds the API and admin keys."""
+        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)  # an existing file keeps its mode on open
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -399,7 +400,11 @@ class Supervisor:
                 delay = child.schedule_restart()
                 log.warning("%s exited with code %s; restarting in %.1f s", child.name, code, delay)
         elif now >= child.next_start:
-            self._start_frontend()
+            try:
+                self._start_frontend()
+            except OSError as exc:  # the run directory vanished, the disk is full: try again later
+                log.error("cannot start the frontend: %s; retrying in %.0f s", exc, BACKOFF_MAX_S)
+                child.next_start = now + BACKOFF_MAX_S
 
     def _check_candidate(self, dep: Deployment) -> None:
         for worker_id, child in dep.candidate.items():
