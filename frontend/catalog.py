@@ -32,7 +32,7 @@ class Catalog:
             entries = {m.id: m for m in self.config.models}
             for view in reported:
                 try:
-                    entries[view["id"]] = parse_model(view["entry"])
+                    entries[view["id"]] = parse_model(view["entry"], max_replicas=self.config.server.max_replicas)
                 except (ConfigError, KeyError, TypeError):
                     continue
             self._entries, self._seen = entries, reported

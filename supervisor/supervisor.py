@@ -466,7 +466,7 @@ class Supervisor:
             return
         log.error("%s %s; killing it (it will be restarted)", child.name, why)
         child.signal(signal.SIGKILL)
-        self.heard.pop(worker_id, None)
+        self.heard[worker_id] = now  # not again while the kill takes effect
 
     # -- main loop -----------------------------------------------------------------------------------
     def run(self) -> int:
