@@ -118,3 +118,29 @@ def test_the_monitor_forgives_its_own_pause_but_not_a_silent_worker(monkeypatch:
             pool.ctx.term()
 
     asyncio.run(scenario())
+
+
+def test_the_watchdog_kills_a_worker_stuck_in_one_engine_step(tmp_path: Path) -> None:
+    """``Status.step_started_at`` older than ``worker_stall_timeout_s`` means a hung step (heartbeats come
+    from their own thread, so they alone cannot tell): the process is killed, to be restarted."""
+    from vtts import config as cfg
+    from vtts import protocol as P
+    from vtts.supervisor.process import Child
+    from vtts.supervisor.supervisor import Supervisor
+
+    config = cfg.parse({"server": {"worker_stall_timeout_s": 5.0, "run_dir": str(tmp_path / "run")}})
+    sup = Supervisor(config)
+    stuck, busy = Child("worker stuck", ["sleep", "60"]), Child("worker busy", ["sleep", "60"])
+    try:
+        for child, step_age in ((stuck, 10.0), (busy, 1.0)):
+            child.start()
+            sup.on_status(P.Status(child.name, "m", child.pid, "ready", step_started_at=time.time() - step_age))
+            sup._watchdog(child.name, child, time.monotonic())
+        assert stuck.proc.wait(5) == -signal.SIGKILL
+        assert busy.poll() is None
+    finally:
+        for child in (stuck, busy):
+            child.signal(signal.SIGKILL)
+            child.proc.wait()
+        sup.control.close(linger=0)
+        sup.ctx.term()
