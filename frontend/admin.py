@@ -8,7 +8,7 @@ requests to 127.0.0.1 (DNS rebinding), but not with those headers.
 
 Entries are validated here (bounds, names), before they reach the supervisor. Entries that start arbitrary
 code (a ``python`` interpreter, a plugin ``engine = "module:Class"``) need the admin key or the config's
-``admin_python_allowlist`` / ``admin_engine_allowlist``; the config file's own entries are trusted.
+``admin_python_allowlist`` / ``admin_engine_allowlist``; what the config file's own entries name is trusted.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from vtts import protocol as P
 from vtts.config import ConfigError, ModelConfig, parse_model
 
 from .body import read_json
-from .control import SupervisorUnavailable
+from .control import SupervisorUnavailable, Unencodable
 from .errors import APIError
 from .state import CONFIG, CONTROL, POOL
 
@@ -81,12 +81,15 @@ def checked_entry(request: web.Request, data: dict) -> ModelConfig:
         entry = parse_model(data, max_replicas=server.max_replicas)
     except ConfigError as exc:
         raise APIError(400, str(exc), code="invalid_model") from None
-    if any(m == entry for m in config.models) or server.admin_keys:
+    if server.admin_keys:
         return entry
-    if entry.python and entry.python not in server.admin_python_allowlist:
+    # what the config file itself names is trusted
+    pythons = {*server.admin_python_allowlist, *(m.python for m in config.models)}
+    engines = {*server.admin_engine_allowlist, *(m.engine for m in config.models)}
+    if entry.python and entry.python not in pythons:
         raise APIError(403, f"'python' = {entry.python!r} needs the admin key or server.admin_python_allowlist",
                        param="python", code="admin_key_required")
-    if ":" in entry.engine and entry.engine not in server.admin_engine_allowlist:
+    if ":" in entry.engine and entry.engine not in engines:
         raise APIError(403, f"the plugin engine {entry.engine!r} needs the admin key or "
                        "server.admin_engine_allowlist", param="engine", code="admin_key_required")
     return entry
@@ -101,6 +104,8 @@ async def _call(request: web.Request, op: str, model: str = "", entry: dict | No
         reply = await request.app[CONTROL].request(op, model, entry, timeout=timeout)
     except SupervisorUnavailable as exc:
         raise APIError(503, str(exc), code="supervisor_unavailable", retry_after=1) from None
+    except Unencodable as exc:
+        raise APIError(400, str(exc), code="invalid_model") from None
     if not reply.ok:
         raise APIError(reply.status, reply.message, code=reply.code, param="model" if reply.status == 404 else None)
     if model:

@@ -55,6 +55,8 @@ def test_a_device_that_does_not_exist_is_a_400_and_the_server_lives_on(srv: Serv
     {"max_queue": 10**12},
     {"options": {"length_scale": 2**64}},
     {"options": json.loads('{"a": ' * 20 + "1" + "}" * 20)},
+    {"model": "en_US-joe-medium\ud800"},  # a lone surrogate: JavaScript clients cut strings inside emoji
+    {"options": {"speaker": "\udfff"}},
 ])
 def test_every_admin_number_and_nesting_is_bounded(srv: Server, entry: dict) -> None:
     status, body = call(srv, "POST", "/admin/models", {"id": "bounded", "engine": "piper",
