@@ -40,6 +40,14 @@ def _load_config(args: argparse.Namespace) -> cfg.Config:
     return cfg.validate(config)
 
 
+def exposure_warning(server: cfg.ServerConfig) -> str:
+    """A warning when the server is reachable from other machines with nothing asked of its callers."""
+    if server.api_keys or server.host in ("127.0.0.1", "::1", "localhost") or server.host.startswith("127."):
+        return ""
+    return (f"binding {server.host}:{server.port} without API keys: anyone who can reach this port can use "
+            f"the /v1 routes; set server.api_keys (or ${cfg.API_KEY_ENV}) or bind 127.0.0.1")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     config = _load_config(args)
     if args.host:
@@ -56,6 +64,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     cfg.validate(config)
     logging.basicConfig(level=config.server.log_level.upper(),
                         format="%(asctime)s supervisor %(levelname)s %(message)s")
+    warning = exposure_warning(config.server)
+    if warning:
+        logging.getLogger("vtts").warning("%s", warning)
     from vtts.supervisor.supervisor import Supervisor
 
     return Supervisor(config).run()

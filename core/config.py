@@ -29,6 +29,13 @@ OPENAI_VOICES = (
 )
 API_KEY_ENV = "VTTS_API_KEY"
 ADMIN_KEY_ENV = "VTTS_ADMIN_KEY"
+#: bounds of a model entry's numeric fields (the admin API takes entries from clients)
+MAX_MEMORY_MB = 1024 * 1024
+MAX_BATCH = 1024
+MAX_QUEUE = 65536
+#: nesting depth of a model entry's ``options`` (tables and lists)
+MAX_OPTIONS_DEPTH = 16
+DEFAULT_MAX_REPLICAS = 16
 
 
 class ConfigError(ValueError):
@@ -80,6 +87,15 @@ class ServerConfig:
     max_buffered_bytes: int = 8388608
     #: open client connections; past it the oldest idle ones are closed, or a new one gets a 503
     max_connections: int = 512
+    #: a worker whose engine step runs this long (or whose heartbeats stop for ``heartbeat_timeout_s``) is
+    #: killed and restarted by the supervisor
+    worker_stall_timeout_s: float = 120.0
+    #: upper bound on ``replicas`` of any model entry (config file and admin API)
+    max_replicas: int = DEFAULT_MAX_REPLICAS
+    #: interpreters (``python``) and plugin engines ("module:Class") the admin API may start without an
+    #: admin key; models in the config file itself are trusted
+    admin_python_allowlist: list[str] = field(default_factory=list)
+    admin_engine_allowlist: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -183,45 +199,97 @@ def validate(config: Config) -> Config:
         raise ConfigError("server.max_input_chars: must be positive")
     for name in ("request_timeout_s", "heartbeat_timeout_s", "load_timeout_s", "drain_timeout_s",
                  "shutdown_timeout_s", "restart_window_s", "header_timeout_s", "body_timeout_s",
-                 "keepalive_timeout_s", "write_timeout_s", "max_buffered_bytes", "max_connections"):
+                 "keepalive_timeout_s", "write_timeout_s", "max_buffered_bytes", "max_connections",
+                 "worker_stall_timeout_s"):
         if getattr(s, name) <= 0:
             raise ConfigError(f"server.{name}: must be positive")
     if s.max_restarts < 1 or s.cpu_memory_budget_mb < 0 or s.gpu_memory_reserve_mb < 0:
         raise ConfigError("server: max_restarts must be >= 1 and memory sizes >= 0")
-    seen: set[str] = set()
+    if not 1 <= s.max_replicas <= 1024:
+        raise ConfigError("server.max_replicas: must be 1..1024")
+    names: dict[str, str] = {}
     for i, m in enumerate(config.models):
         where = f"models[{i}]"
-        validate_model(m, where)
-        if m.id in seen:
-            raise ConfigError(f"{where}.id: duplicate model id {m.id!r}")
-        seen.add(m.id)
+        validate_model(m, where, s.max_replicas)
+        clash = name_clash(m, names)
+        if clash:
+            raise ConfigError(f"{where}: {clash}")
+        names.update(dict.fromkeys(model_names(m), m.id))
+    seen = {m.id for m in config.models}
     if s.default_model and s.default_model not in seen:
         raise ConfigError(f"server.default_model: {s.default_model!r} is not a configured model")
     return config
 
 
-def validate_model(m: ModelConfig, where: str = "model") -> ModelConfig:
-    """Checks of one model entry (also used for entries sent to the admin API)."""
+def model_names(m: ModelConfig) -> set[str]:
+    """The names that route to ``m``: its id and its aliases."""
+    return {m.id, *m.aliases}
+
+
+def name_clash(m: ModelConfig, taken: dict[str, str]) -> str:
+    """Why ``m``'s names cannot join ``taken`` (name -> model id), or "" when they can. Names are unique
+    across model ids, aliases and OpenAI's model names, so no entry can take over another's traffic."""
+    for name in sorted(model_names(m)):
+        if name in OPENAI_MODELS:
+            return f"{name!r} is one of OpenAI's model names (they route to server.default_model)"
+        owner = taken.get(name)
+        if owner is not None and owner != m.id:
+            return f"the name {name!r} is already taken by model {owner!r}"
+        if owner is not None and name == m.id:
+            return f"duplicate model id {m.id!r}"
+    return ""
+
+
+def _depth_and_ints_ok(value: Any, max_depth: int) -> bool:
+    """True when ``value`` nests at most ``max_depth`` tables/lists and every int fits in 64 bits.
+    Iterative, so a hostile document cannot exhaust the stack."""
+    todo = [(value, 0)]
+    while todo:
+        v, depth = todo.pop()
+        if isinstance(v, dict):
+            items = list(v.values())
+        elif isinstance(v, list):
+            items = v
+        else:
+            if isinstance(v, int) and not -(2**63) <= v < 2**63:
+                return False
+            continue
+        if depth >= max_depth:
+            return False
+        todo.extend((i, depth + 1) for i in items)
+    return True
+
+
+def validate_model(m: ModelConfig, where: str = "model", max_replicas: int = DEFAULT_MAX_REPLICAS) -> ModelConfig:
+    """Checks of one model entry (also used for entries sent to the admin API): every number bounded, so an
+    entry can neither start unbounded processes nor carry values the wire format cannot hold."""
     if not m.id:
         raise ConfigError(f"{where}.id: required")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", m.id):
         raise ConfigError(f"{where}.id: use letters, digits and . _ : - (got {m.id!r})")
     if not m.engine:
         raise ConfigError(f"{where}.engine: required")
-    if m.replicas < 1:
-        raise ConfigError(f"{where}.replicas: must be at least 1")
-    if m.max_queue < 1 or m.max_batch < 0:
-        raise ConfigError(f"{where}: max_queue must be >= 1 and max_batch >= 0")
+    if not 1 <= m.replicas <= max_replicas:
+        raise ConfigError(f"{where}.replicas: must be 1..{max_replicas} (server.max_replicas)")
+    if not 1 <= m.max_queue <= MAX_QUEUE:
+        raise ConfigError(f"{where}.max_queue: must be 1..{MAX_QUEUE}")
+    if not 0 <= m.max_batch <= MAX_BATCH:
+        raise ConfigError(f"{where}.max_batch: must be 0..{MAX_BATCH}")
     if not re.fullmatch(r"cpu|cuda(:\d+)?", m.device):
         raise ConfigError(f"{where}.device: expected 'cpu', 'cuda' or 'cuda:N', got {m.device!r}")
-    if m.memory_mb < 0:
-        raise ConfigError(f"{where}.memory_mb: must be >= 0")
+    if not 0 <= m.memory_mb <= MAX_MEMORY_MB:
+        raise ConfigError(f"{where}.memory_mb: must be 0..{MAX_MEMORY_MB}")
+    if not _depth_and_ints_ok(m.options, MAX_OPTIONS_DEPTH):
+        raise ConfigError(f"{where}.options: nested deeper than {MAX_OPTIONS_DEPTH} or holds an integer "
+                          "outside 64 bits")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in m.voice_aliases.items()):
+        raise ConfigError(f"{where}.voice_aliases: expected a table of strings")
     return m
 
 
-def parse_model(data: Any, where: str = "model") -> ModelConfig:
+def parse_model(data: Any, where: str = "model", max_replicas: int = DEFAULT_MAX_REPLICAS) -> ModelConfig:
     """A model entry from a JSON/TOML table, validated (the admin API's bodies)."""
-    return validate_model(_build(ModelConfig, data, where), where)
+    return validate_model(_build(ModelConfig, data, where), where, max_replicas)
 
 
 def parse(data: dict[str, Any]) -> Config:

@@ -117,6 +117,8 @@ class Status(Message):
     #: the interpreter the worker runs under (a model may have its own venv)
     python: str = ""
     load_seconds: float = 0.0
+    #: wall-clock time (time.time()) the current engine step began; 0.0 when no step runs
+    step_started_at: float = 0.0
 
 
 @dataclass

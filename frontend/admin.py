@@ -2,20 +2,28 @@
 checks access and turns its answers into HTTP.
 
 Access: with ``server.admin_keys`` (or $VTTS_ADMIN_KEY) set, a matching bearer key is required; with none
-set, only clients on the loopback interface are admitted.
+set, only clients on the loopback interface are admitted, and only when their ``Host`` names the loopback
+and their ``Origin`` (if any) is on it too: a web page the operator visits can make the browser send
+requests to 127.0.0.1 (DNS rebinding), but not with those headers.
+
+Entries are validated here (bounds, names), before they reach the supervisor. Entries that start arbitrary
+code (a ``python`` interpreter, a plugin ``engine = "module:Class"``) need the admin key or the config's
+``admin_python_allowlist`` / ``admin_engine_allowlist``; what the config file's own entries name is trusted.
 """
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from vtts import protocol as P
+from vtts.config import ConfigError, ModelConfig, parse_model
 
+from .auth import bearer_token, key_matches
 from .body import read_json
-from .control import SupervisorUnavailable
+from .control import SupervisorUnavailable, Unencodable
 from .errors import APIError
 from .state import CONFIG, CONTROL, POOL
 
@@ -27,9 +35,7 @@ def check_admin_access(request: web.Request) -> None:
     """Raise 401/403 unless the caller may use /admin routes."""
     keys = request.app[CONFIG].server.admin_keys
     if keys:
-        header = request.headers.get("Authorization", "")
-        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
-        if not any(hmac.compare_digest(token.encode(), k.encode()) for k in keys):
+        if not key_matches(bearer_token(request), keys):
             raise APIError(401, "admin routes need the admin key as 'Authorization: Bearer KEY'",
                            code="invalid_admin_key")
         return
@@ -40,6 +46,51 @@ def check_admin_access(request: web.Request) -> None:
     if not loopback:
         raise APIError(403, "admin routes are open to loopback clients only until an admin key is configured",
                        code="admin_forbidden")
+    if not is_loopback_host(request.headers.get("Host", "")):
+        raise APIError(403, "without an admin key, admin requests must name a loopback Host (localhost, 127.0.0.1)",
+                       code="admin_forbidden")
+    origin = request.headers.get("Origin")
+    if origin is not None and not is_loopback_host(urlsplit(origin).netloc):
+        raise APIError(403, "without an admin key, admin requests from a web page must come from a loopback origin",
+                       code="admin_forbidden")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost``, ``127.x.y.z`` and ``[::1]``, with or without a port."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        name = host[1:host.find("]")] if "]" in host else ""
+    else:
+        name = host.rpartition(":")[0] if ":" in host else host
+    if name.rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def checked_entry(request: web.Request, data: dict) -> ModelConfig:
+    """The model entry, validated here (so a bad one is a 400 before it is sent anywhere), and allowed to
+    start what it names: an interpreter or a plugin engine needs the admin key or the config's allowlist."""
+    config = request.app[CONFIG]
+    server = config.server
+    try:
+        entry = parse_model(data, max_replicas=server.max_replicas)
+    except ConfigError as exc:
+        raise APIError(400, str(exc), code="invalid_model") from None
+    if server.admin_keys:
+        return entry
+    # what the config file itself names is trusted
+    pythons = {*server.admin_python_allowlist, *(m.python for m in config.models)}
+    engines = {*server.admin_engine_allowlist, *(m.engine for m in config.models)}
+    if entry.python and entry.python not in pythons:
+        raise APIError(403, f"'python' = {entry.python!r} needs the admin key or server.admin_python_allowlist",
+                       param="python", code="admin_key_required")
+    if ":" in entry.engine and entry.engine not in engines:
+        raise APIError(403, f"the plugin engine {entry.engine!r} needs the admin key or "
+                       "server.admin_engine_allowlist", param="engine", code="admin_key_required")
+    return entry
 
 
 async def _call(request: web.Request, op: str, model: str = "", entry: dict | None = None,
@@ -51,6 +102,8 @@ async def _call(request: web.Request, op: str, model: str = "", entry: dict | No
         reply = await request.app[CONTROL].request(op, model, entry, timeout=timeout)
     except SupervisorUnavailable as exc:
         raise APIError(503, str(exc), code="supervisor_unavailable", retry_after=1) from None
+    except Unencodable as exc:
+        raise APIError(400, str(exc), code="invalid_model") from None
     if not reply.ok:
         raise APIError(reply.status, reply.message, code=reply.code, param="model" if reply.status == 404 else None)
     if model:
@@ -78,6 +131,8 @@ async def load_model(request: web.Request) -> web.Response:
     if not isinstance(model, str) or not model:
         raise APIError(400, "'id' is required", param="id", code="missing_required_parameter")
     entry = body if set(body) - {"id"} else None
+    if entry is not None:
+        checked_entry(request, entry)
     return await _call(request, "load", model, entry)
 
 
@@ -89,7 +144,9 @@ async def unload_model(request: web.Request) -> web.Response:
 async def swap_model(request: web.Request) -> web.Response:
     check_admin_access(request)
     body = await _entry_body(request)
-    return await _call(request, "swap", request.match_info["model_id"], body)
+    model = request.match_info["model_id"]
+    checked_entry(request, {"id": model, **body})
+    return await _call(request, "swap", model, body)
 
 
 async def reload_lexicon(request: web.Request) -> web.Response:

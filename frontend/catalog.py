@@ -32,19 +32,25 @@ class Catalog:
             entries = {m.id: m for m in self.config.models}
             for view in reported:
                 try:
-                    entries[view["id"]] = parse_model(view["entry"])
+                    entries[view["id"]] = parse_model(view["entry"], max_replicas=self.config.server.max_replicas)
                 except (ConfigError, KeyError, TypeError):
                     continue
             self._entries, self._seen = entries, reported
         return self._entries
 
     def model_names(self) -> dict[str, str]:
-        """Every name that routes somewhere → model id."""
+        """Every name that routes somewhere → model id. Names are unique (the config and the supervisor
+        refuse clashes); should two ever meet anyway, a model id wins over OpenAI's names and aliases, and
+        an earlier name over a later alias, so no entry can take over another's traffic."""
         default = self.config.default_model
-        names = {name: default for name in OPENAI_MODELS if default}
-        for m in self.entries().values():
-            names.update({alias: m.id for alias in m.aliases})
-            names[m.id] = m.id
+        entries = self.entries().values()
+        names = {m.id: m.id for m in entries}
+        for name in OPENAI_MODELS:
+            if default:
+                names.setdefault(name, default)
+        for m in entries:
+            for alias in m.aliases:
+                names.setdefault(alias, m.id)
         return names
 
     def resolve_model(self, name: str) -> str:

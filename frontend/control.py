@@ -21,6 +21,10 @@ class SupervisorUnavailable(Exception):
     """The supervisor did not answer in time."""
 
 
+class Unencodable(ValueError):
+    """The request holds values the wire format cannot carry (a lone surrogate, an integer past 64 bits)."""
+
+
 class SupervisorLink:
     """Request/reply over a DEALER socket; replies are matched to requests by id."""
 
@@ -48,10 +52,14 @@ class SupervisorLink:
     async def request(self, op: str, model: str = "", entry: dict[str, Any] | None = None,
                       timeout: float = 10.0) -> P.AdminReply:
         msg = P.Admin(uuid.uuid4().hex, op, model, entry or {})
+        try:
+            frame = P.encode(msg)
+        except (ValueError, OverflowError, TypeError) as exc:  # UnicodeEncodeError is a ValueError
+            raise Unencodable(f"the request cannot be sent to the supervisor: {exc}") from None
         fut: asyncio.Future[P.AdminReply] = asyncio.get_running_loop().create_future()
         self._pending[msg.id] = fut
         try:
-            await self.sock.send(P.encode(msg))
+            await self.sock.send(frame)
             return await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:
             raise SupervisorUnavailable(f"the supervisor did not answer {op!r} within {timeout:.0f} s") from None

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from vtts import protocol as P
+
+from .pool import GONE
 
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0)
 
@@ -39,6 +43,14 @@ class Metrics:
                                 registry=r)
 
     def on_status(self, st: P.Status) -> None:
+        """Per-worker gauges from a heartbeat; a worker the pool forgot (state "gone") loses its series, so
+        replaced workers do not pile up in every scrape."""
+        per_worker = (self.queue_depth, self.worker_active, self.worker_rss)
+        if st.state == GONE:
+            for gauge in per_worker:
+                with contextlib.suppress(KeyError):
+                    gauge.remove(st.model, st.worker_id)
+            return
         self.queue_depth.labels(st.model, st.worker_id).set(st.queued)
         self.worker_active.labels(st.model, st.worker_id).set(st.active)
         self.worker_rss.labels(st.model, st.worker_id).set(st.rss_bytes)

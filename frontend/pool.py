@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -23,6 +24,10 @@ import zmq.asyncio
 from vtts import protocol as P
 
 log = logging.getLogger("vtts.frontend.pool")
+
+MONITOR_INTERVAL_S = 0.5
+#: the state ``on_status`` listeners receive for a worker the pool has forgotten (not a protocol state)
+GONE = "gone"
 
 
 class NoWorker(Exception):
@@ -260,16 +265,30 @@ class WorkerPool:
             self.on_status(st)
 
     async def _monitor_loop(self) -> None:
+        """Forget workers whose process is gone or that fell silent, failing their streams.
+
+        Silence is measured on this process's clock, so a pause of the frontend itself (SIGSTOP, a frozen
+        VM, a long stall of the event loop) would look like every worker's silence: when this loop wakes
+        more than half a heartbeat timeout late, every worker gets a fresh grace period instead. A worker
+        that died meanwhile is still caught by its pid, and a hung one is killed by the supervisor's
+        watchdog (then its pid is gone too)."""
+        last_tick = time.monotonic()
         while True:
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(MONITOR_INTERVAL_S)
             now = time.monotonic()
+            paused = now - last_tick > self.heartbeat_timeout_s / 2
+            last_tick = now
             for worker in list(self.workers.values()):
+                if paused:
+                    worker.last_seen = max(worker.last_seen, now)
                 gone = not _pid_alive(worker.status.pid)
                 silent = now - worker.last_seen > self.heartbeat_timeout_s
                 if gone or silent:
                     log.warning("worker %s %s", worker.id, "exited" if gone else "stopped sending heartbeats")
                     self._fail_worker(worker, "the worker exited" if gone else "the worker stopped responding")
                     del self.workers[worker.id]
+                    if self.on_status:  # listeners (metrics) drop what they keep for this worker
+                        self.on_status(dataclasses.replace(worker.status, state=GONE))
 
     def _fail_worker(self, worker: WorkerInfo, why: str) -> None:
         for rid in list(worker.streams):

@@ -197,7 +197,7 @@ async def serve(config: cfg.Config, endpoint: str, control: str, parent_pid: int
     log.info("frontend listening on http://%s:%d", config.server.host, config.server.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # SIGHUP: a closed terminal, a clean stop
         loop.add_signal_handler(sig, stop.set)
     try:
         while not stop.is_set():

@@ -42,10 +42,25 @@ class Deployment:
     footprint_bytes: int = 0
     loaded_at: float = 0.0
     waiters: list[Waiter] = field(default_factory=list)
+    #: added through the admin API (not in the config file): forgotten on DELETE or when its first load fails
+    added: bool = False
+    #: an admin DELETE is draining it: on-demand loads are refused until it is unloaded
+    unloading: bool = False
+    #: a worker of it reported ready at least once
+    was_ready: bool = False
+    #: generations handed out so far (serving or candidate): worker ids are never reused while one may live
+    generations: int = 0
+    candidate_generation: int = 0
 
     @property
     def id(self) -> str:
         return self.entry.id
+
+    def new_generation(self) -> int:
+        """A generation number no worker of this model has had: a reload after an unload, or a swap, gets
+        fresh worker ids, so a new worker can never take over (ROUTER_HANDOVER) a draining one's identity."""
+        self.generations += 1
+        return self.generations - 1
 
     def worker_id(self, generation: int, replica: int) -> str:
         return f"{self.id}-{replica}" if generation == 0 else f"{self.id}-g{generation}-{replica}"

@@ -46,20 +46,34 @@ class CpuMemory:
         return system_available_bytes()
 
 
+class UnknownDevice(ValueError):
+    """The device named by a model entry does not exist on this host (or cannot be queried)."""
+
+
 class NvmlMemory:
-    """GPU memory from NVML (pynvml), minus a reserve left for other processes."""
+    """GPU memory from NVML (pynvml), minus a reserve left for other processes. Every NVML failure (no
+    driver, no such index) becomes :class:`UnknownDevice`: a bad entry must never take the supervisor down."""
 
     def __init__(self, reserve_bytes: int = 0) -> None:
-        import pynvml
+        try:
+            import pynvml
 
-        pynvml.nvmlInit()
+            pynvml.nvmlInit()
+            self.count = int(pynvml.nvmlDeviceGetCount())
+        except Exception as exc:  # ImportError, NVMLError_LibraryNotFound, NVMLError_DriverNotLoaded, ...
+            raise UnknownDevice(f"no GPU can be used on this host (NVIDIA's management library: {exc})") from exc
         self._nvml = pynvml
         self.reserve_bytes = reserve_bytes
 
     def free_bytes(self, device: str) -> int:
         index = int(device.partition(":")[2] or 0)
-        handle = self._nvml.nvmlDeviceGetHandleByIndex(index)
-        return int(self._nvml.nvmlDeviceGetMemoryInfo(handle).free) - self.reserve_bytes
+        if index >= self.count:
+            raise UnknownDevice(f"device {device!r} does not exist: this host has {self.count} GPU(s)")
+        try:
+            handle = self._nvml.nvmlDeviceGetHandleByIndex(index)
+            return int(self._nvml.nvmlDeviceGetMemoryInfo(handle).free) - self.reserve_bytes
+        except Exception as exc:  # NVMLError_*: the GPU fell off the bus, lost permissions, ...
+            raise UnknownDevice(f"device {device!r} cannot be queried: {exc}") from exc
 
 
 class DeviceMemory:
@@ -74,7 +88,10 @@ class DeviceMemory:
         if device == "cpu":
             return self.cpu.free_bytes(device)
         if self._gpu is None:
-            self._gpu = NvmlMemory(self.gpu_reserve_bytes)
+            try:
+                self._gpu = NvmlMemory(self.gpu_reserve_bytes)
+            except UnknownDevice as exc:
+                raise UnknownDevice(f"device {device!r} does not exist: {exc}") from exc
         return self._gpu.free_bytes(device if ":" in device else "cuda:0")
 
 

@@ -3,7 +3,11 @@ the admin API's load / unload / hot swap, decides what fits in memory, and stops
 It never touches audio.
 
 It binds a control ROUTER socket: workers send it their ``status`` heartbeats (so it knows readiness,
-load and memory without asking the frontend), and the frontend sends it ``admin`` operations.
+load and memory without asking the frontend), and the frontend sends it ``admin`` operations. A worker
+whose heartbeats stop, or whose engine step runs too long, is killed and restarted (the watchdog): the
+frontend cannot do that, and a hung process would otherwise look "ready" forever.
+
+SIGHUP (a closed terminal) stops everything cleanly, like SIGTERM.
 """
 
 from __future__ import annotations
@@ -22,15 +26,26 @@ from pathlib import Path
 import zmq
 
 from vtts import protocol as P
-from vtts.config import Config, ConfigError, ModelConfig, parse_model
+from vtts.config import Config, ConfigError, ModelConfig, model_names, name_clash, parse_model
 
 from .deployment import Deployment, Waiter
-from .memory import DEFAULT_FOOTPRINT, MIB, CpuMemory, DeviceMemory, InsufficientMemory, Resident, plan_evictions
-from .process import Child
+from .memory import (
+    DEFAULT_FOOTPRINT,
+    MIB,
+    CpuMemory,
+    DeviceMemory,
+    InsufficientMemory,
+    Resident,
+    UnknownDevice,
+    plan_evictions,
+)
+from .process import BACKOFF_MAX_S, Child
 
 log = logging.getLogger("vtts.supervisor")
 
 POLL_MS = 100
+#: signals that stop the supervisor cleanly (SIGHUP: the terminal it ran in was closed)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class Supervisor:
@@ -41,12 +56,16 @@ class Supervisor:
         self.python = python
         self._own_run_dir = not config.server.run_dir
         self.run_dir = Path(config.server.run_dir or tempfile.mkdtemp(prefix="vtts-"))
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # 0700 when we create it
+        self.config_path = self.run_dir / "config.json"
         self.endpoint = f"ipc://{self.run_dir / 'workers.sock'}"
         self.control_endpoint = f"ipc://{self.run_dir / 'control.sock'}"
         self.frontend: Child | None = None
         self.deployments: dict[str, Deployment] = {m.id: Deployment(m) for m in config.models}
         self.statuses: dict[str, P.Status] = {}
+        #: worker id -> when its last heartbeat arrived (monotonic), for the watchdog
+        self.heard: dict[str, float] = {}
+        self._last_check = time.monotonic()
         self.stopping = False
         s = config.server
         self.memory = DeviceMemory(CpuMemory(s.cpu_memory_budget_mb * MIB, self._used_bytes),
@@ -57,11 +76,24 @@ class Supervisor:
         self.control.setsockopt(zmq.ROUTER_HANDOVER, 1)
 
     # -- children ------------------------------------------------------------------------------------
+    def _write_config(self) -> None:
+        """The frontend's config file, written anew before every frontend start (a file deleted from the
+        run directory must not turn the next frontend crash into a restart loop), readable by us only: it
+        holds the API and admin keys."""
+        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode on open
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self.config.to_dict(), f)
+
+    def _start_frontend(self) -> None:
+        assert self.frontend is not None
+        self._write_config()
+        self.frontend.start()
+
     def _frontend(self) -> Child:
-        config_path = self.run_dir / "config.json"
-        config_path.write_text(json.dumps(self.config.to_dict()), encoding="utf-8")
-        argv = [self.python, "-m", "vtts.frontend", "--config", str(config_path), "--endpoint", self.endpoint,
-                "--control", self.control_endpoint, "--parent-pid", str(os.getpid())]
+        argv = [self.python, "-m", "vtts.frontend", "--config", str(self.config_path), "--endpoint",
+                self.endpoint, "--control", self.control_endpoint, "--parent-pid", str(os.getpid())]
         return Child("frontend", argv)
 
     def _worker(self, entry: ModelConfig, worker_id: str) -> Child:
@@ -90,7 +122,7 @@ class Supervisor:
         """Bind the control socket, start the frontend, then the workers of every preloaded model."""
         self.control.bind(self.control_endpoint)
         self.frontend = self._frontend()
-        self.frontend.start()
+        self._start_frontend()
         for dep in self.deployments.values():
             if dep.entry.preload:
                 self._load(dep, evict=False)
@@ -133,25 +165,30 @@ class Supervisor:
             return
         if evict:
             self._make_room(dep, dep.entry)
-        dep.failed, dep.last_error = False, ""
+        generation = dep.new_generation()
+        dep.workers = self._spawn(dep, dep.entry, generation)
+        dep.generation = generation
+        dep.failed, dep.last_error, dep.unloading = False, "", False
         dep.exits.clear()
-        dep.workers = self._spawn(dep, dep.entry, dep.generation)
         dep.loaded_at = time.time()
 
     def _unload(self, dep: Deployment) -> None:
-        """Stop routing (workers announce "draining" on SIGTERM), let in-flight work finish, bounded."""
+        """Stop routing (workers announce "draining" on SIGTERM), let in-flight work finish, bounded. A
+        failed model just stops being failed: it holds no workers."""
         deadline = time.monotonic() + self.config.server.drain_timeout_s
         for worker_id, child in [*dep.workers.items(), *dep.candidate.items()]:
             child.signal(signal.SIGTERM)
             dep.retiring[worker_id] = (child, deadline)
         dep.workers, dep.candidate, dep.candidate_entry = {}, {}, None
+        dep.failed = False
 
     def _swap(self, dep: Deployment, entry: ModelConfig) -> None:
         if dep.candidate:
             raise _OpError(409, "swap_in_progress", f"a swap of {dep.id!r} is already in progress")
         self._make_room(dep, entry)
-        dep.candidate_entry = entry
-        dep.candidate = self._spawn(dep, entry, dep.generation + 1)
+        generation = dep.new_generation()
+        dep.candidate = self._spawn(dep, entry, generation)
+        dep.candidate_entry, dep.candidate_generation = entry, generation
 
     def _promote(self, dep: Deployment) -> None:
         """The swap candidate is ready: route to it, drain the old generation."""
@@ -159,7 +196,7 @@ class Supervisor:
         old = dep.workers
         deadline = time.monotonic() + self.config.server.drain_timeout_s
         dep.workers, dep.entry = dep.candidate, dep.candidate_entry
-        dep.generation += 1
+        dep.generation = dep.candidate_generation
         dep.candidate, dep.candidate_entry = {}, None
         dep.failed, dep.last_error = False, ""
         dep.exits.clear()
@@ -193,14 +230,28 @@ class Supervisor:
             log.warning("could not answer admin request %s: %s", request_id, exc)
 
     def on_admin(self, ident: bytes, msg: P.Admin) -> None:
+        """Carry out one admin operation. Whatever goes wrong becomes an error reply: an admin request must
+        never take down the supervisor, and with it every process it owns."""
         try:
             self._admin(ident, msg)
         except _OpError as exc:
             self.reply(ident, msg.id, False, exc.status, exc.code, exc.message)
+        except UnknownDevice as exc:
+            self.reply(ident, msg.id, False, 400, "invalid_device", str(exc))
         except ConfigError as exc:
             self.reply(ident, msg.id, False, 400, "invalid_model", str(exc))
         except InsufficientMemory as exc:
             self.reply(ident, msg.id, False, 503, "insufficient_memory", str(exc))
+        except Exception as exc:
+            log.exception("admin operation %s %r failed", msg.op, msg.model)
+            self.reply(ident, msg.id, False, 503, "admin_failed", f"{msg.op} failed: {type(exc).__name__}: {exc}")
+
+    def _check_names(self, entry: ModelConfig) -> None:
+        """409 when the entry's id or aliases would take over another model's (or OpenAI's) names."""
+        taken = {name: d.id for d in self.deployments.values() if d.id != entry.id for name in model_names(d.entry)}
+        clash = name_clash(entry, taken)
+        if clash:
+            raise _OpError(409, "name_taken", clash)
 
     def _admin(self, ident: bytes, msg: P.Admin) -> None:
         if msg.op == "list":
@@ -210,7 +261,8 @@ class Supervisor:
         if msg.entry:
             data = dict(msg.entry)
             data.setdefault("id", msg.model)
-            entry = parse_model(data)
+            entry = parse_model(data, max_replicas=self.config.server.max_replicas)
+            self._check_names(entry)
             if msg.model and entry.id != msg.model:
                 raise _OpError(400, "id_mismatch", f"entry id {entry.id!r} does not match {msg.model!r}")
         model_id = msg.model or (entry.id if entry else "")
@@ -220,16 +272,21 @@ class Supervisor:
             if dep is None:
                 if entry is None or msg.op == "ensure":
                     raise _OpError(404, "model_not_found", f"no configured model {model_id!r}")
-                dep = self.deployments[model_id] = Deployment(entry)
+                dep = Deployment(entry, added=True)
+                self._load(dep)  # raises (nothing registered) when the device does not exist or it cannot fit
+                self.deployments[model_id] = dep
             elif entry is not None and entry != dep.entry:
                 raise _OpError(409, "model_exists", f"{model_id!r} exists with another entry; use PUT to swap")
             if dep.failed and msg.op == "ensure":
                 raise _OpError(503, "model_failed", f"{model_id!r} failed: {dep.last_error}")
+            if dep.unloading and msg.op == "ensure":
+                raise _OpError(503, "model_unloading", f"{model_id!r} is being unloaded; retry shortly")
             self._load(dep)
         elif msg.op == "unload":
             if dep is None:
                 raise _OpError(404, "model_not_found", f"no configured model {model_id!r}")
             self._unload(dep)
+            dep.unloading = True
             wait = self.config.server.drain_timeout_s + 5
         elif msg.op == "swap":
             if dep is None:
@@ -243,17 +300,30 @@ class Supervisor:
         self._resolve_waiters(dep)
 
     def _resolve_waiters(self, dep: Deployment) -> None:
-        """Answer the admin requests whose operation has finished (swaps are answered by promote/abort)."""
+        """Answer the admin requests whose operation has finished (swaps are answered by promote/abort).
+
+        An unload is finished when its draining workers are gone. A model added through the admin API is
+        then forgotten (id and aliases), and so is one whose first load failed: neither holds ``/ready``."""
         now = time.monotonic()
         if dep.candidate and any(w.op == "swap" and now > w.deadline for w in dep.waiters):
             self._abort_swap(dep, "the new model did not become ready in time")
         state = dep.state(self.statuses)
+        idle = not (dep.workers or dep.candidate or dep.retiring)
+        unloading = dep.unloading
+        if dep.unloading and not dep.retiring:
+            dep.unloading = False
+            if dep.added and idle:
+                self.deployments.pop(dep.id, None)
+        if dep.added and state == "failed" and not dep.was_ready and idle:
+            self.deployments.pop(dep.id, None)
         keep = []
         for w in dep.waiters:
             if w.op == "swap":
                 keep.append(w)
-            elif w.op == "unload" and state == "unloaded":
+            elif w.op == "unload" and not dep.retiring:
                 self.reply(w.ident, w.request_id)
+            elif w.op in ("load", "ensure") and unloading:
+                self.reply(w.ident, w.request_id, False, 503, "model_unloading", f"{dep.id!r} is being unloaded")
             elif w.op in ("load", "ensure") and state == "ready":
                 self.reply(w.ident, w.request_id)
             elif w.op in ("load", "ensure") and state == "failed":
@@ -290,9 +360,11 @@ class Supervisor:
 
     def on_status(self, st: P.Status) -> None:
         self.statuses[st.worker_id] = st
+        self.heard[st.worker_id] = time.monotonic()
         for dep in self.deployments.values():
             if st.worker_id in dep.workers or st.worker_id in dep.candidate:
-                if st.state == "ready" and st.rss_bytes:
+                if st.state == "ready":
+                    dep.was_ready = dep.was_ready or st.worker_id in dep.workers
                     dep.footprint_bytes = max(dep.footprint_bytes, st.rss_bytes)
                 if st.state == "failed":
                     dep.last_error = st.error or "the model failed to load"
@@ -300,13 +372,18 @@ class Supervisor:
     def check(self) -> None:
         """Reap exited children, restart or give up, kill retirees past their deadline, advance swaps."""
         now = time.monotonic()
+        if now - self._last_check > self.config.server.heartbeat_timeout_s / 2:
+            # we were paused (SIGSTOP, a frozen VM): the silence was ours, not the workers'
+            self.heard = dict.fromkeys(self.heard, now)
+        self._last_check = now
         if self.frontend and not self.stopping:
             self._keep_alive(self.frontend, now)
-        for dep in self.deployments.values():
+        for dep in list(self.deployments.values()):
             for worker_id, (child, deadline) in list(dep.retiring.items()):
                 if child.poll() is not None or child.proc is None:
                     del dep.retiring[worker_id]
                     self.statuses.pop(worker_id, None)
+                    self.heard.pop(worker_id, None)
                 elif now > deadline:
                     log.warning("%s did not drain in time; killing it", child.name)
                     child.signal(signal.SIGKILL)
@@ -314,8 +391,7 @@ class Supervisor:
                 self._check_candidate(dep)
             for worker_id, child in list(dep.workers.items()):
                 self._check_worker(dep, worker_id, child, now)
-            if dep.waiters:
-                self._resolve_waiters(dep)
+            self._resolve_waiters(dep)
 
     def _keep_alive(self, child: Child, now: float) -> None:
         if child.proc is not None:
@@ -324,7 +400,11 @@ class Supervisor:
                 delay = child.schedule_restart()
                 log.warning("%s exited with code %s; restarting in %.1f s", child.name, code, delay)
         elif now >= child.next_start:
-            child.start()
+            try:
+                self._start_frontend()
+            except OSError as exc:  # the run directory vanished, the disk is full: try again later
+                log.error("cannot start the frontend: %s; retrying in %.0f s", exc, BACKOFF_MAX_S)
+                child.next_start = now + BACKOFF_MAX_S
 
     def _check_candidate(self, dep: Deployment) -> None:
         for worker_id, child in dep.candidate.items():
@@ -338,10 +418,16 @@ class Supervisor:
     def _check_worker(self, dep: Deployment, worker_id: str, child: Child, now: float) -> None:
         if child.proc is None:
             if now >= child.next_start and not self.stopping:
-                child.start()
+                try:
+                    child.start()
+                except OSError as exc:  # its interpreter was removed since: retrying will not help
+                    dep.failed, dep.last_error = True, f"cannot restart {child.name}: {exc}"
+                    log.error("%s", dep.last_error)
+                    dep.workers.pop(worker_id, None)
             return
         code = child.poll()
         if code is None:
+            self._watchdog(worker_id, child, now)
             return
         st = self.statuses.pop(worker_id, None)
         load_failed = st is not None and st.state == "failed"
@@ -361,16 +447,37 @@ class Supervisor:
         delay = child.schedule_restart()
         log.warning("%s exited with code %s; restarting in %.1f s", child.name, code, delay)
 
+    def _watchdog(self, worker_id: str, child: Child, now: float) -> None:
+        """SIGKILL a worker that is alive but hung, so it is restarted like a crashed one (its streams fail
+        at once: the frontend sees the process gone). Hung means: it said "ready" and then sent no heartbeat
+        for ``heartbeat_timeout_s``, or its current engine step began over ``worker_stall_timeout_s`` ago.
+        Loading workers are left alone here: a load may legitimately block for long."""
+        st = self.statuses.get(worker_id)
+        if st is None or st.pid != child.pid:
+            return
+        s = self.config.server
+        silent = now - max(self.heard.get(worker_id, 0.0), child.started_at)
+        step_s = time.time() - st.step_started_at if st.step_started_at else 0.0
+        if st.state == "ready" and silent > s.heartbeat_timeout_s:
+            why = f"sent no heartbeat for {silent:.0f} s"
+        elif step_s > s.worker_stall_timeout_s:
+            why = f"has been in one engine step for {step_s:.0f} s"
+        else:
+            return
+        log.error("%s %s; killing it (it will be restarted)", child.name, why)
+        child.signal(signal.SIGKILL)
+        self.heard[worker_id] = now  # not again while the kill takes effect
+
     # -- main loop -----------------------------------------------------------------------------------
     def run(self) -> int:
-        """Start everything, supervise until SIGTERM/SIGINT, then stop."""
+        """Start everything, supervise until SIGTERM/SIGINT/SIGHUP, then stop."""
         def on_signal(signum: int, frame: object) -> None:
             if not self.stopping:
                 log.info("received %s; shutting down", signal.Signals(signum).name)
             self.stopping = True
 
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, on_signal)
         poller = zmq.Poller()
         poller.register(self.control, zmq.POLLIN)
         try:
@@ -404,6 +511,8 @@ class Supervisor:
         self.ctx.term()
         if self._own_run_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)
+        else:  # a directory the operator chose stays, without the keys
+            self.config_path.unlink(missing_ok=True)
         log.info("all processes stopped")
 
 

@@ -357,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         worker.begin_drain(args.drain_timeout)
 
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)  # a closed terminal: drain and stop, as on SIGTERM
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides; Ctrl-C reaches the whole group
     try:
         return worker.run()

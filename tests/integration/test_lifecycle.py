@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import signal
+import stat
 import time
 import urllib.request
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from tests.integration.conftest import processes, start_server
+from tests.integration.conftest import alive, descendants, processes, start_server
 
 
 def test_api_keys_guard_v1_routes_but_not_health(tmp_path) -> None:
@@ -122,3 +123,60 @@ def test_serve_a_local_multi_speaker_voice_by_path(tmp_path) -> None:
     finally:
         _, left = srv.stop()
     assert not left
+
+
+def frontend_config_path(srv) -> Path:
+    """The config file the supervisor handed its frontend (``--config PATH`` on its command line)."""
+    (front,) = processes(srv, b"vtts.frontend")
+    argv = Path(f"/proc/{front}/cmdline").read_bytes().split(b"\0")
+    return Path(argv[argv.index(b"--config") + 1].decode())
+
+
+def test_sighup_stops_cleanly_and_removes_the_run_directory(tmp_path) -> None:
+    """A closed terminal sends SIGHUP to the whole group: a clean stop, like SIGTERM, nothing left behind."""
+    srv = start_server([], tmp_path)
+    run_dir = frontend_config_path(srv).parent
+    tree = descendants(srv.proc.pid)
+    for pid in (srv.proc.pid, *tree):  # what the terminal's process group gets
+        os.kill(pid, signal.SIGHUP)
+    assert srv.proc.wait(20) == 0
+    assert "received SIGHUP; shutting down" in srv.logs(20000)
+    deadline = time.monotonic() + 5
+    while any(alive(p) for p in tree):
+        assert time.monotonic() < deadline, "children outlived the supervisor"
+        time.sleep(0.1)
+    assert not run_dir.exists()
+    srv.stop()
+
+
+def test_explicit_run_dir_keeps_the_keys_private_and_survives_a_lost_config(tmp_path) -> None:
+    """config.json holds the API and admin keys: 0600 in a 0700 directory we create. If it is deleted,
+    the next frontend restart writes it again instead of crash-looping."""
+    run_dir = tmp_path / "run"
+    cfg = tmp_path / "vtts.toml"
+    cfg.write_text(f'[server]\nrun_dir = "{run_dir}"\napi_keys = ["sekret"]\n')
+    srv = start_server(["--config", str(cfg)], tmp_path)
+    try:
+        config_json = run_dir / "config.json"
+        assert frontend_config_path(srv) == config_json
+        assert stat.S_IMODE(config_json.stat().st_mode) == 0o600
+        assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
+        config_json.unlink()
+        (front,) = processes(srv, b"vtts.frontend")
+        os.kill(front, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not _serves(srv, {"Authorization": "Bearer sekret"}):
+            assert time.monotonic() < deadline, "the frontend did not come back"
+            time.sleep(0.2)
+        assert stat.S_IMODE(config_json.stat().st_mode) == 0o600
+    finally:
+        _, left = srv.stop()
+    assert not left
+    assert run_dir.exists() and not (run_dir / "config.json").exists()
+
+
+def _serves(srv, headers: dict[str, str]) -> bool:
+    try:
+        return srv.get("/v1/models", headers)[0] == 200
+    except OSError:
+        return False

@@ -72,3 +72,65 @@ def test_http_limits_must_be_positive(name: str) -> None:
     assert getattr(cfg.parse({}).server, name) > 0
     with pytest.raises(cfg.ConfigError, match=f"server.{name}"):
         cfg.parse({"server": {name: 0}})
+def model(**fields: object) -> dict:
+    return {"id": "m", "engine": "piper", **fields}
+
+
+@pytest.mark.parametrize(
+    ("fields", "needle"),
+    [
+        ({"replicas": 17}, "replicas: must be 1..16"),
+        ({"replicas": 2**64}, "replicas"),
+        ({"memory_mb": 2**64}, "memory_mb: must be 0..1048576"),
+        ({"max_batch": 10**9}, "max_batch"),
+        ({"max_queue": 2**63}, "max_queue"),
+        ({"options": {"a": 2**64}}, "options"),
+        ({"voice_aliases": {"alloy": 3}}, "voice_aliases"),
+    ],
+)
+def test_every_numeric_field_of_a_model_is_bounded(fields: dict, needle: str) -> None:
+    """The admin API takes entries from clients: no number may start unbounded work or break the wire."""
+    with pytest.raises(cfg.ConfigError, match=needle.replace("[", r"\[").replace(".", r"\.")):
+        cfg.parse_model(model(**fields))
+
+
+def test_options_nesting_is_bounded_without_recursion() -> None:
+    deep: dict = {}
+    node = deep
+    for _ in range(100_000):  # far past the interpreter's recursion limit
+        node["x"] = {}
+        node = node["x"]
+    with pytest.raises(cfg.ConfigError, match="nested deeper than 16"):
+        cfg.parse_model(model(options=deep))
+    cfg.parse_model(model(options={"a": {"b": [1, {"c": 2}]}}))
+
+
+def test_max_replicas_is_a_server_field() -> None:
+    c = cfg.parse({"server": {"max_replicas": 64}, "models": [model(replicas=40)]})
+    assert c.models[0].replicas == 40
+    with pytest.raises(cfg.ConfigError, match="replicas: must be 1..4"):
+        cfg.parse({"server": {"max_replicas": 4}, "models": [model(replicas=5)]})
+
+
+@pytest.mark.parametrize(
+    ("models", "needle"),
+    [
+        ([model(aliases=["tts-1"])], "'tts-1' is one of OpenAI's model names"),
+        ([model(id="gpt-4o-mini-tts")], "OpenAI's model names"),
+        ([model(id="a"), model(id="b", aliases=["a"])], "'a' is already taken by model 'a'"),
+        ([model(id="a", aliases=["x"]), model(id="b", aliases=["x"])], "'x' is already taken by model 'a'"),
+        ([model(id="a", aliases=["b"]), model(id="b")], "'b' is already taken by model 'a'"),
+        ([model(id="a"), model(id="a")], "duplicate model id 'a'"),
+    ],
+)
+def test_names_are_unique_across_ids_aliases_and_openai_names(models: list, needle: str) -> None:
+    with pytest.raises(cfg.ConfigError, match=needle):
+        cfg.parse({"models": models})
+
+
+def test_ops_fields_have_documented_defaults() -> None:
+    s = cfg.parse({}).server
+    assert s.worker_stall_timeout_s == 120.0 and s.max_replicas == 16
+    assert s.admin_python_allowlist == [] and s.admin_engine_allowlist == []
+    with pytest.raises(cfg.ConfigError, match="worker_stall_timeout_s"):
+        cfg.parse({"server": {"worker_stall_timeout_s": 0}})

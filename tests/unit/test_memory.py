@@ -74,3 +74,30 @@ def test_nvml_source_on_a_gpu_machine() -> None:
         pytest.skip("no NVIDIA driver here")
     mem = DeviceMemory(Scripted({}), gpu_reserve_bytes=0)
     assert mem.free_bytes("cuda:0") > 0
+
+
+def test_a_gpu_without_nvidia_library_is_an_unknown_device_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NVML errors (no library, no such index) must reach the admin caller as a named device error."""
+    import pynvml
+
+    from vtts.supervisor.memory import UnknownDevice
+
+    def no_library() -> None:
+        raise pynvml.NVMLError(pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)
+
+    monkeypatch.setattr(pynvml, "nvmlInit", no_library)
+    memory = DeviceMemory(CpuMemory(0, lambda d: 0))
+    with pytest.raises(UnknownDevice, match="'cuda:99' does not exist"):
+        memory.free_bytes("cuda:99")
+
+
+def test_a_gpu_index_past_the_count_is_an_unknown_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pynvml
+
+    from vtts.supervisor.memory import UnknownDevice
+
+    monkeypatch.setattr(pynvml, "nvmlInit", lambda: None)
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetCount", lambda: 1)
+    memory = DeviceMemory(CpuMemory(0, lambda d: 0))
+    with pytest.raises(UnknownDevice, match="'cuda:99' does not exist: this host has 1 GPU"):
+        memory.free_bytes("cuda:99")
