@@ -43,12 +43,14 @@ _PHONE = re.compile(r"(?<![\d-])(0\d{1,2})[-. ](\d{3,4})[-. ](\d{4})(?![\d-])|(?
 _ISO_DATE = re.compile(r"\b(\d{4})[-./]\s?(\d{1,2})[-./]\s?(\d{1,2})\b\.?")
 _TIME = re.compile(r"(?:(오전|오후|새벽|저녁|밤|아침)\s*)?(?<![\d:])(\d{1,2}):(\d{2})(?::(\d{2}))?(?![\d:])")
 _CURRENCY = re.compile(rf"([₩$€£¥])\s?({NUM})(\s?[만억조])?")
-_MAGNITUDE_RE = re.compile(r"(\d+(?:\.\d+)?)\s?([십백천]?[만억조]|[백천](?=\s?(?:원|달러|명|개)|\s|$|[^\w]))")
-_UNIT = re.compile(rf"(-)?({NUM})\s?(" + "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
+# a run of digits is matched from its first digit only ((?<!\d)): tried from every digit, "\d+" rescans the rest
+# of the run each time, quadratic in its length
+_MAGNITUDE_RE = re.compile(r"(?<!\d)(\d+(?:\.\d+)?)\s?([십백천]?[만억조]|[백천](?=\s?(?:원|달러|명|개)|\s|$|[^\w]))")
+_UNIT = re.compile(rf"(-)?(?<!\d)({NUM})\s?(" + "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
                    + r")(?![A-Za-z])")
-_NTH = re.compile(r"(\d+)\s?번째")
+_NTH = re.compile(r"(?<!\d)(\d+)\s?번째")
 _COUNTER = re.compile(
-    rf"({NUM})\s?(" + "|".join(sorted(set(NATIVE_COUNTERS + SINO_COUNTERS), key=len, reverse=True)) + ")"
+    rf"(?<!\d)({NUM})\s?(" + "|".join(sorted(set(NATIVE_COUNTERS + SINO_COUNTERS), key=len, reverse=True)) + ")"
 )
 _LATIN = re.compile(r"(?<![A-Za-z])([A-Z]{1,6})(?![A-Za-z])")
 _NEGATIVE = re.compile(rf"(?<![\w.])-({NUM})")
