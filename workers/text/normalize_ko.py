@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from .markup import clean
-from .numbers_ko import decimal, month, native, sino, sino_digits
+from .numbers_ko import decimal, month, native, number, sino, sino_digits
 
 #: counters read with native numbers below 100 ("세 개", "두 명", "스무 살", "세 시")
 NATIVE_COUNTERS = (
@@ -60,7 +60,7 @@ _NATIVE_SET = frozenset(NATIVE_COUNTERS)
 
 def say(text: str) -> str:
     """A written number in Sino-Korean (decimals with 점)."""
-    return decimal(text) if "." in text else sino(int(text.replace(",", "")))
+    return decimal(text) if "." in text else number(text)
 
 
 def _counted(match: re.Match[str]) -> str:
