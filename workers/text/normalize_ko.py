@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from .markup import clean
-from .numbers_ko import decimal, month, native, number, sino, sino_digits
+from .numbers_ko import MAX_SINO_DIGITS, decimal, month, native, number, sino, sino_digits
 
 #: counters read with native numbers below 100 ("세 개", "두 명", "스무 살", "세 시")
 NATIVE_COUNTERS = (
@@ -67,6 +67,8 @@ def _counted(match: re.Match[str]) -> str:
     amount, counter = match.group(1), match.group(2)
     value = amount.replace(",", "")
     after = match.string[match.end():match.end() + 6].lstrip()
+    if len(value) > MAX_SINO_DIGITS:  # an id or a code, not a count
+        return f"{say(amount)} {counter}"
     if counter == "월" and value.isdigit():
         return month(int(value))
     use_native = counter in _NATIVE_SET and value.isdigit() and 0 < int(value) < 100
@@ -79,6 +81,8 @@ def _counted(match: re.Match[str]) -> str:
 
 
 def _nth(match: re.Match[str]) -> str:
+    if len(match.group(1)) > MAX_SINO_DIGITS:
+        return f"{say(match.group(1))} 번째"
     n = int(match.group(1))
     return "첫 번째" if n == 1 else f"{native(n)} 번째"
 
