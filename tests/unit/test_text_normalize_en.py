@@ -5,7 +5,6 @@ import time
 import pytest
 
 from tests.deadline import within
-
 from vtts.workers.text.normalize_en import normalize
 
 CASES = {

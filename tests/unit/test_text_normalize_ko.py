@@ -3,7 +3,6 @@
 import pytest
 
 from tests.deadline import within
-
 from vtts.workers.text.normalize_ko import normalize
 
 CASES = {
