@@ -69,6 +69,12 @@ def test_private_use_characters_are_dropped_not_a_500(server: Server) -> None:
     assert status == 200 and json.loads(body)["text"] == "Hello there.", body
 
 
+def test_a_lone_surrogate_in_ssml_is_a_400_on_the_normalize_route(server: Server) -> None:
+    """The SSML parser could not encode "\ud800" (JSON allows it): a 500 naming a codec."""
+    status, body = post(server, "/v1/text/normalize", {"input": "<speak>a\ud800</speak>"})
+    assert status == 400 and error(body)["param"] == "input", body
+
+
 def test_backtracking_markdown_is_fast_and_the_loop_stays_free(server: Server) -> None:
     """'|' and 4094 newlines took minutes in the table rule, on the frontend's event loop."""
     started = time.monotonic()

@@ -158,3 +158,11 @@ def test_space_before_a_mark_rule_is_linear(en: TextFrontend) -> None:
     with within(2.0, "process()"):
         en.process("|" + "\n" * 4095)
         en.process("a" + " " * 4094 + "b")
+
+
+def test_a_lone_surrogate_is_a_client_error(en: TextFrontend) -> None:
+    """JSON allows "\\ud800"; the SSML parser could not encode it (a 500 on /v1/text/normalize)."""
+    for text in ("hi \ud800 there", "<speak>a\udfff</speak>"):
+        with pytest.raises(EngineError) as err:
+            en.process(text)
+        assert err.value.param == "input" and "surrogate" in err.value.message

@@ -31,6 +31,8 @@ NORMALIZERS: dict[str, Callable[[str, str | None], str]] = {
 _MARK_BASE = 0xF0000
 _MARK_LIMIT = 0xFFFFD
 _MARK = re.compile("[\U000f0000-\U000ffffd]")
+#: a lone UTF-16 surrogate (JSON "\ud800", sent by clients that cut a string inside an emoji): not text
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SPACE = re.compile(r"\s+")
 _LOCALE = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
 _SPACE_BEFORE_MARK = re.compile(r"(?<!\s)\s+(?=[,.;:!?](?:\s|$))")
@@ -208,6 +210,10 @@ class TextFrontend:
         of silence between segments) is longer: checked before any synthesis, so one request cannot make
         hours of audio."""
         request = RequestText.from_extra(extra)
+        surrogate = _SURROGATE.search(text)
+        if surrogate:
+            raise EngineError(f"'input' has a lone surrogate (U+{ord(surrogate.group(0)):04X}) at character "
+                              f"{surrogate.start()}: not valid Unicode text", param="input")
         # the marks below are code points of Private Use Area-A: an input's own have no reading, drop them
         text = _MARK.sub(" ", text)
         spans = ssml.parse(text) if ssml.is_ssml(text) else [ssml.Span(text=text)]
