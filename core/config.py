@@ -51,6 +51,9 @@ class ServerConfig:
     #: bearer keys accepted on /v1 routes; empty = no auth (also read from $VTTS_API_KEY)
     api_keys: list[str] = field(default_factory=list)
     max_input_chars: int = 4096
+    #: longest audio one request may make, estimated from its normalized text (pauses included, divided by
+    #: speed) before synthesis; over it the request fails with 400 audio_too_long (0 = unbounded)
+    max_audio_seconds: float = 900.0
     #: model that OpenAI's model names (tts-1, ...) resolve to; default: the first model
     default_model: str = ""
     #: a request that cannot start within this many seconds ends with an error
@@ -197,6 +200,8 @@ def validate(config: Config) -> Config:
         raise ConfigError("server.port: must be 1..65535")
     if s.max_input_chars < 1:
         raise ConfigError("server.max_input_chars: must be positive")
+    if not 0 <= s.max_audio_seconds < float("inf"):
+        raise ConfigError("server.max_audio_seconds: must be >= 0 (0 = unbounded)")
     for name in ("request_timeout_s", "heartbeat_timeout_s", "load_timeout_s", "drain_timeout_s",
                  "shutdown_timeout_s", "restart_window_s", "header_timeout_s", "body_timeout_s",
                  "keepalive_timeout_s", "write_timeout_s", "max_buffered_bytes", "max_connections",

@@ -44,6 +44,8 @@ class Synthesize(Message):
     extra: dict[str, Any] = field(default_factory=dict)
     #: seconds since the epoch after which the request must not start (0 = none)
     deadline: float = 0.0
+    #: longest audio the request may make, estimated before synthesis (0 = unbounded)
+    max_audio_s: float = 0.0
 
 
 @dataclass

@@ -84,6 +84,7 @@ async def _start(request: web.Request, speech: SpeechRequest, model_id: str) -> 
         msg = P.Synthesize(
             id=uuid.uuid4().hex, text=speech.input, voice=voice, speed=speech.speed, language=speech.language,
             extra=speech.extra, deadline=time.time() + config.server.request_timeout_s,
+            max_audio_s=config.server.max_audio_seconds,
         )
         try:
             stream = await pool.submit(model_id, msg)

@@ -4,26 +4,39 @@ A debugging aid for users: the same text frontend the workers run (normalization
 segmentation), imported as the pure ``vtts.workers.text`` package, never an engine. With ``model`` the
 model's lexicon files (its ``options.lexicon``) and its voices' language apply, as in synthesis.
 
+The text work (regular expressions, a lexicon file's first read) runs in the app's executor, never on the
+event loop, with the speech route's input-length bound. A model whose lexicon file is bad answers 503
+``lexicon_error`` naming the file and line (never its contents), logged as a warning; the model's frontend
+is rebuilt when its entry changes (a hot swap with a new lexicon).
+
 Request: ``{"input": str, "language"?: str, "locale"?: str, "model"?: str, "lexicon"?: {word: respelling},
 "normalize"?: bool}``. Answer: ``{"object": "text.normalization", "language", "text", "segments": [...]}``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
 from typing import Any
 
 from aiohttp import web
 
 from vtts.workers.engine import EngineError
-from vtts.workers.text import TextFrontend, TextSegment
+from vtts.workers.text import NORMALIZERS, TextFrontend, TextSegment, base_language
 
 from .body import parse_json, read_body
 from .errors import APIError
-from .state import CATALOG, CONFIG
+from .state import CATALOG, CONFIG, EXECUTOR
 
-#: one frontend per model (its lexicon files), and one for requests that name none
+log = logging.getLogger(__name__)
+#: model id → (its entry, its frontend), and "" → (None, the frontend for requests that name no model)
 TEXT_FRONTENDS = web.AppKey("text_frontends", dict)
 _FIELDS = frozenset({"input", "language", "locale", "model", "lexicon", "normalize"})
+#: languages the frontend has rules for (normalization, or sentence segmentation); any other would pass
+#: through unchanged, which reads as if normalization were broken
+LANGUAGES = frozenset({*NORMALIZERS, "ja", "zh"})
+_TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
 
 
 def _segment(segment: TextSegment) -> dict[str, Any]:
@@ -37,21 +50,23 @@ def _segment(segment: TextSegment) -> dict[str, Any]:
 
 
 def _frontend(app: web.Application, model: str | None) -> TextFrontend:
-    """The text frontend for ``model`` (its lexicon, its voices' language), built once per model."""
+    """The text frontend for ``model`` (its lexicon, its voices' language), built once per model entry:
+    a hot swap or reload that changes the entry builds a new one. Runs in the executor (reads files)."""
     cache = app[TEXT_FRONTENDS]
     if model is None:
-        return cache.setdefault("", TextFrontend("en", multilingual=True))
+        return cache.setdefault("", (None, TextFrontend("en", multilingual=True)))[1]
     model_id = app[CATALOG].resolve_model(model)
-    if model_id not in cache:
-        entry = app[CATALOG].entries().get(model_id)
+    entry = app[CATALOG].entries().get(model_id)
+    cached = cache.get(model_id)
+    if cached is None or cached[0] != entry:
         voices = app[CATALOG].voices(model_id)
         language = (voices[0].get("language") if voices else None) or "en"
-        options = entry.options if entry else {}
         try:
-            cache[model_id] = TextFrontend.from_options(options, language)
-        except ValueError as exc:
-            raise APIError(500, f"model {model_id!r} has a bad lexicon: {exc}", code="lexicon_error") from exc
-    return cache[model_id]
+            cached = cache[model_id] = (entry, TextFrontend.from_options(entry.options if entry else {}, language))
+        except ValueError as exc:  # the messages name the file and line, never its contents
+            log.warning("/v1/text/normalize: model %s: %s", model_id, exc)
+            raise APIError(503, f"model {model_id!r} has a bad lexicon: {exc}", code="lexicon_error") from None
+    return cached[1]
 
 
 def _body(raw: bytes, max_chars: int) -> dict[str, Any]:
@@ -70,19 +85,28 @@ def _body(raw: bytes, max_chars: int) -> dict[str, Any]:
     for name in ("language", "locale", "model"):
         if body.get(name) is not None and not isinstance(body[name], str):
             raise APIError(400, f"'{name}' must be a string", param=name, code="invalid_type")
+    language = body.get("language")
+    if language is not None and not (_TAG.fullmatch(language) and base_language(language) in LANGUAGES):
+        raise APIError(400, f"'language' must be a language tag of one of: {', '.join(sorted(LANGUAGES))}",
+                       param="language", code="unsupported_language")
     return body
 
 
 async def normalize_text(request: web.Request) -> web.Response:
     body = _body(await read_body(request), request.app[CONFIG].server.max_input_chars)
-    frontend = _frontend(request.app, body.get("model"))
     extra = {k: body[k] for k in ("locale", "lexicon", "normalize") if body.get(k) is not None}
-    try:
-        segments = frontend.process(body["input"], language=body.get("language"), extra=extra, first_max_chars=0)
-    except EngineError as exc:
-        raise APIError(400, exc.message, param="input" if exc.param == "input" else exc.param,
-                       code=exc.code) from None
-    language = segments[0].language if segments else frontend.language_for(body["input"], body.get("language"))
+
+    def work() -> tuple[list[TextSegment], str]:
+        frontend = _frontend(request.app, body.get("model"))
+        try:
+            segments = frontend.process(body["input"], language=body.get("language"), extra=extra,
+                                        first_max_chars=0)
+        except EngineError as exc:
+            raise APIError(400, exc.message, param=exc.param, code=exc.code) from None
+        language = segments[0].language if segments else frontend.language_for(body["input"], body.get("language"))
+        return segments, language
+
+    segments, language = await asyncio.get_running_loop().run_in_executor(request.app[EXECUTOR], work)
     return web.json_response({
         "object": "text.normalization",
         "language": language,

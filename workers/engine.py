@@ -60,6 +60,8 @@ class SynthesisParams:
     speed: float = 1.0
     language: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: longest audio (seconds) the request may make, checked on the normalized text (0 = unbounded)
+    max_audio_s: float = 0.0
 
 
 @dataclass

@@ -224,7 +224,7 @@ class Worker:
         if self.stopping:
             self.send(P.Error(msg.id, "draining", "this worker is draining; retry on another", status=503))
             return
-        params = SynthesisParams(voice=msg.voice, speed=msg.speed, language=msg.language, extra=msg.extra)
+        params = SynthesisParams(msg.voice, msg.speed, msg.language, msg.extra, max_audio_s=msg.max_audio_s)
         try:
             segments = self.engine.prepare(msg.text, params)
         except EngineError as exc:

@@ -509,3 +509,33 @@ def test_bundled_blend_and_errors(bundled: KokoroEngine) -> None:
 def test_bundled_speaks_english_through_espeak(bundled: KokoroEngine) -> None:
     (audio,), _ = run(bundled, "Hello.", "jf_alpha", language="en-US")
     assert rms(audio) > 0.02 and 0.3 < audio.size / 24000 < 3.0
+
+
+def test_pauses_scale_with_speed(tiny: KokoroEngine) -> None:
+    """speed is a playback rate: a break at speed 2 is half as long (it used to stay whole)."""
+    params = SynthesisParams(voice="af_tiny", speed=2.0)
+    (alone,) = tiny.synthesize(tiny.prepare("World.", params), [params])
+    (paused,) = tiny.synthesize(tiny.prepare('<speak><break time="700ms"/>World.</speak>', params), [params])
+    assert paused.size == alone.size + round(0.7 * 24000 / 2)
+
+
+def test_long_phonemes_are_split_not_truncated(tiny: KokoroEngine) -> None:
+    """An IPA piece longer than the 510-token window was cut off at 510; now it is split into runs, and
+    below speed 1 the runs shrink so one step's audio stays bounded."""
+    ipa = "təˈmeɪtoʊ " * 120
+    segments = tiny.prepare(f'<speak><phoneme alphabet="ipa" ph="{ipa}">tomato</phoneme></speak>',
+                            SynthesisParams(voice="af_tiny"))
+    assert len(segments) > 1 and all(s.num_tokens <= 512 for s in segments)
+    [one] = tiny.prepare('<speak><phoneme alphabet="ipa" ph="təˈmeɪtoʊ">tomato</phoneme></speak>',
+                         SynthesisParams(voice="af_tiny"))
+    assert sum(s.num_tokens for s in segments) >= 120 * (one.num_tokens - 2)  # all of it, not 510
+    slow = tiny.prepare(f'<speak><phoneme alphabet="ipa" ph="{ipa}">tomato</phoneme></speak>',
+                        SynthesisParams(voice="af_tiny", speed=0.25))
+    assert all(s.num_tokens <= 510 // 4 + 2 for s in slow)
+
+
+@pytest.mark.parametrize("options", [{"first_max_tokens": float("nan")}, {"intra_op_threads": "NaN"},
+                                     {"first_max_tokens": 10**6}])
+def test_bad_numeric_options_fail_the_load(tiny_dir: Path, options: dict) -> None:
+    with pytest.raises(ModelLoadError, match=next(iter(options))):
+        KokoroEngine.load(str(tiny_dir), options=options)

@@ -65,3 +65,10 @@ def test_decode_or_log_skips_bad_frames(caplog: pytest.LogCaptureFixture) -> Non
     with caplog.at_level(logging.WARNING):
         assert P.decode_or_log(b"\xc1", log, b"worker-7") is None
     assert "worker-7" in caplog.text
+
+
+def test_synthesize_carries_the_audio_bound() -> None:
+    """``max_audio_s`` reaches the worker (0 = unbounded, the default a peer without the field means)."""
+    msg = P.Synthesize(id="r", text="Hi.", voice="v", max_audio_s=900.0)
+    assert P.decode(P.encode(msg)) == msg and P.decode(P.encode(msg)).max_audio_s == 900.0
+    assert P.Synthesize(id="r", text="Hi.", voice="v").max_audio_s == 0.0

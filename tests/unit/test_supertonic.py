@@ -457,3 +457,31 @@ def test_grouping_bounds_padding() -> None:
 def test_voice_styles_keep_their_dims(models: dict[int, Path]) -> None:
     raw = json.loads((models[2] / "voice_styles" / "M1.json").read_text())
     assert raw["style_ttl"]["dims"] == [1, 50, 256] and raw["style_dp"]["dims"] == [1, 8, 16]
+
+
+def test_silences_scale_with_speed(engines) -> None:
+    """speed is a playback rate: the gap between segments shrinks with it (it used to stay 0.5 s)."""
+    engine = engines[2]
+    params = SynthesisParams(voice="F2", speed=1.5, extra={"silence_s": 0.5, "seed": 4})
+    _, second = engine.prepare("First sentence here. Second sentence here.", params)
+    alone = run(engine, [WorkItem("a", 0, second, params)])["a"]  # index 0: no gap before it
+    later = run(engine, [WorkItem("b", 1, second, params)])["b"]
+    assert later.size - alone.size == round(0.5 / 1.5 * SR)
+
+
+def test_long_phoneme_words_are_cut_to_max_chars(engines) -> None:
+    """Supertonic reads a phoneme element's words; a long one was one segment of any length."""
+    words = "tomato " * 200
+    segments = engines[2].prepare(f'<speak><phoneme alphabet="ipa" ph="x">{words}</phoneme></speak>',
+                                  SynthesisParams(voice="F2"))
+    assert len(segments) > 1 and all(len(s.text) <= 300 for s in segments)
+    slow = engines[2].prepare(f'<speak><phoneme alphabet="ipa" ph="x">{words}</phoneme></speak>',
+                              SynthesisParams(voice="F2", speed=0.5))
+    assert all(len(s.text) <= 150 for s in slow)
+
+
+@pytest.mark.parametrize("options", [{"silence_s": float("nan")}, {"base_speed": float("inf")},
+                                     {"max_chars": 10**9}, {"probe_rtol": 5.0}])
+def test_bad_numeric_options_fail_the_load(models, options: dict) -> None:
+    with pytest.raises(ModelLoadError, match=next(iter(options))):
+        SupertonicEngine.load(str(models[2]), options=options)

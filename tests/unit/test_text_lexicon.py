@@ -66,3 +66,17 @@ def test_a_broken_file_keeps_the_live_entries(tmp_path: Path) -> None:
     assert lexicons.get("en").apply("nginx", "spoken", _ipa) == "engine x"
     with pytest.raises(ValueError):
         lexicons.reload()
+
+
+def test_errors_name_the_path_and_line_never_the_contents(tmp_path: Path) -> None:
+    """A file named as a lexicon by mistake (an account file) must not leak into errors that reach clients."""
+    secret = tmp_path / "passwd"
+    secret.write_text("# accounts\nroot:x:0:0:secret-hash:/root:/bin/bash\n")
+    with pytest.raises(ValueError) as err:
+        Lexicon.load(secret)
+    assert str(err.value) == f"{secret}:2: expected 'word<TAB>pronunciation'"
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"ok\tfine\n\xff\xfesecret\n")
+    with pytest.raises(ValueError) as err:
+        Lexicon.load(binary)
+    assert str(err.value) == f"{binary}:2: not UTF-8 text"

@@ -2,8 +2,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.deadline import within
 from vtts.workers.engine import EngineError
 from vtts.workers.text import LexiconSet, Piece, TextFrontend, normalize
+from vtts.workers.text.pipeline import estimate_seconds
 
 
 @pytest.fixture
@@ -120,3 +122,47 @@ def test_multilingual_engines_detect_the_language() -> None:
 def test_nothing_to_say_gives_no_segments(en: TextFrontend) -> None:
     assert en.process("😀 🚀") == []
     assert en.process('<speak><break time="1s"/></speak>') == []
+
+
+def test_private_use_characters_in_the_input_are_dropped(en: TextFrontend) -> None:
+    """The frontend marks phonemes with Private Use Area-A code points; an input's own used to be looked
+    up as marks (IndexError: a 500). They have no reading: dropped."""
+    assert [s.text for s in en.process("hi \U000f0000 there\U000ffffd.")] == ["hi there."]
+    [segment] = en.process('<speak>a <phoneme alphabet="ipa" ph="b">\U000f0005</phoneme> c</speak>')
+    assert segment.has_phonemes
+
+
+def test_audio_estimate_counts_speech_pauses_and_speed(en: TextFrontend) -> None:
+    """About 15 characters a second, every pause, all divided by speed (a playback-rate multiplier)."""
+    text = "The quick brown fox jumps over the lazy dog. " * 2
+    speech = estimate_seconds(en.process(text))
+    assert 4 < speech < 9  # the bundled voice reads it in about 5.5 s
+    with_breaks = en.process('<speak>Hi.<break time="10s"/>Hi.<break time="10s"/></speak>')
+    assert estimate_seconds(with_breaks) == pytest.approx(20 + 6 / 15, abs=0.01)
+    assert estimate_seconds(with_breaks, speed=2.0) == pytest.approx(estimate_seconds(with_breaks) / 2)
+    assert estimate_seconds(en.process("가나다라마바사"), 1.0) == pytest.approx(1.0)  # syllables at ~7 a second
+
+
+def test_over_max_audio_the_request_fails_before_synthesis(en: TextFrontend) -> None:
+    breaks = "<speak>" + '<break time="10s"/>a' * 200 + "</speak>"
+    with pytest.raises(EngineError) as err:
+        en.process(breaks, max_audio_s=900)
+    assert err.value.code == "audio_too_long" and err.value.param == "input"
+    assert "2013 s" in err.value.message and "900 s" in err.value.message
+    with pytest.raises(EngineError, match="audio_too_long|would make"):
+        en.process("7" * 4000, max_audio_s=900)  # read digit by digit: about 27 minutes
+    assert en.process(breaks, max_audio_s=0)  # 0 = unbounded
+
+
+def test_space_before_a_mark_rule_is_linear(en: TextFrontend) -> None:
+    with within(2.0, "process()"):
+        en.process("|" + "\n" * 4095)
+        en.process("a" + " " * 4094 + "b")
+
+
+def test_a_lone_surrogate_is_a_client_error(en: TextFrontend) -> None:
+    """JSON allows "\\ud800"; the SSML parser could not encode it (a 500 on /v1/text/normalize)."""
+    for text in ("hi \ud800 there", "<speak>a\udfff</speak>"):
+        with pytest.raises(EngineError) as err:
+            en.process(text)
+        assert err.value.param == "input" and "surrogate" in err.value.message

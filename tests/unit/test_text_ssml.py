@@ -73,3 +73,13 @@ def test_pitch_and_volume_are_logged_once(caplog: pytest.LogCaptureFixture) -> N
         for _ in range(3):
             assert parse('<speak><prosody pitch="high">a</prosody></speak>') == [Span(text="a")]
     assert sum("pitch" in r.message for r in caplog.records) == 1
+
+
+def test_an_absurd_break_time_is_a_400_not_an_overflow() -> None:
+    """float("9"*400) is infinity and round(inf) raised OverflowError: a 500. Now it is over the 10 s cap
+    like any long break, and the message does not echo the whole value."""
+    with pytest.raises(EngineError) as err:
+        parse(f'<speak>a<break time="{"9" * 400}s"/></speak>')
+    assert err.value.code == "invalid_ssml" and "longer than 10s" in err.value.message
+    assert len(err.value.message) < 120
+    assert parse_time("9" * 400 + "ms") > ssml.MAX_BREAK_MS

@@ -54,6 +54,8 @@ from ..engine import (
 from ..onnx_session import open_session, providers
 from ..text import TEXT_OPTIONS, Piece, TextFrontend, TextSegment, base_language, is_ssml, normalize
 from ..text.ssml import parse as parse_ssml
+from .options import number
+from .prosody import pad, pause_samples, split_tokens, token_limit
 
 log = logging.getLogger(__name__)
 
@@ -777,6 +779,10 @@ class KokoroEngine(SinglePassEngine):
     def load(cls, model_ref: str, device: str = "cpu", options: dict[str, Any] | None = None) -> KokoroEngine:
         options = dict(options or {})
         check_option_names("Kokoro", options, OPTIONS)
+        for name, lo, hi in (("intra_op_threads", 0, 1024), ("inter_op_threads", 0, 1024),
+                             ("first_max_tokens", 1, MAX_TOKENS)):
+            if options.get(name) is not None:
+                options[name] = int(number("Kokoro", name, options[name], lo, hi, integer=True))
         files = resolve(model_ref, options)
         voices = load_voices(files.voices)
         session, durations = _session(files.onnx, device, options)
@@ -813,7 +819,9 @@ class KokoroEngine(SinglePassEngine):
         language = self._language(params.language) if params.language else self._voice_language(first_voice)
         g2p = self._g2p(language)
         text_extra = self._text_extra(params.extra, language)
-        chunks = self._chunks(self.text_frontend.process(text, language=language.tag, extra=text_extra), g2p)
+        segments = self.text_frontend.process(text, language=language.tag, extra=text_extra, speed=params.speed,
+                                              max_audio_s=params.max_audio_s)
+        chunks = self._chunks(segments, g2p, params.speed)
         labels: list[list[tuple[str, float, float]] | None] = [None] * len(chunks)
         if timestamps:
             for chunk in chunks:
@@ -933,16 +941,18 @@ class KokoroEngine(SinglePassEngine):
     def _phoneme_ids(self, phonemes: str) -> np.ndarray:
         return np.array([self._vocab[c] for c in phonemes if c in self._vocab], dtype=np.int64)
 
-    def _chunks(self, segments: list[TextSegment], g2p: G2P) -> list[_Chunk]:
-        """The frontend's segments cut until each fits the 510-token window, the first chunk short; each
-        chunk keeps its segment's rate, the first and last of a segment its pauses."""
+    def _chunks(self, segments: list[TextSegment], g2p: G2P, speed: float = 1.0) -> list[_Chunk]:
+        """The frontend's segments cut until each fits the 510-token window (less below speed 1, so one
+        step's audio stays bounded), the first chunk short; each chunk keeps its segment's rate, the first
+        and last of a segment its pauses."""
         chunks: list[_Chunk] = []
         pending = 0.0  # pauses of segments with nothing to say move to their neighbours
         for segment in segments:
+            limit = token_limit(MAX_TOKENS, speed * segment.rate)
             if segment.has_phonemes:
-                parts = self._fit_pieces(segment.pieces, g2p, MAX_TOKENS)
+                parts = self._fit_pieces(segment.pieces, g2p, limit)
             else:
-                parts = self._fit(segment.text, g2p, MAX_TOKENS)
+                parts = self._fit(segment.text, g2p, limit)
             if not parts:
                 pending += (segment.pause_before_ms + segment.pause_after_ms) / 1000
                 continue
@@ -958,7 +968,8 @@ class KokoroEngine(SinglePassEngine):
                 head = self._fit(first.text, g2p, self._first_max_tokens, clauses_only=True)
                 if len(head) > 1:
                     rest = "".join(part for part, _ in head[1:])
-                    cut = [_Chunk(text, ids, first.rate) for text, ids in [head[0], *self._fit(rest, g2p, MAX_TOKENS)]]
+                    limit = token_limit(MAX_TOKENS, speed * first.rate)
+                    cut = [_Chunk(text, ids, first.rate) for text, ids in [head[0], *self._fit(rest, g2p, limit)]]
                     cut[0].pause_before_s, cut[-1].pause_after_s = first.pause_before_s, first.pause_after_s
                     chunks[:1] = cut
         return chunks
@@ -970,8 +981,9 @@ class KokoroEngine(SinglePassEngine):
         space = self._vocab.get(" ")
         atoms: list[tuple[str, np.ndarray, bool]] = []  # (text, ids, glued to the previous one)
         for piece in pieces:
-            if piece.ipa is not None:
-                atoms.append((piece.text, self._phoneme_ids(g2p.ipa(piece.ipa))[:limit], False))
+            if piece.ipa is not None:  # a long one is cut at its spaces, else hard: a model step per part
+                parts = split_tokens(self._phoneme_ids(g2p.ipa(piece.ipa)), limit, lambda t: t == space)
+                atoms += [(piece.text if not k else "", np.asarray(part), k > 0) for k, part in enumerate(parts)]
             elif not any(c.isalnum() for c in piece.text):  # the mark itself, else the G2P's ("。" → ".")
                 mark = self._phoneme_ids(piece.text.strip())
                 atoms.append((piece.text.strip(), mark if mark.size else self._ids(piece.text, g2p), True))
@@ -1020,11 +1032,9 @@ class KokoroEngine(SinglePassEngine):
             stamps = word_timestamps(utterance.words, utterance.ids, durations, audio.size, self._pause_ids)
             if utterance.labels is not None:
                 stamps = label_timestamps(utterance.labels, stamps)
-        before = round(utterance.pause_before_s * SAMPLE_RATE)
-        after = round(utterance.pause_after_s * SAMPLE_RATE)
-        if before or after:
-            audio = np.concatenate([np.zeros(before, np.float32), audio, np.zeros(after, np.float32)])
-            shift = before / SAMPLE_RATE
+        audio = pad(audio, utterance.pause_before_s, utterance.pause_after_s, SAMPLE_RATE, speed)
+        shift = pause_samples(utterance.pause_before_s, SAMPLE_RATE, speed) / SAMPLE_RATE
+        if shift:
             for stamp in stamps or []:
                 stamp["start"], stamp["end"] = round(stamp["start"] + shift, 3), round(stamp["end"] + shift, 3)
         return audio, stamps

@@ -27,7 +27,9 @@ from ..engine import (
     check_option_names,
 )
 from ..onnx_session import open_session
-from ..text import TEXT_OPTIONS, TextFrontend, TextSegment
+from ..text import TEXT_OPTIONS, TextFrontend, TextSegment, base_language
+from .options import number
+from .prosody import pad, split_tokens, token_limit
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +39,15 @@ BUNDLED_ALIASES = frozenset({"", "bundled", "joe", "en_US-joe-medium"})
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 #: phoneme ids of the load-time warm-up: about the longest segment the text frontend makes (400 characters)
 WARMUP_TOKENS = 700
-SCALES = ("noise_scale", "length_scale", "noise_w")
+#: phoneme ids one segment (one ONNX step) may have: the frontend's longest usual segment (400 characters)
+#: makes about 700, so ordinary text is never cut; a longer one (a long ``<phoneme>``, an IPA lexicon entry, a
+#: word without spaces) is cut at a word boundary. 2000 IPA characters in one step took longer than the
+#: heartbeat timeout and left the worker at 2 GB. Option ``max_tokens``; smaller at speeds below 1.
+MAX_TOKENS = 800
+#: the inference scales' accepted ranges (Piper's voices ship 0.333-1.0; NaN or inf gave silent audio)
+SCALES = {"noise_scale": (0.0, 2.0), "length_scale": (0.1, 10.0), "noise_w": (0.0, 2.0)}
 #: the model options Piper knows; anything else is a typo that would otherwise pass silently
-OPTIONS = frozenset({"intra_op_threads", "warmup", *SCALES, *TEXT_OPTIONS})
+OPTIONS = frozenset({"intra_op_threads", "warmup", "max_tokens", *SCALES, *TEXT_OPTIONS})
 
 
 @dataclass
@@ -219,8 +227,9 @@ class PiperEngine(SinglePassEngine):
     max_batch = 1
 
     def __init__(self, session: Any, config: PiperConfig, overrides: dict[str, float],
-                 text: TextFrontend | None = None) -> None:
+                 text: TextFrontend | None = None, max_tokens: int = MAX_TOKENS) -> None:
         self._session = session
+        self.max_tokens = max_tokens
         self.config = config
         #: normalization, SSML, lexicon and segmentation; ``text_frontend.reload()`` re-reads the lexicon
         self.text_frontend = text or TextFrontend(config.language, phonemes=config.phoneme_type == "espeak")
@@ -239,7 +248,7 @@ class PiperEngine(SinglePassEngine):
 
     @classmethod
     def load(cls, model_ref: str, device: str = "cpu", options: dict[str, Any] | None = None) -> PiperEngine:
-        threads, overrides = _parse_options(options or {})
+        threads, overrides, max_tokens = _parse_options(options or {})
         onnx_path, config_path = resolve(model_ref)
         config = PiperConfig.from_file(config_path, onnx_path.name.removesuffix(".onnx"))
         _check_phonemizer(config)
@@ -248,7 +257,7 @@ class PiperEngine(SinglePassEngine):
                                              config.language, phonemes=config.phoneme_type == "espeak")
         except ValueError as exc:
             raise ModelLoadError(f"bad Piper option: {exc}") from exc
-        engine = cls(open_session(onnx_path, device, intra_op_threads=threads), config, overrides, text)
+        engine = cls(open_session(onnx_path, device, intra_op_threads=threads), config, overrides, text, max_tokens)
         if options is None or options.get("warmup", True):
             engine.warm_up()
         return engine
@@ -288,15 +297,24 @@ class PiperEngine(SinglePassEngine):
 
     def prepare(self, text: str, params: SynthesisParams) -> list[Segment]:
         self._check(params)
-        segments: list[Segment] = []
-        for chunk in self.text_frontend.process(text, extra=params.extra):
-            ids = self._segment_ids(chunk)
-            if ids:
-                segments.append(PiperSegment(chunk.text, np.asarray(ids, dtype=np.int64), len(ids), chunk.rate,
-                                             chunk.pause_before_ms / 1000, chunk.pause_after_ms / 1000))
+        segments: list[PiperSegment] = []
+        pending = 0.0  # pauses of segments with nothing to say move to the next one
+        for chunk in self.text_frontend.process(text, extra=params.extra, speed=params.speed,
+                                                max_audio_s=params.max_audio_s):
+            limit = token_limit(self.max_tokens, params.speed * chunk.rate)
+            runs = self._segment_ids(chunk, limit)
+            pending += chunk.pause_before_ms / 1000
+            if not runs:
+                pending += chunk.pause_after_ms / 1000
+                continue
+            new = [PiperSegment(chunk.text, np.asarray(ids, dtype=np.int64), len(ids), chunk.rate) for ids in runs]
+            new[0].pause_before_s, new[-1].pause_after_s = pending, chunk.pause_after_ms / 1000
+            segments += new
+            pending = 0.0
         if not segments:
             raise EngineError("input has nothing to speak", param="input")
-        return segments
+        segments[-1].pause_after_s += pending
+        return list(segments)
 
     def synthesize(self, segments: list[Segment], params: list[SynthesisParams]) -> list[np.ndarray]:
         return [self._run(segment, p) for segment, p in zip(segments, params, strict=True)]
@@ -312,25 +330,39 @@ class PiperEngine(SinglePassEngine):
             raise EngineError(f"unknown voice {params.voice!r}; this model has: {known}", param="voice")
         if not MIN_SPEED <= params.speed <= MAX_SPEED:
             raise EngineError(f"speed must be between {MIN_SPEED} and {MAX_SPEED}", param="speed")
+        if params.language and base_language(params.language) != base_language(self.config.language):
+            raise EngineError(f"language {params.language!r} is not supported by this Piper voice; it reads "
+                              f"{self.config.language}", param="language", code="unsupported_language")
 
-    def _ids(self, text: str) -> list[int]:
-        """Phoneme ids for one segment. Each espeak sentence is framed on its own and the frames are
-        chained (``^_…_$^_…_$``), the way Piper's training joined multi-sentence utterances."""
+    def _sentences(self, text: str) -> list[str]:
         if self.config.phoneme_type == "text":
-            sentences = [text]
-        else:
-            sentences = espeak.phonemize_sentences(text, self.config.espeak_voice)
-        ids: list[int] = []
+            return [text]
+        return espeak.phonemize_sentences(text, self.config.espeak_voice)
+
+    def _framed(self, sentences: list[str], limit: int) -> list[list[int]]:
+        """Phoneme ids in runs of at most ``limit``. Each espeak sentence is framed on its own and the frames
+        are chained (``^_…_$^_…_$``), the way Piper's training joined multi-sentence utterances; a sentence
+        longer than the limit is cut at a word (a space phoneme) into frames of its own."""
+        frame = len(self.config.phoneme_id_map[BOS]) + len(self.config.phoneme_id_map[EOS]) + 1
+        per_phoneme = 1 + len(self.config.phoneme_id_map[PAD])
+        runs: list[list[int]] = []
+        current: list[int] = []
         for sentence in sentences:
             phonemes = _merge_clusters(list(unicodedata.normalize("NFD", sentence)), self.config.vowel_clusters)
-            ids += phoneme_ids(phonemes, self.config.phoneme_id_map)
-        return ids
+            for part in split_tokens(phonemes, max(1, (limit - frame) // per_phoneme), str.isspace):
+                ids = phoneme_ids(list(part), self.config.phoneme_id_map)
+                if current and len(current) + len(ids) > limit:
+                    runs.append(current)
+                    current = []
+                current += ids
+        return [*runs, current] if current else runs
 
-    def _segment_ids(self, segment: TextSegment) -> list[int]:
-        """Phoneme ids for a frontend segment: words through espeak-ng, IPA pieces (SSML ``phoneme``, IPA
-        lexicon entries) as given, and a piece of bare punctuation kept as the mark the voice knows."""
+    def _segment_ids(self, segment: TextSegment, limit: int) -> list[list[int]]:
+        """Phoneme ids for a frontend segment, in runs of at most ``limit``: words through espeak-ng, IPA
+        pieces (SSML ``phoneme``, IPA lexicon entries) as given, and a piece of bare punctuation kept as the
+        mark the voice knows."""
         if self.config.phoneme_type == "text" or not segment.has_phonemes:
-            return self._ids(segment.text)
+            return self._framed(self._sentences(segment.text), limit)
         sentences: list[str] = []
         current = ""
         for piece in segment.pieces:
@@ -346,11 +378,7 @@ class PiperEngine(SinglePassEngine):
                     current = f"{current} {part}".strip()
         if current:
             sentences.append(current)
-        ids: list[int] = []
-        for sentence in sentences:
-            phonemes = _merge_clusters(list(unicodedata.normalize("NFD", sentence)), self.config.vowel_clusters)
-            ids += phoneme_ids(phonemes, self.config.phoneme_id_map)
-        return ids
+        return self._framed(sentences, limit)
 
     def _run(self, segment: Segment, params: SynthesisParams) -> np.ndarray:
         ids = np.asarray(segment.tokens, dtype=np.int64).reshape(1, -1)
@@ -363,29 +391,22 @@ class PiperEngine(SinglePassEngine):
         if "sid" in self._inputs:
             feeds["sid"] = np.array([self.config.speakers.get(params.voice, 0)], dtype=np.int64)
         audio = np.clip(np.asarray(self._session.run(None, feeds)[0], dtype=np.float32).reshape(-1), -1.0, 1.0)
-        before, after = getattr(segment, "pause_before_s", 0.0), getattr(segment, "pause_after_s", 0.0)
-        if before or after:
-            rate = self.config.sample_rate
-            audio = np.concatenate([np.zeros(round(before * rate), np.float32), audio,
-                                    np.zeros(round(after * rate), np.float32)])
-        return audio
+        return pad(audio, getattr(segment, "pause_before_s", 0.0), getattr(segment, "pause_after_s", 0.0),
+                   self.config.sample_rate, params.speed)
 
 
-def _parse_options(options: dict[str, Any]) -> tuple[int | None, dict[str, float]]:
-    """(intra_op_threads, scale overrides) from the model's options; ModelLoadError for an unknown name
-    or a bad value."""
+def _parse_options(options: dict[str, Any]) -> tuple[int | None, dict[str, float], int]:
+    """(intra_op_threads, scale overrides, max_tokens) from the model's options; ModelLoadError for an
+    unknown name or a bad value (a string, NaN, inf or a number outside its range, named with the range)."""
     check_option_names("Piper", options, OPTIONS)
     if not isinstance(options.get("warmup", True), bool):
         raise ModelLoadError(f"Piper option warmup must be true or false, not {options['warmup']!r}")
-    try:
-        threads = options.get("intra_op_threads")
-        threads = None if threads is None else int(threads)
-        overrides = {k: float(options[k]) for k in SCALES if k in options}
-    except (TypeError, ValueError) as exc:
-        raise ModelLoadError(f"bad Piper option: {exc}") from exc
-    if (threads is not None and threads < 0) or overrides.get("length_scale", 1.0) <= 0:
-        raise ModelLoadError("intra_op_threads must be >= 0 and length_scale > 0")
-    return threads, overrides
+    threads = options.get("intra_op_threads")
+    threads = None if threads is None else int(number("Piper", "intra_op_threads", threads, 0, 1024, integer=True))
+    overrides = {k: number("Piper", k, options[k], lo, hi) for k, (lo, hi) in SCALES.items() if k in options}
+    max_tokens = int(number("Piper", "max_tokens", options.get("max_tokens", MAX_TOKENS), 64, 8192, integer=True))
+    return threads, overrides, max_tokens
+
 
 
 def _check_phonemizer(config: PiperConfig) -> None:

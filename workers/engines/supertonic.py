@@ -43,7 +43,10 @@ from ..engine import (
 )
 from ..onnx_session import open_session
 from ..text import TEXT_OPTIONS, TextFrontend
+from ..text.segment import split_long
 from . import supertonic_files as files
+from .options import number
+from .prosody import pad, token_limit
 from .supertonic_batch import PROBE_RTOL, Policy, group, length_mask, pad_stack, probe
 from .supertonic_text import DENSE_LANGUAGES, LANGUAGES, Indexer, language_code, normalize, tagged
 
@@ -53,6 +56,11 @@ log = logging.getLogger(__name__)
 MIN_MODEL_SPEED, MAX_MODEL_SPEED = 0.5, 2.0
 MAX_TOTAL_STEPS = 100
 MAX_SILENCE_S = 5.0
+#: numeric options' accepted ranges: NaN, inf or a far-off value fails the load naming the option
+RANGES = {"steps_per_call": (1, MAX_TOTAL_STEPS), "silence_s": (0.0, MAX_SILENCE_S),
+          "base_speed": (MIN_MODEL_SPEED, MAX_MODEL_SPEED), "pad_slack": (-1.0, 100.0), "probe_rtol": (-1.0, 1.0),
+          "max_chars": (20, 2000), "first_max_chars": (0, 2000), "intra_op_threads": (0, 1024),
+          "inter_op_threads": (0, 1024)}
 KNOBS = ("total_steps", "silence_s", "seed", *TEXT_OPTIONS)
 #: graph -> the inputs the engine feeds it (the released exports' names)
 INPUTS = {
@@ -92,6 +100,9 @@ class Settings:
         check_option_names("Supertonic", options, [*fields, *TEXT_OPTIONS])
         values = {name: _typed(name, value, fields[name].default) for name, value in options.items()
                   if name not in TEXT_OPTIONS}
+        for name, (lo, hi) in RANGES.items():
+            if name in values:
+                number("Supertonic", name, values[name], lo, hi, integer=isinstance(values[name], int))
         settings = cls(**values)
         if settings.batch_policy not in ("probe", "safe", "pad"):
             raise ModelLoadError("options.batch_policy must be 'probe', 'safe' or 'pad'")
@@ -167,8 +178,8 @@ class ItemState:
     step: int
     total: int
     samples: int  # its audio's length, from its predicted duration
-    silence: int  # samples of silence before it (segments after the first, or an SSML break)
-    trailing: int = 0  # samples of silence after it (an SSML break at the end)
+    silence: float  # seconds of silence before it at speed 1 (segments after the first, or an SSML break)
+    trailing: float = 0.0  # seconds of silence after it at speed 1 (an SSML break at the end)
 
     @property
     def text_len(self) -> int:
@@ -253,7 +264,7 @@ class SupertonicEngine(Engine):
 
     def prepare(self, text: str, params: SynthesisParams) -> list[Segment]:
         self._voice(params.voice)
-        parse_knobs(params, self.settings)
+        knobs = parse_knobs(params, self.settings)
         lang = language_code(params.language, self.language, self.version)
         max_chars, first_max = self.settings.max_chars, self.settings.first_max_chars
         if lang in DENSE_LANGUAGES:
@@ -262,17 +273,23 @@ class SupertonicEngine(Engine):
         segments: list[SupertonicSegment] = []
         pending = 0  # pauses (ms) of segments with nothing to say move to their neighbours
         for chunk in self.text_frontend.process(text, language=lang, extra=text_extra, max_chars=max_chars,
-                                                first_max_chars=first_max):
+                                                first_max_chars=first_max, speed=params.speed,
+                                                max_audio_s=params.max_audio_s, gap_s=knobs.silence_s):
             if chunk.has_phonemes:
                 _phonemes_read_as_words()
-            piece = chunk.text
-            if not any(c.isalnum() for c in normalize(piece)):  # nothing a voice could say: punctuation, emoji
+            # a segment is characters here: phoneme pieces read as their (unsplit) words can make one longer
+            # than max_chars, and a slow speed makes each step's audio longer; cut to both bounds
+            limit = token_limit(max_chars, params.speed * chunk.rate)
+            pieces = [p for p in split_long(chunk.text, limit) if any(c.isalnum() for c in normalize(p))]
+            if not pieces:  # nothing a voice could say: punctuation, emoji
                 pending += chunk.pause_before_ms + chunk.pause_after_ms
                 continue
-            ids = self.indexer.ids(tagged(piece, None if self.version == 1 else lang), text)
-            before = pending + chunk.pause_before_ms
-            segments.append(SupertonicSegment(piece, ids, int(ids.size), chunk.rate,
-                                              before / 1000 if before else None, chunk.pause_after_ms / 1000))
+            for k, piece in enumerate(pieces):
+                ids = self.indexer.ids(tagged(piece, None if self.version == 1 else lang), text)
+                before = pending + chunk.pause_before_ms if not k else 0
+                after = chunk.pause_after_ms / 1000 if k == len(pieces) - 1 else 0.0
+                segments.append(SupertonicSegment(piece, ids, int(ids.size), chunk.rate,
+                                                  before / 1000 if before else None, after))
             pending = 0
         if not segments:
             raise EngineError("input has nothing to speak", param="input")
@@ -328,9 +345,8 @@ class SupertonicEngine(Engine):
             noise = np.random.RandomState((knobs.seed + item.index) % 2**32).standard_normal(shape)
         pause = getattr(segment, "pause_before_s", None)  # an SSML break replaces the usual gap
         gap = pause if pause is not None else knobs.silence_s if item.index > 0 else 0.0
-        silence = int(round(gap * g.sample_rate))
-        trailing = int(round(getattr(segment, "pause_after_s", 0.0) * g.sample_rate))
-        return ItemState(voice, emb, noise.astype(np.float32)[0], 0, knobs.total_steps, samples, silence, trailing)
+        trailing = getattr(segment, "pause_after_s", 0.0)
+        return ItemState(voice, emb, noise.astype(np.float32)[0], 0, knobs.total_steps, samples, gap, trailing)
 
     def _advance(self, items: list[WorkItem]) -> None:
         """One Euler step for every item, in as few vector-estimator calls as the policy allows."""
@@ -356,8 +372,7 @@ class SupertonicEngine(Engine):
             wavs = self.vocode([_st(i).latent for i in batch])
             for item, wav in zip(batch, wavs, strict=True):
                 s = _st(item)
-                audio[id(item)] = np.concatenate([np.zeros(s.silence, np.float32), wav[: s.samples],
-                                                  np.zeros(s.trailing, np.float32)])
+                audio[id(item)] = pad(wav[: s.samples], s.silence, s.trailing, self.sample_rate, item.params.speed)
         return audio
 
     # ------------------------------------------------------------------ the graphs, batched

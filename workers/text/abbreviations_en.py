@@ -73,7 +73,8 @@ _REGNAL_WORDS = frozenset("king queen pope emperor empress tsar czar louis henry
 _BARE_TITLES = ("Mrs", "Mr", "Ms", "Dr")
 _TITLE_RE = re.compile(r"\b(?:(" + "|".join(sorted(TITLES, key=len, reverse=True)) + r")\.|("
                        + "|".join(_BARE_TITLES) + r"))(?= +[A-Z])|\b(Mrs|Mr|Ms)\.(?= +\w)")
-_ST_DR_RE = re.compile(r"(\S+ +)?\b(St|Dr)\b(\.?)( +\S+)?")
+# the word before is taken only from its start ((?<!\S)): tried inside a long word, "\S+" rescans it (quadratic)
+_ST_DR_RE = re.compile(r"((?<!\S)\S+ +)?\b(St|Dr)\b(\.?)( +\S+)?")
 _WITH_PERIOD_RE = re.compile(r"(?<![\w.])(" + "|".join(sorted(map(re.escape, WITH_PERIOD), key=len, reverse=True))
                              + r")\.(?=(\s+\S|\s*$|[,;:)]))")
 _DAY_END_RE = re.compile(r"\b(Sat|Sun)\.(?=,? *(\d|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec))")

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_ENTRIES = 100
 MAX_KEY_CHARS = 100
 MAX_VALUE_CHARS = 200
+#: largest lexicon file read (a file named by mistake, or /dev/zero, must not fill the worker's memory)
+MAX_FILE_BYTES = 16 * 1024 * 1024
 _WORDLIKE = re.compile(r"^[^\W\d_]+(?:[ '’-][^\W\d_]+)*$")
 
 
@@ -76,14 +78,24 @@ class Lexicon:
 
     @classmethod
     def load(cls, path: str | Path) -> Lexicon:
-        """Read a TSV lexicon; ValueError names the file and line of a malformed entry."""
+        """Read a TSV lexicon; ValueError names the file and the line of a malformed entry, never the
+        line itself: a file named as a lexicon by mistake (an account file) must not leak into errors
+        that reach clients or logs."""
+        with open(path, "rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise ValueError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB; not a lexicon")
         entries: dict[str, str] = {}
-        for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        for number, data in enumerate(raw.split(b"\n"), 1):
+            try:
+                line = data.decode("utf-8").rstrip("\r")
+            except UnicodeDecodeError:
+                raise ValueError(f"{path}:{number}: not UTF-8 text") from None
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             key, sep, value = line.partition("\t")
             if not sep or not key.strip() or not value.strip():
-                raise ValueError(f"{path}:{number}: expected 'word<TAB>pronunciation', got {line!r}")
+                raise ValueError(f"{path}:{number}: expected 'word<TAB>pronunciation'")
             entries[key.strip()] = value.strip()
         return cls(entries)
 

@@ -335,7 +335,7 @@ _ORDINAL = re.compile(r"\b(\d{1,3}(?:,\d{3})*|\d+)(st|nd|rd|th)\b")
 _DECADE = re.compile(r"(?<![\w'’])['’]?(\d{2}|1\d{3}|20\d{2})['’]?s\b")
 _VULGAR = {"½": (1, 2), "⅓": (1, 3), "⅔": (2, 3), "¼": (1, 4), "¾": (3, 4), "⅕": (1, 5), "⅖": (2, 5),
            "⅗": (3, 5), "⅘": (4, 5), "⅙": (1, 6), "⅚": (5, 6), "⅛": (1, 8), "⅜": (3, 8), "⅝": (5, 8), "⅞": (7, 8)}
-_VULGAR_RE = re.compile(r"(?:(\d+)\s?)?([" + "".join(_VULGAR) + "])")
+_VULGAR_RE = re.compile(r"(?:(?<!\d)(\d+)\s?)?([" + "".join(_VULGAR) + "])")
 _MIXED_FRACTION = re.compile(r"(?<![\w/.])(\d+) (\d+)/(\d+)(?![\w/])")
 _FRACTION = re.compile(r"(?<![\w/.])(\d+)/(\d+)(?![\w/]|\.\d)")
 _VERSION = re.compile(r"(?<![\w.])v?(\d+(?:\.\d+){2,})(?!\w|\.\d)")

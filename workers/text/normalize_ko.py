@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from .markup import clean
-from .numbers_ko import decimal, month, native, sino, sino_digits
+from .numbers_ko import MAX_SINO_DIGITS, decimal, month, native, number, sino, sino_digits
 
 #: counters read with native numbers below 100 ("세 개", "두 명", "스무 살", "세 시")
 NATIVE_COUNTERS = (
@@ -43,12 +43,14 @@ _PHONE = re.compile(r"(?<![\d-])(0\d{1,2})[-. ](\d{3,4})[-. ](\d{4})(?![\d-])|(?
 _ISO_DATE = re.compile(r"\b(\d{4})[-./]\s?(\d{1,2})[-./]\s?(\d{1,2})\b\.?")
 _TIME = re.compile(r"(?:(오전|오후|새벽|저녁|밤|아침)\s*)?(?<![\d:])(\d{1,2}):(\d{2})(?::(\d{2}))?(?![\d:])")
 _CURRENCY = re.compile(rf"([₩$€£¥])\s?({NUM})(\s?[만억조])?")
-_MAGNITUDE_RE = re.compile(r"(\d+(?:\.\d+)?)\s?([십백천]?[만억조]|[백천](?=\s?(?:원|달러|명|개)|\s|$|[^\w]))")
-_UNIT = re.compile(rf"(-)?({NUM})\s?(" + "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
+# a run of digits is matched from its first digit only ((?<!\d)): tried from every digit, "\d+" rescans the rest
+# of the run each time, quadratic in its length
+_MAGNITUDE_RE = re.compile(r"(?<!\d)(\d+(?:\.\d+)?)\s?([십백천]?[만억조]|[백천](?=\s?(?:원|달러|명|개)|\s|$|[^\w]))")
+_UNIT = re.compile(rf"(-)?(?<!\d)({NUM})\s?(" + "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
                    + r")(?![A-Za-z])")
-_NTH = re.compile(r"(\d+)\s?번째")
+_NTH = re.compile(r"(?<!\d)(\d+)\s?번째")
 _COUNTER = re.compile(
-    rf"({NUM})\s?(" + "|".join(sorted(set(NATIVE_COUNTERS + SINO_COUNTERS), key=len, reverse=True)) + ")"
+    rf"(?<!\d)({NUM})\s?(" + "|".join(sorted(set(NATIVE_COUNTERS + SINO_COUNTERS), key=len, reverse=True)) + ")"
 )
 _LATIN = re.compile(r"(?<![A-Za-z])([A-Z]{1,6})(?![A-Za-z])")
 _NEGATIVE = re.compile(rf"(?<![\w.])-({NUM})")
@@ -58,13 +60,15 @@ _NATIVE_SET = frozenset(NATIVE_COUNTERS)
 
 def say(text: str) -> str:
     """A written number in Sino-Korean (decimals with 점)."""
-    return decimal(text) if "." in text else sino(int(text.replace(",", "")))
+    return decimal(text) if "." in text else number(text)
 
 
 def _counted(match: re.Match[str]) -> str:
     amount, counter = match.group(1), match.group(2)
     value = amount.replace(",", "")
     after = match.string[match.end():match.end() + 6].lstrip()
+    if len(value) > MAX_SINO_DIGITS:  # an id or a code, not a count
+        return f"{say(amount)} {counter}"
     if counter == "월" and value.isdigit():
         return month(int(value))
     use_native = counter in _NATIVE_SET and value.isdigit() and 0 < int(value) < 100
@@ -77,6 +81,8 @@ def _counted(match: re.Match[str]) -> str:
 
 
 def _nth(match: re.Match[str]) -> str:
+    if len(match.group(1)) > MAX_SINO_DIGITS:
+        return f"{say(match.group(1))} 번째"
     n = int(match.group(1))
     return "첫 번째" if n == 1 else f"{native(n)} 번째"
 

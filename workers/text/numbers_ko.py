@@ -15,6 +15,9 @@ _NATIVE_TENS = ("", "열", "스물", "서른", "마흔", "쉰", "예순", "일�
 _ATTRIBUTIVE = {"하나": "한", "둘": "두", "셋": "세", "넷": "네", "스물": "스무"}
 #: months with a sound change: 6월 유월, 10월 시월
 MONTH_NAMES = {6: "유월", 10: "시월"}
+#: longest digit string read as a number (up to 경, 10^16); longer ones are ids or codes, read digit by
+#: digit (and never parsed: Python refuses int() of more than 4300 digits)
+MAX_SINO_DIGITS = 20
 
 
 def _group(n: int) -> str:
@@ -52,6 +55,12 @@ def sino(n: int) -> str:
     return "".join(reversed(parts))
 
 
+def number(text: str) -> str:
+    """A digit string (commas allowed) in Sino-Korean; a longer one than MAX_SINO_DIGITS digit by digit."""
+    plain = text.replace(",", "")
+    return sino_digits(plain, "영") if len(plain) > MAX_SINO_DIGITS else sino(int(plain))
+
+
 def sino_digits(text: str, zero: str = "공") -> str:
     """Digit by digit (phone numbers): "010" → 공일공."""
     return "".join(zero if d == "0" else SINO_DIGITS[int(d)] for d in text if d.isdigit())
@@ -75,7 +84,7 @@ def native(n: int, attributive: bool = True) -> str:
 def decimal(text: str) -> str:
     """"3.14" → 삼 점 일사."""
     whole, _, frac = text.replace(",", "").partition(".")
-    head = sino(int(whole)) if whole else "영"
+    head = number(whole) if whole else "영"
     return f"{head} 점 {''.join(SINO_DIGITS[int(d)] for d in frac)}" if frac else head
 
 

@@ -31,9 +31,16 @@ NORMALIZERS: dict[str, Callable[[str, str | None], str]] = {
 _MARK_BASE = 0xF0000
 _MARK_LIMIT = 0xFFFFD
 _MARK = re.compile("[\U000f0000-\U000ffffd]")
+#: a lone UTF-16 surrogate (JSON "\ud800", sent by clients that cut a string inside an emoji): not text
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SPACE = re.compile(r"\s+")
 _LOCALE = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
-_SPACE_BEFORE_MARK = re.compile(r"\s+(?=[,.;:!?](?:\s|$))")
+_SPACE_BEFORE_MARK = re.compile(r"(?<!\s)\s+(?=[,.;:!?](?:\s|$))")
+#: speaking rate of the audio-length estimate, in characters per second of normal speech: letters (and IPA)
+#: about 15 (150 words a minute), syllable scripts (Hangul, kana, Han: one character a syllable) about 7.
+#: Rough on purpose: it only has to tell a request of minutes from one of hours.
+CHARS_PER_SECOND, SYLLABLES_PER_SECOND = 15.0, 7.0
+_SYLLABLE = re.compile("[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
 def normalize(text: str, language: str = "en", locale: str | None = None) -> str:
@@ -84,13 +91,15 @@ class _Marks:
         return f" {chr(_MARK_BASE + len(self.pieces) - 1)} "
 
     def split(self, text: str) -> list[Piece]:
-        """A segment's text → word pieces and phoneme pieces, in order."""
+        """A segment's text → word pieces and phoneme pieces, in order (a mark this request did not make,
+        from a lexicon's text, is dropped)."""
         pieces: list[Piece] = []
         start = 0
         for m in _MARK.finditer(text):
             if text[start:m.start()].strip():
                 pieces.append(Piece(text[start:m.start()].strip()))
-            pieces.append(self.pieces[ord(m.group(0)) - _MARK_BASE])
+            if ord(m.group(0)) - _MARK_BASE < len(self.pieces):
+                pieces.append(self.pieces[ord(m.group(0)) - _MARK_BASE])
             start = m.end()
         if text[start:].strip():
             pieces.append(Piece(text[start:].strip()))
@@ -194,9 +203,19 @@ class TextFrontend:
                         for s in segments)
 
     def process(self, text: str, *, language: str | None = None, extra: Mapping[str, Any] | None = None,
-                max_chars: int | None = None, first_max_chars: int | None = None) -> list[TextSegment]:
-        """Text or SSML → segments. EngineError (param "input" or "extra") for what the client got wrong."""
+                max_chars: int | None = None, first_max_chars: int | None = None, speed: float = 1.0,
+                max_audio_s: float = 0.0, gap_s: float = 0.0) -> list[TextSegment]:
+        """Text or SSML → segments. EngineError (param "input" or "extra") for what the client got wrong, and
+        (code "audio_too_long") when ``max_audio_s`` > 0 and the estimated audio at ``speed`` (with ``gap_s``
+        of silence between segments) is longer: checked before any synthesis, so one request cannot make
+        hours of audio."""
         request = RequestText.from_extra(extra)
+        surrogate = _SURROGATE.search(text)
+        if surrogate:
+            raise EngineError(f"'input' has a lone surrogate (U+{ord(surrogate.group(0)):04X}) at character "
+                              f"{surrogate.start()}: not valid Unicode text", param="input")
+        # the marks below are code points of Private Use Area-A: an input's own have no reading, drop them
+        text = _MARK.sub(" ", text)
         spans = ssml.parse(text) if ssml.is_ssml(text) else [ssml.Span(text=text)]
         lang = self.language_for(" ".join(s.text for s in spans), language)
         locale = request.locale or (self.locale if lang == self.language else None)
@@ -221,6 +240,8 @@ class TextFrontend:
         pause += trailing
         if segments and pause:
             segments[-1].pause_after_ms += pause
+        if max_audio_s > 0:
+            check_audio_length(segments, speed, max_audio_s, gap_s)
         return segments
 
     def _span_text(self, span: ssml.Span, lang: str, locale: str | None, lexicon: Lexicon, marks: _Marks,
@@ -244,6 +265,27 @@ class TextFrontend:
         if lexicon:
             text = lexicon.apply(text, "spoken", ipa)
         return lead + text + trail
+
+
+def estimate_seconds(segments: list[TextSegment], speed: float = 1.0, gap_s: float = 0.0) -> float:
+    """Seconds of audio ``segments`` will make at ``speed``: their characters at a normal speaking rate
+    (divided by each segment's SSML rate), their pauses, and ``gap_s`` between segments, all divided by
+    ``speed`` (pauses scale with speed too: speed is a playback-rate multiplier)."""
+    total = 0.0
+    for i, segment in enumerate(segments):
+        chars = "".join(p.ipa if p.ipa is not None else p.text for p in segment.pieces)
+        syllables = len(_SYLLABLE.findall(chars))
+        speech = ((len(chars) - syllables) / CHARS_PER_SECOND + syllables / SYLLABLES_PER_SECOND) / segment.rate
+        total += speech + (segment.pause_before_ms + segment.pause_after_ms) / 1000 + (gap_s if i else 0.0)
+    return total / speed
+
+
+def check_audio_length(segments: list[TextSegment], speed: float, limit_s: float, gap_s: float = 0.0) -> None:
+    """EngineError ``audio_too_long`` (param "input") when the estimated audio is over ``limit_s``."""
+    estimate = estimate_seconds(segments, speed, gap_s)
+    if estimate > limit_s:
+        raise EngineError(f"the input would make about {estimate:.0f} s of audio (pauses included, at speed "
+                          f"{speed:g}); the limit is {limit_s:g} s", param="input", code="audio_too_long")
 
 
 def _blocks(spans: list[ssml.Span]) -> tuple[list[tuple[list[ssml.Span], float, int]], int]:

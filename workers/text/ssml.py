@@ -23,7 +23,8 @@ from vtts.workers.engine import EngineError
 log = logging.getLogger(__name__)
 
 MAX_DEPTH = 32
-#: longest single pause, in milliseconds
+#: longest single pause, in milliseconds: SSML's own longest (x-strong) is about a second, so ten is ample
+#: for any reading, and every pause also counts towards the request's ``max_audio_seconds``
 MAX_BREAK_MS = 10_000
 BREAK_STRENGTHS = {"none": 0, "x-weak": 100, "weak": 250, "medium": 400, "strong": 700, "x-strong": 1000}
 RATE_WORDS = {"x-slow": 0.5, "slow": 0.75, "medium": 1.0, "default": 1.0, "fast": 1.25, "x-fast": 1.75}
@@ -83,12 +84,13 @@ def _ignored(what: str) -> None:
 
 
 def parse_time(value: str) -> int:
-    """"500ms", "1.5s", "2s" → milliseconds; ValueError otherwise."""
+    """"500ms", "1.5s", "2s" → milliseconds; ValueError otherwise. Absurd lengths ("9…9s", which float
+    reads as infinity) come back as a huge finite number for the caller's limit to reject."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*", value)
     if not m:
         raise ValueError(value)
     amount = float(m.group(1))
-    return round(amount * (1000 if m.group(2) == "s" else 1))
+    return round(min(amount * (1000 if m.group(2) == "s" else 1), 2.0**53))
 
 
 def parse_rate(value: str) -> float:
@@ -198,12 +200,13 @@ class _Parser:
 
     def _start_break(self, frame: _Frame, attrs: dict[str, str]) -> None:
         if "time" in attrs:
+            shown = attrs["time"] if len(attrs["time"]) <= 20 else attrs["time"][:20] + "…"
             try:
                 ms = parse_time(attrs["time"])
             except ValueError:
-                self._fail(f"<break time={attrs['time']!r}> is not a duration like '500ms' or '1.5s'")
+                self._fail(f"<break time={shown!r}> is not a duration like '500ms' or '1.5s'")
             if ms > MAX_BREAK_MS:
-                self._fail(f"<break time={attrs['time']!r}> is longer than {MAX_BREAK_MS // 1000}s")
+                self._fail(f"<break time={shown!r}> is longer than {MAX_BREAK_MS // 1000}s")
         else:
             strength = attrs.get("strength", "medium")
             if strength not in BREAK_STRENGTHS:
