@@ -21,7 +21,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 #: OpenAI's model names; they alias the default model
-OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-mini-tts-2025-12-15")
 #: OpenAI's voice names; they map to configured voices
 OPENAI_VOICES = (
     "alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse",
@@ -80,6 +80,20 @@ class ServerConfig:
     max_buffered_bytes: int = 8388608
     #: open client connections; past it the oldest idle ones are closed, or a new one gets a 503
     max_connections: int = 512
+    #: OpenAI's model names that route to the default model (``GET /v1/models`` lists them)
+    openai_model_aliases: list[str] = field(default_factory=lambda: list(OPENAI_MODELS))
+    #: origins browsers may call the API from (CORS); ``["*"]`` = any; empty = no CORS headers
+    cors_origins: list[str] = field(default_factory=list)
+    #: WebSocket text-in sessions (``/v1/audio/speech/stream``): no client message and nothing to send for
+    #: this long closes the session
+    ws_idle_timeout_s: float = 60.0
+    #: a session is closed after this long, whatever it does
+    ws_max_session_s: float = 3600.0
+    #: text received but not yet sent to a worker; past it the session ends with an error
+    ws_max_buffered_chars: int = 16384
+    #: audio a session holds for a client that does not read (PCM waiting plus encoded bytes unsent);
+    #: past it the client is disconnected and everything in flight cancelled
+    ws_max_buffered_bytes: int = 4194304
 
 
 @dataclass
@@ -183,7 +197,8 @@ def validate(config: Config) -> Config:
         raise ConfigError("server.max_input_chars: must be positive")
     for name in ("request_timeout_s", "heartbeat_timeout_s", "load_timeout_s", "drain_timeout_s",
                  "shutdown_timeout_s", "restart_window_s", "header_timeout_s", "body_timeout_s",
-                 "keepalive_timeout_s", "write_timeout_s", "max_buffered_bytes", "max_connections"):
+                 "keepalive_timeout_s", "write_timeout_s", "max_buffered_bytes", "max_connections",
+                 "ws_idle_timeout_s", "ws_max_session_s", "ws_max_buffered_chars", "ws_max_buffered_bytes"):
         if getattr(s, name) <= 0:
             raise ConfigError(f"server.{name}: must be positive")
     if s.max_restarts < 1 or s.cpu_memory_budget_mb < 0 or s.gpu_memory_reserve_mb < 0:

@@ -23,6 +23,7 @@ from .pool import WorkerPool
 from .speech import create_speech
 from .state import CATALOG, CONFIG, CONTROL, EXECUTOR, METRICS, POOL, STARTED_AT
 from .text_routes import setup_text_routes
+from .ws import WS_PATH, protocol_key, speech_stream
 
 log = logging.getLogger("vtts.frontend")
 
@@ -59,6 +60,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if keys and request.path.startswith("/v1"):
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        if not token and request.path == WS_PATH:  # browsers cannot set headers on a WebSocket
+            token = request.query.get("api_key", "") or protocol_key(request)
         # surrogateescape: aiohttp decodes header bytes that are not UTF-8 that way; they then match no key
         if not any(hmac.compare_digest(token.encode("utf-8", "surrogateescape"), k.encode()) for k in keys):
             raise APIError(
@@ -148,6 +151,7 @@ def build_app(config: Config, endpoint: str, control: str) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_post("/v1/audio/speech", create_speech, expect_handler=expect_within_limit)
+    app.router.add_get(WS_PATH, speech_stream)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/audio/voices", list_voices)
     app.router.add_get("/health", health)

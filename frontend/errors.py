@@ -7,7 +7,7 @@ from aiohttp import web
 #: HTTP status -> OpenAI error ``type``
 ERROR_TYPES = {
     400: "invalid_request_error",
-    401: "authentication_error",
+    401: "invalid_request_error",  # what OpenAI sends for a missing or wrong key
     403: "permission_error",
     404: "invalid_request_error",
     405: "invalid_request_error",
