@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vtts.config import OPENAI_MODELS, OPENAI_VOICES, Config, ConfigError, ModelConfig, parse_model
+from vtts.config import OPENAI_VOICES, Config, ConfigError, ModelConfig, parse_model
 
 from .control import SupervisorLink
 from .errors import APIError
@@ -41,7 +41,7 @@ class Catalog:
     def model_names(self) -> dict[str, str]:
         """Every name that routes somewhere → model id."""
         default = self.config.default_model
-        names = {name: default for name in OPENAI_MODELS if default}
+        names = {name: default for name in self.config.server.openai_model_aliases if default}
         for m in self.entries().values():
             names.update({alias: m.id for alias in m.aliases})
             names[m.id] = m.id

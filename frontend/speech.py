@@ -99,7 +99,8 @@ async def _start(request: web.Request, speech: SpeechRequest, model_id: str) -> 
             first = await stream.next(max(0.1, deadline - time.monotonic()) + DEADLINE_MARGIN_S)
         except asyncio.TimeoutError:
             await pool.cancel(stream)
-            raise APIError(504, "the model did not start this request in time", code="timeout") from None
+            raise APIError(504, "the model did not start this request in time", code="timeout",
+                           should_retry=False) from None
         except asyncio.CancelledError:  # the client went away while the request waited to start
             metrics.cancelled.labels(model_id).inc()
             await pool.cancel(stream)
@@ -131,7 +132,8 @@ async def _ensure_loaded(request: web.Request, model_id: str, deadline: float) -
     if reply is not None and not reply.ok:
         metrics.rejected.labels(model_id, "no_worker").inc()
         raise APIError(503, f"Model '{model_id}' is not available: {reply.message}", code=reply.code or
-                       "model_not_ready", retry_after=RETRY_AFTER_S)
+                       "model_not_ready", retry_after=RETRY_AFTER_S,
+                       should_retry=False if reply.code == "insufficient_memory" else None)
     while not pool.ready_workers(model_id):  # the worker's heartbeat can trail the supervisor's answer
         if time.monotonic() > deadline:
             metrics.rejected.labels(model_id, "no_worker").inc()
