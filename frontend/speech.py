@@ -149,7 +149,7 @@ async def _respond(
     app = request.app
     metrics = app[METRICS]
     rate = first.sample_rate if isinstance(first, P.Audio) else stream.sample_rate
-    encoder = make_encoder(speech.response_format, rate or 24000)
+    encoder = make_encoder(speech.response_format, rate or 24000, speech.sample_rate)
     sse = speech.stream_format == "sse"
     resp = web.StreamResponse(
         headers={

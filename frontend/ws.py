@@ -417,7 +417,7 @@ class Session:
         job.stream = stream
         self.metrics.requests.labels(self.model_id, "200").inc()
         rate = first.sample_rate if isinstance(first, P.Audio) else stream.sample_rate
-        encoder = make_encoder(self.speech.response_format, rate or 24000)
+        encoder = make_encoder(self.speech.response_format, rate or 24000, self.speech.sample_rate)
         await self._send(json.dumps({"type": "audio.start", "sentence_index": job.index, "sentence_text": job.text,
                                      "format": self.speech.response_format}))
         loop = asyncio.get_running_loop()
