@@ -23,7 +23,7 @@ from .pool import WorkerPool
 from .speech import create_speech
 from .state import CATALOG, CONFIG, CONTROL, EXECUTOR, METRICS, POOL, STARTED_AT
 from .text_routes import setup_text_routes
-from .ws import WS_PATH, protocol_key, speech_stream
+from .ws import SESSIONS, WS_PATH, protocol_key, shutdown_sessions, speech_stream
 
 log = logging.getLogger("vtts.frontend")
 
@@ -186,6 +186,8 @@ def build_app(config: Config, endpoint: str, control: str) -> web.Application:
     app = web.Application(middlewares=[cors_middleware, error_middleware, auth_middleware],
                           client_max_size=MAX_BODY_BYTES)
     app.on_response_prepare.append(cors_headers)
+    app[SESSIONS] = set()
+    app.on_shutdown.append(shutdown_sessions)
     app[CONFIG] = config
     app[METRICS] = Metrics()
     app[POOL] = WorkerPool(endpoint, config.server.heartbeat_timeout_s, on_status=app[METRICS].on_status,

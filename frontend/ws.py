@@ -60,6 +60,8 @@ MAX_SEGMENT_CHARS = 400
 FIRST_MAX_CHARS = 100
 CONFIG_FIELDS = frozenset({"type", "model", "voice", "response_format", "speed", "language", "instructions", "extra"})
 WATCH_PERIOD_S = 0.1
+#: the sessions running in an app, told to end when it shuts down
+SESSIONS = web.AppKey("ws_sessions", set)
 CLOSE_TIMEOUT_S = 2.0
 _PARAGRAPH_END = re.compile(r"\n[^\S\n]*\n\s*$")
 _CLOSERS = "\"')]”’」』）】》〉"
@@ -194,8 +196,21 @@ async def speech_stream(request: web.Request) -> web.StreamResponse:
         raise APIError(400, f"{WS_PATH} takes a WebSocket upgrade (GET with 'Upgrade: websocket')",
                        code="websocket_required")
     await ws.prepare(request)
-    await Session(request, ws).run()
+    session = Session(request, ws)
+    sessions = request.app[SESSIONS]
+    sessions.add(session)
+    try:
+        await session.run()
+    finally:
+        sessions.discard(session)
     return ws
+
+
+async def shutdown_sessions(app: web.Application) -> None:
+    """``on_shutdown``: every open session ends with a 503 ``shutting_down`` error and close code 1001, so a
+    stop is not held up by clients that keep their WebSocket open."""
+    for session in list(app.get(SESSIONS, ())):
+        session.stopping.set()
 
 
 class Session:
@@ -211,6 +226,7 @@ class Session:
         self.started = self.last_activity = time.monotonic()
         self.jobs: deque[Job] = deque()
         self.wake = asyncio.Event()
+        self.stopping = asyncio.Event()
         self.input_done = False
         self.count = 0
         self.usage: dict[str, int] = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
@@ -233,7 +249,7 @@ class Session:
             log.info("stream session ends with an error: %s", exc.message)
             await self._stop(tasks)
             await self._send_error(exc)
-            await self._close(1008 if exc.status < 500 else 1011)
+            await self._close(1001 if exc.code == "shutting_down" else 1008 if exc.status < 500 else 1011)
         except ClientTooSlow as exc:
             log.info("stream session: %s; disconnecting", exc)
             if self.request.transport is not None:
@@ -289,8 +305,20 @@ class Session:
 
     # -- client messages -------------------------------------------------------------------------------
     async def _message(self, timeout: float | None) -> dict[str, Any]:
+        receive = asyncio.ensure_future(self.ws.receive(timeout))
+        stop = asyncio.ensure_future(self.stopping.wait())
         try:
-            msg = await self.ws.receive(timeout)
+            await asyncio.wait({receive, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not receive.done():
+                receive.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await receive
+        if self.stopping.is_set():
+            raise SessionError(503, "the server is shutting down; reconnect", code="shutting_down")
+        try:
+            msg = receive.result()
         except asyncio.TimeoutError:
             raise SessionError(408, f"no session.config within {self.server.ws_idle_timeout_s:g} s",
                                code="idle_timeout") from None
@@ -465,6 +493,8 @@ class Session:
         while True:
             await asyncio.sleep(WATCH_PERIOD_S)
             now = time.monotonic()
+            if self.stopping.is_set():
+                raise SessionError(503, "the server is shutting down; reconnect", code="shutting_down")
             if now - self.started > s.ws_max_session_s:
                 raise SessionError(408, f"the session is longer than {s.ws_max_session_s:g} s", code="session_timeout")
             if not self.jobs and now - self.last_activity > s.ws_idle_timeout_s:

@@ -321,3 +321,26 @@ def test_aiohttp_client_gets_mp3_per_sentence(srv: Server) -> None:
     pieces = sentences_of(events)
     assert [p[0]["sentence_text"] for p in pieces] == ["One whole answer.", "Sent at once, in one message."]
     assert all(rms(decode(a, "mp3")[0]) > 0.02 for _, a in pieces)
+
+
+def test_shutdown_ends_open_sessions_at_once(tmp_path) -> None:
+    """SIGTERM with sessions open (one idle before its config, one mid-text): each gets a 503 ``shutting_down``
+    error and close code 1001, and the server stops in seconds instead of waiting for the clients."""
+    server = start_server([], tmp_path)
+    try:
+        url = f"ws://127.0.0.1:{server.port}/v1/audio/speech/stream"
+        with wsc.connect(url) as idle, wsc.connect(url) as busy:
+            busy.send(json.dumps({"type": "session.config", "response_format": "pcm"}))
+            busy.send(json.dumps({"type": "input.text", "text": "An unfinished thought"}))
+            time.sleep(0.5)
+            start = time.monotonic()
+            server.proc.terminate()
+            for conn in (idle, busy):
+                err = error_of(conn)
+                assert err["code"] == "shutting_down" and err["type"] == "server_error"
+                assert conn.close_code == 1001
+        server.proc.wait(15)
+        assert time.monotonic() - start < 8.0
+    finally:
+        _, left = server.stop()
+    assert not left
