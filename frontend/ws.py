@@ -10,11 +10,12 @@ ends the session.
 
 Text is cut as it arrives (:class:`Segmenter`): a sentence goes to a worker as soon as it is complete in the
 buffer, and the first one is cut at its earliest phrase boundary, as the worker does for one request. Each
-sentence is one worker request, routed by :func:`.speech._start` like an HTTP request; at most
-``MAX_IN_FLIGHT`` run at once (the one being relayed and the next one synthesizing), and their audio is relayed
-strictly in order. Every session is bounded: ``ws_idle_timeout_s``, ``ws_max_session_s``,
-``ws_max_buffered_chars`` (text not yet sent to a worker) and ``ws_max_buffered_bytes`` (audio a non-reading
-client leaves waiting: past it the client is disconnected). A disconnect cancels everything in flight.
+sentence is one worker request, routed by :func:`.speech._start` like an HTTP request; they synthesize one at a
+time, as one request's segments do (the next one while the previous one's audio goes out, at most
+``MAX_IN_FLIGHT`` not yet relayed), and their audio is relayed strictly in order. Every session is bounded:
+``ws_idle_timeout_s``, ``ws_max_session_s``, ``ws_max_buffered_chars`` (text not yet sent to a worker) and
+``ws_max_buffered_bytes`` (audio a non-reading client leaves waiting: past it the client is disconnected). A
+disconnect cancels everything in flight; a server shutdown ends every session with a ``shutting_down`` error.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from vtts.workers.text.segment import FIRST_SEGMENT_MODES, split_first_phrase, s
 
 from .encoders import make_encoder
 from .errors import APIError
-from .pool import Stream
 from .speech import DEADLINE_MARGIN_S, _start
 from .state import CATALOG, CONFIG, EXECUTOR, METRICS, POOL
 from .validation import SpeechRequest, parse_speech
@@ -162,7 +162,6 @@ class Job:
     text: str
     ready_at: float
     task: asyncio.Task | None = None
-    stream: Stream | None = None
 
 
 def _made(job: Job) -> bool:
@@ -191,7 +190,9 @@ async def speech_stream(request: web.Request) -> web.StreamResponse:
     """The WebSocket route; a plain GET gets a 400 in OpenAI's shape."""
     server = request.app[CONFIG].server
     ws = web.WebSocketResponse(protocols=_protocols(request), compress=False, autoping=True,
-                               timeout=CLOSE_TIMEOUT_S, max_msg_size=4 * server.ws_max_buffered_chars + 4096)
+                               timeout=CLOSE_TIMEOUT_S,
+                               # a JSON string may spell a character as a 6-byte \uXXXX escape
+                               max_msg_size=6 * server.ws_max_buffered_chars + 4096)
     if not ws.can_prepare(request).ok:
         raise APIError(400, f"{WS_PATH} takes a WebSocket upgrade (GET with 'Upgrade: websocket')",
                        code="websocket_required")
@@ -442,7 +443,6 @@ class Session:
                 self.metrics.requests.labels(self.model_id, str(exc.status)).inc()
             raise SessionError(exc.status, f"sentence {job.index}: {exc.message}", param=exc.param,
                                code=exc.code) from None
-        job.stream = stream
         self.metrics.requests.labels(self.model_id, "200").inc()
         rate = first.sample_rate if isinstance(first, P.Audio) else stream.sample_rate
         encoder = make_encoder(self.speech.response_format, rate or 24000, self.speech.sample_rate)
