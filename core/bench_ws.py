@@ -8,8 +8,8 @@ a clause also waits for the one before it to be synthesized (one request's segme
 the script reports that too: ``overhead = first_audio - max(last_token, previous clause's audio.done) - own_time``
 is what the streaming path adds beyond synthesis and that wait.
 
-    python bench/ws_latency.py                 # starts `vtts serve` (bundled voice) on a free port
-    python bench/ws_latency.py --url http://127.0.0.1:8000 --sessions 8
+    vtts bench --ws 6                                  # starts `vtts serve` (bundled voice) on a free port
+    vtts bench --ws 8 --url http://127.0.0.1:8000 [--api-key KEY]
 """
 
 from __future__ import annotations
@@ -19,24 +19,22 @@ import asyncio
 import json
 import re
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
 
+from vtts.bench_texts import SENTENCES
 from vtts.frontend.ws import Segmenter
 from vtts.local_server import LocalServer
 
 TOKEN_INTERVAL_S = 0.03
-CORPUS = Path(__file__).with_name("corpus_en.tsv")
 
 
 def paragraphs(n: int, per: int = 4) -> list[str]:
-    prose = [line.split("\t")[0] for line in CORPUS.read_text("utf-8").splitlines()
-             if line and not line.startswith("#") and line.rstrip().endswith("prose")]
-    return [" ".join(prose[(i * per + j) % len(prose)] for j in range(per)) for i in range(n)]
+    """``n`` texts of ``per`` sentences from the bench corpus."""
+    return [" ".join(SENTENCES[(i * per + j) % len(SENTENCES)] for j in range(per)) for i in range(n)]
 
 
 async def session(http: aiohttp.ClientSession, url: str, text: str) -> list[tuple[str, float, float]]:
@@ -99,8 +97,9 @@ async def own_time(http: aiohttp.ClientSession, url: str, text: str) -> float:
     return statistics.median(times)
 
 
-async def run(url: str, sessions: int) -> dict:
-    async with aiohttp.ClientSession() as http:
+async def run(url: str, sessions: int, api_key: str | None = None) -> dict:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+    async with aiohttp.ClientSession(headers=headers) as http:
         await own_time(http, url, "Warm up.")
         clauses: list[tuple[str, float, float]] = []
         for text in paragraphs(sessions):
@@ -124,25 +123,20 @@ async def run(url: str, sessions: int) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--url", help="a running server (default: start one)")
-    ap.add_argument("--sessions", type=int, default=6)
-    args = ap.parse_args(argv)
+def cmd_ws(args: argparse.Namespace) -> int:
+    """``vtts bench --ws N``: N sessions against ``--url`` or a started ``vtts serve`` (``--config``); prints the
+    figures as JSON; exit status 1 when a clause missed the target."""
     server = None
     url = args.url
     if url is None:
-        server = LocalServer([], Path(tempfile.mkdtemp()) / "vtts.log")
+        server = LocalServer(["--config", args.config] if args.config else [],
+                             Path(tempfile.mkdtemp(prefix="vtts-bench-ws-")) / "server.log")
         server.wait_ready()
         url = server.url
     try:
-        result = asyncio.run(run(url.rstrip("/"), args.sessions))
+        result = asyncio.run(run(url.rstrip("/"), args.ws, args.api_key))
     finally:
         if server is not None:
             server.stop()
     print(json.dumps(result, indent=2))
     return 0 if result["within_50ms"] == result["clauses"] else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
