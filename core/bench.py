@@ -1091,10 +1091,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--soak-every", type=int, default=100, help="requests between RSS samples (100)")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"directory for the JSON, plot and server log ({DEFAULT_OUT})")
     p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--ws", type=_positive, metavar="N",
+                   help="instead: N WebSocket text-in sessions, tokens every 30 ms; time from each clause's last "
+                        "token to its first audio vs the clause's own synthesis time (vtts.bench_ws)")
     p.set_defaults(func=_run_bench, argv=[])
     return p
 
 
 def _run_bench(args: argparse.Namespace) -> int:
+    if args.ws:
+        from vtts.bench_ws import cmd_ws
+
+        return cmd_ws(args)
     args.argv = sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "bench" else []
     return cmd_bench(args)

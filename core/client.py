@@ -1,16 +1,25 @@
 """A small Python client for a vTTS server (sync and async): whole files or streamed chunks.
 
 The official ``openai`` SDK works too; this client adds no dependency beyond the standard library (sync)
-and aiohttp (async), and exposes vTTS extensions (voices listing, ``language``, ``extra``).
+and aiohttp (async, and ``stream_text`` in both), and exposes vTTS extensions (voices listing, ``language``,
+``extra``, text streamed in over the WebSocket route).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import queue
+import threading
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
+
+#: what ``stream_text`` yields: the server's JSON events as dicts (``audio.start``, ``audio.done``,
+#: ``session.done``) and each binary audio frame as bytes
+StreamEvent = dict[str, Any] | bytes
 
 CHUNK = 8192
 
@@ -75,6 +84,51 @@ class Client:
         with self._open("GET", "/v1/models") as r:
             return json.load(r)["data"]
 
+    def stream_text(self, texts: Iterable[str], voice: str = "alloy", model: str = "tts-1",
+                    response_format: str = "pcm", speed: float = 1.0, **extra: Any) -> Iterator[StreamEvent]:
+        """Send ``texts`` (e.g. an LLM's tokens, as they come) over ``/v1/audio/speech/stream`` and yield what
+        comes back as it comes: ``audio.start`` dicts, audio bytes, ``audio.done`` dicts, then ``session.done``
+        (with ``usage``). Runs :meth:`AsyncClient.stream_text` on a private event loop thread; ``texts`` is
+        read on another thread, so a generator that waits for its next token does not stall the audio."""
+        out: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=256)
+        stop = threading.Event()
+
+        async def tokens() -> AsyncIterator[str]:
+            it = iter(texts)
+            end = object()
+            while (item := await asyncio.to_thread(next, it, end)) is not end:
+                yield item  # type: ignore[misc]
+
+        def put(item: tuple[str, Any]) -> bool:
+            while not stop.is_set():
+                with contextlib.suppress(queue.Full):
+                    out.put(item, timeout=0.1)
+                    return True
+            return False
+
+        async def session() -> None:
+            try:
+                async with AsyncClient(self.base_url, self.api_key, self.timeout) as client:
+                    async for event in client.stream_text(tokens(), voice, model, response_format, speed, **extra):
+                        if not await asyncio.to_thread(put, ("event", event)):
+                            return
+                put(("end", None))
+            except BaseException as exc:  # handed to the caller's thread
+                put(("raise", exc))
+
+        thread = threading.Thread(target=asyncio.run, args=(session(),), daemon=True, name="vtts-stream-text")
+        thread.start()
+        try:
+            while True:
+                kind, value = out.get()
+                if kind == "end":
+                    return
+                if kind == "raise":
+                    raise value
+                yield value
+        finally:
+            stop.set()
+
 
 class AsyncClient:
     """Asyncio client (aiohttp); use as ``async with AsyncClient(url) as c``."""
@@ -114,3 +168,54 @@ class AsyncClient:
             if r.status >= 400:
                 raise VTTSError(r.status, await r.json(content_type=None))
             return (await r.json())["data"]
+
+    async def stream_text(self, texts: Iterable[str] | AsyncIterable[str], voice: str = "alloy",
+                          model: str = "tts-1", response_format: str = "pcm", speed: float = 1.0,
+                          **extra: Any) -> AsyncIterator[StreamEvent]:
+        """Send ``texts`` as they come over ``/v1/audio/speech/stream`` (WebSocket) and yield the server's
+        events (dicts) and audio frames (bytes) as they arrive, ending with ``session.done``. An ``error``
+        event raises :class:`VTTSError`. A plain iterable must not block (use an async one for that)."""
+        import aiohttp
+
+        url = "ws" + self.base_url[4:] + "/v1/audio/speech/stream" if self.base_url.startswith("http") else \
+            self.base_url + "/v1/audio/speech/stream"
+        config = {"type": "session.config", **_payload("", voice, model, response_format, speed, **extra)}
+        del config["input"]
+        try:
+            ws = await self._session.ws_connect(url)
+        except aiohttp.WSServerHandshakeError as exc:
+            raise VTTSError(exc.status, {"error": {"message": exc.message}}) from None
+
+        async def feed() -> None:
+            await ws.send_json(config)
+            if isinstance(texts, AsyncIterable):
+                async for text in texts:
+                    await ws.send_json({"type": "input.text", "text": text})
+            else:
+                for text in texts:
+                    await ws.send_json({"type": "input.text", "text": text})
+            await ws.send_json({"type": "input.done"})
+
+        feeder = asyncio.create_task(feed())
+        try:
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    yield msg.data
+                    continue
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                event = json.loads(msg.data)
+                if event.get("type") == "error":
+                    err = event.get("error", {})
+                    raise VTTSError(400 if err.get("type") == "invalid_request_error" else 500, event)
+                yield event
+                if event.get("type") == "session.done":
+                    return
+            if feeder.done() and feeder.exception() is not None:
+                raise feeder.exception()  # type: ignore[misc]
+            raise VTTSError(502, {"error": {"message": "the server closed the stream before session.done"}})
+        finally:
+            feeder.cancel()
+            with contextlib.suppress(BaseException):
+                await feeder
+            await ws.close()

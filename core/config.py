@@ -10,6 +10,7 @@ import dataclasses
 import os
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -21,7 +22,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 #: OpenAI's model names; they alias the default model
-OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-mini-tts-2025-12-15")
 #: OpenAI's voice names; they map to configured voices
 OPENAI_VOICES = (
     "alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse",
@@ -99,6 +100,20 @@ class ServerConfig:
     #: admin key; models in the config file itself are trusted
     admin_python_allowlist: list[str] = field(default_factory=list)
     admin_engine_allowlist: list[str] = field(default_factory=list)
+    #: OpenAI's model names that route to the default model (``GET /v1/models`` lists them)
+    openai_model_aliases: list[str] = field(default_factory=lambda: list(OPENAI_MODELS))
+    #: origins browsers may call the API from (CORS); ``["*"]`` = any; empty = no CORS headers
+    cors_origins: list[str] = field(default_factory=list)
+    #: WebSocket text-in sessions (``/v1/audio/speech/stream``): no client message and nothing to send for
+    #: this long closes the session
+    ws_idle_timeout_s: float = 60.0
+    #: a session is closed after this long, whatever it does
+    ws_max_session_s: float = 3600.0
+    #: text received but not yet sent to a worker; past it the session ends with an error
+    ws_max_buffered_chars: int = 16384
+    #: audio a session holds for a client that does not read (PCM waiting plus encoded bytes unsent);
+    #: past it the client is disconnected and everything in flight cancelled
+    ws_max_buffered_bytes: int = 4194304
 
 
 @dataclass
@@ -205,7 +220,8 @@ def validate(config: Config) -> Config:
     for name in ("request_timeout_s", "heartbeat_timeout_s", "load_timeout_s", "drain_timeout_s",
                  "shutdown_timeout_s", "restart_window_s", "header_timeout_s", "body_timeout_s",
                  "keepalive_timeout_s", "write_timeout_s", "max_buffered_bytes", "max_connections",
-                 "worker_stall_timeout_s"):
+                 "worker_stall_timeout_s", "ws_idle_timeout_s", "ws_max_session_s", "ws_max_buffered_chars",
+                 "ws_max_buffered_bytes"):
         if getattr(s, name) <= 0:
             raise ConfigError(f"server.{name}: must be positive")
     if s.max_restarts < 1 or s.cpu_memory_budget_mb < 0 or s.gpu_memory_reserve_mb < 0:
@@ -216,7 +232,7 @@ def validate(config: Config) -> Config:
     for i, m in enumerate(config.models):
         where = f"models[{i}]"
         validate_model(m, where, s.max_replicas)
-        clash = name_clash(m, names)
+        clash = name_clash(m, names, s.openai_model_aliases)
         if clash:
             raise ConfigError(f"{where}: {clash}")
         names.update(dict.fromkeys(model_names(m), m.id))
@@ -231,11 +247,13 @@ def model_names(m: ModelConfig) -> set[str]:
     return {m.id, *m.aliases}
 
 
-def name_clash(m: ModelConfig, taken: dict[str, str]) -> str:
+def name_clash(m: ModelConfig, taken: dict[str, str], openai_names: Iterable[str] = OPENAI_MODELS) -> str:
     """Why ``m``'s names cannot join ``taken`` (name -> model id), or "" when they can. Names are unique
-    across model ids, aliases and OpenAI's model names, so no entry can take over another's traffic."""
+    across model ids, aliases and OpenAI's model names (``server.openai_model_aliases``), so no entry can
+    take over another's traffic."""
+    openai_names = set(openai_names)
     for name in sorted(model_names(m)):
-        if name in OPENAI_MODELS:
+        if name in openai_names:
             return f"{name!r} is one of OpenAI's model names (they route to server.default_model)"
         owner = taken.get(name)
         if owner is not None and owner != m.id:

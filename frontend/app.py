@@ -23,6 +23,7 @@ from .pool import WorkerPool
 from .speech import create_speech
 from .state import CATALOG, CONFIG, CONTROL, EXECUTOR, METRICS, POOL, STARTED_AT
 from .text_routes import setup_text_routes
+from .ws import SESSIONS, WS_PATH, protocol_key, shutdown_sessions, speech_stream
 
 log = logging.getLogger("vtts.frontend")
 
@@ -59,6 +60,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if keys and request.path.startswith("/v1"):
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        if not token and request.path == WS_PATH:  # browsers cannot set headers on a WebSocket
+            token = request.query.get("api_key", "") or protocol_key(request)
         # surrogateescape: aiohttp decodes header bytes that are not UTF-8 that way; they then match no key
         if not any(hmac.compare_digest(token.encode("utf-8", "surrogateescape"), k.encode()) for k in keys):
             raise APIError(
@@ -76,14 +79,70 @@ async def list_models(request: web.Request) -> web.Response:
     return web.json_response({"object": "list", "data": data})
 
 
+async def retrieve_model(request: web.Request) -> web.Response:
+    """The SDK's ``models.retrieve``; 404 in OpenAI's shape for a name that routes nowhere."""
+    name = request.match_info["model"]
+    target = request.app[CATALOG].model_names().get(name)
+    if target is None:
+        raise APIError(404, f"The model '{name}' does not exist", param="model", code="model_not_found")
+    return web.json_response({"id": name, "object": "model", "created": int(request.app[STARTED_AT]),
+                              "owned_by": "vtts", "root": target})
+
+
+async def list_audio_models(request: web.Request) -> web.Response:
+    """Open WebUI's model list: ``{"models": [{"id"}, ...]}``."""
+    return web.json_response({"models": [{"id": name, "name": name} for name in request.app[CATALOG].model_names()]})
+
+
 async def list_voices(request: web.Request) -> web.Response:
+    """Per model, OpenAI-style ``data``; ``voices`` is what Open WebUI reads (``{id: name}``)."""
     catalog = request.app[CATALOG]
     data = []
+    voices: dict[str, dict[str, str]] = {}
     for m in catalog.entries().values():
         for v in catalog.voices(m.id):
             data.append({"id": v["id"], "object": "voice", "model": m.id, "language": v.get("language"),
                          "sample_rate": v.get("sample_rate"), "description": v.get("description", "")})
-    return web.json_response({"object": "list", "data": data})
+            voices.setdefault(v["id"], {"id": v["id"], "name": v.get("name") or v["id"]})
+    return web.json_response({"object": "list", "data": data, "voices": list(voices.values())})
+
+
+#: headers a browser script may read from an answer
+CORS_EXPOSE = "X-Request-Id, X-Sample-Rate, Retry-After, x-should-retry"
+CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
+
+
+def _allowed_origin(request: web.Request) -> str | None:
+    origins = request.app[CONFIG].server.cors_origins
+    origin = request.headers.get("Origin")
+    if not origins or not origin:
+        return None
+    return origin if "*" in origins or origin in origins else None
+
+
+@web.middleware
+async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer browsers' preflight ``OPTIONS`` for allowed origins (before auth: a preflight carries no key);
+    the allow headers on every other answer are added by :func:`cors_headers`."""
+    origin = _allowed_origin(request)
+    if request.method == "OPTIONS" and origin and "Access-Control-Request-Method" in request.headers:
+        return web.Response(status=204, headers={
+            "Access-Control-Allow-Methods": CORS_METHODS,
+            "Access-Control-Allow-Headers": request.headers.get("Access-Control-Request-Headers",
+                                                                "Authorization, Content-Type"),
+            "Access-Control-Max-Age": "600",
+        })
+    return await handler(request)
+
+
+async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: streamed answers get their headers here too, before the first byte."""
+    origin = _allowed_origin(request)
+    if origin is None or response.status == 101:
+        return
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE
+    response.headers.add("Vary", "Origin")
 
 
 async def health(request: web.Request) -> web.Response:
@@ -124,7 +183,11 @@ async def metrics(request: web.Request) -> web.Response:
 
 def build_app(config: Config, endpoint: str, control: str) -> web.Application:
     """The frontend app; the worker pool and the supervisor link start and stop with it."""
-    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[cors_middleware, error_middleware, auth_middleware],
+                          client_max_size=MAX_BODY_BYTES)
+    app.on_response_prepare.append(cors_headers)
+    app[SESSIONS] = set()
+    app.on_shutdown.append(shutdown_sessions)
     app[CONFIG] = config
     app[METRICS] = Metrics()
     app[POOL] = WorkerPool(endpoint, config.server.heartbeat_timeout_s, on_status=app[METRICS].on_status,
@@ -148,7 +211,10 @@ def build_app(config: Config, endpoint: str, control: str) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_post("/v1/audio/speech", create_speech, expect_handler=expect_within_limit)
+    app.router.add_get(WS_PATH, speech_stream)
     app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/v1/models/{model}", retrieve_model)
+    app.router.add_get("/v1/audio/models", list_audio_models)
     app.router.add_get("/v1/audio/voices", list_voices)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vtts.config import OPENAI_MODELS, OPENAI_VOICES, Config, ConfigError, ModelConfig, parse_model
+from vtts.config import OPENAI_VOICES, Config, ConfigError, ModelConfig, parse_model
 
 from .control import SupervisorLink
 from .errors import APIError
@@ -45,7 +45,7 @@ class Catalog:
         default = self.config.default_model
         entries = self.entries().values()
         names = {m.id: m.id for m in entries}
-        for name in OPENAI_MODELS:
+        for name in self.config.server.openai_model_aliases:
             if default:
                 names.setdefault(name, default)
         for m in entries:

@@ -23,6 +23,12 @@ Format choices (what a client sees):
 - ``aac``: ADTS through FFmpeg's native aac encoder at 64 kbit/s, "fast" coder (see ``AacEncoder``). ADTS
   cannot signal the encoder's 1024-sample priming, so decoders play it plus the last frame's padding (up to
   ~2048 samples extra).
+- ``mulaw`` / ``alaw`` (vTTS extensions, telephony): raw G.711 through FFmpeg's ``pcm_mulaw``/``pcm_alaw``,
+  one byte per sample, no header, 8 kHz unless ``sample_rate`` says otherwise.
+- ``sample_rate`` (``make_encoder``'s argument; the request's ``extra.sample_rate``, 8000-48000): the PCM is
+  resampled to it with soxr before any format encodes it (pcm, mulaw and alaw then come out at that rate
+  instead of 24 / 8 kHz; mp3, aac and opus at the codec rate nearest above it, opus decoders still output
+  48 kHz).
 - ``flac``: PyAV's flac encoder and muxer, 16-bit at ``input_rate``, blocks a bit under 90 ms so the first
   frame leaves with the first 100 ms chunk. The header's total-samples field stays 0 ("unknown"), which is
   valid FLAC; the muxer's default 8 KiB padding block is turned off since nobody can seek back to fill it.
@@ -43,9 +49,16 @@ import lameenc
 import numpy as np
 import soxr
 
-__all__ = ["CONTENT_TYPES", "FORMATS", "PCM_RATE", "StreamEncoder", "make_encoder"]
+__all__ = ["ALL_FORMATS", "CONTENT_TYPES", "EXTENSION_FORMATS", "FORMATS", "PCM_RATE", "StreamEncoder", "make_encoder"]
 
+#: OpenAI's formats
 FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
+#: vTTS's own: raw G.711 for telephony
+EXTENSION_FORMATS = ("mulaw", "alaw")
+ALL_FORMATS = FORMATS + EXTENSION_FORMATS
+#: ``extra.sample_rate`` bounds
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8000, 48000
+G711_RATE = 8000
 
 CONTENT_TYPES: dict[str, str] = {
     "mp3": "audio/mpeg",
@@ -54,6 +67,8 @@ CONTENT_TYPES: dict[str, str] = {
     "flac": "audio/flac",
     "wav": "audio/wav",
     "pcm": "audio/pcm",  # what OpenAI sends; "audio/L16; rate=24000" would be the registered name
+    "mulaw": "audio/basic",  # RFC 2046's 8 kHz mu-law
+    "alaw": "audio/x-alaw-basic",
 }
 
 PCM_RATE = 24000  # OpenAI's pcm format: 24 kHz, whatever the engine's rate
@@ -164,11 +179,11 @@ class WavEncoder(StreamEncoder):
 
 
 class PcmEncoder(StreamEncoder):
-    """Headerless 16-bit little-endian mono at 24 kHz (OpenAI's ``pcm``)."""
+    """Headerless 16-bit little-endian mono at 24 kHz (OpenAI's ``pcm``), or at ``output_rate``."""
 
-    def __init__(self, input_rate: int) -> None:
-        super().__init__(input_rate, PCM_RATE, CONTENT_TYPES["pcm"])
-        self._resample = _Resampler(input_rate, PCM_RATE)
+    def __init__(self, input_rate: int, output_rate: int = PCM_RATE) -> None:
+        super().__init__(input_rate, output_rate, CONTENT_TYPES["pcm"])
+        self._resample = _Resampler(input_rate, output_rate)
 
     def _encode(self, pcm: np.ndarray) -> bytes:
         return self._resample(pcm).tobytes()
@@ -340,6 +355,29 @@ class FlacEncoder(_PyAVEncoder):
         )
 
 
+class G711Encoder(_PyAVEncoder):
+    """Raw G.711 (``mulaw`` or ``alaw``): one byte per sample at 8 kHz (or ``output_rate``), no header."""
+
+    def __init__(self, input_rate: int, law: str = "mulaw", output_rate: int = G711_RATE) -> None:
+        super().__init__(input_rate, fmt=law, container=law, codec=f"pcm_{law}", codec_rate=output_rate,
+                         output_rate=output_rate)
+
+
+class _Resampled(StreamEncoder):
+    """Another encoder fed at ``sample_rate``: the request's ``extra.sample_rate``."""
+
+    def __init__(self, inner: StreamEncoder, input_rate: int) -> None:
+        super().__init__(input_rate, inner.output_rate, inner.content_type)
+        self._inner = inner
+        self._resample = _Resampler(input_rate, inner.input_rate)
+
+    def _encode(self, pcm: np.ndarray) -> bytes:
+        return self._inner.encode(self._resample(pcm))
+
+    def _finish(self) -> bytes:
+        return self._inner.encode(self._resample.flush()) + self._inner.finish()
+
+
 _ENCODERS: dict[str, Callable[[int], StreamEncoder]] = {
     "mp3": Mp3Encoder,
     "opus": OpusEncoder,
@@ -347,13 +385,24 @@ _ENCODERS: dict[str, Callable[[int], StreamEncoder]] = {
     "flac": FlacEncoder,
     "wav": WavEncoder,
     "pcm": PcmEncoder,
+    "mulaw": lambda rate: G711Encoder(rate, "mulaw"),
+    "alaw": lambda rate: G711Encoder(rate, "alaw"),
 }
 
 
-def make_encoder(fmt: str, input_rate: int) -> StreamEncoder:
-    """A fresh encoder for one response in ``fmt`` (one of ``FORMATS``), fed PCM at ``input_rate``."""
+def make_encoder(fmt: str, input_rate: int, sample_rate: int | None = None) -> StreamEncoder:
+    """A fresh encoder for one response in ``fmt`` (one of ``ALL_FORMATS``), fed PCM at ``input_rate``;
+    ``sample_rate`` resamples first (the formats without a fixed rate of their own then output at it)."""
     try:
         cls = _ENCODERS[fmt]
     except KeyError:
-        raise ValueError(f"unknown audio format {fmt!r}; expected one of {', '.join(FORMATS)}") from None
-    return cls(input_rate)
+        raise ValueError(f"unknown audio format {fmt!r}; expected one of {', '.join(ALL_FORMATS)}") from None
+    if sample_rate is None:
+        return cls(input_rate)
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise ValueError(f"sample_rate must be {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE}, got {sample_rate}")
+    if fmt == "pcm":
+        return PcmEncoder(input_rate, sample_rate)
+    if fmt in EXTENSION_FORMATS:
+        return G711Encoder(input_rate, fmt, sample_rate)
+    return _Resampled(cls(sample_rate), input_rate)

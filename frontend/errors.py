@@ -7,7 +7,7 @@ from aiohttp import web
 #: HTTP status -> OpenAI error ``type``
 ERROR_TYPES = {
     400: "invalid_request_error",
-    401: "authentication_error",
+    401: "invalid_request_error",  # what OpenAI sends for a missing or wrong key
     403: "permission_error",
     404: "invalid_request_error",
     405: "invalid_request_error",
@@ -32,6 +32,7 @@ class APIError(Exception):
         param: str | None = None,
         code: str | None = None,
         retry_after: float | None = None,
+        should_retry: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -39,6 +40,8 @@ class APIError(Exception):
         self.param = param
         self.code = code
         self.retry_after = retry_after
+        #: False: tell OpenAI's SDK not to retry (``x-should-retry: false``): a retry would only add load
+        self.should_retry = should_retry
         #: already counted in ``vtts_requests_total`` (with its model); the error middleware counts the rest
         self.counted = False
 
@@ -56,4 +59,6 @@ class APIError(Exception):
         headers = {}
         if self.retry_after is not None:
             headers["Retry-After"] = str(max(1, round(self.retry_after)))
+        if self.should_retry is not None:
+            headers["x-should-retry"] = "true" if self.should_retry else "false"
         return web.json_response(self.body(), status=self.status, headers=headers)

@@ -100,7 +100,8 @@ async def _start(request: web.Request, speech: SpeechRequest, model_id: str) -> 
             first = await stream.next(max(0.1, deadline - time.monotonic()) + DEADLINE_MARGIN_S)
         except asyncio.TimeoutError:
             await pool.cancel(stream)
-            raise APIError(504, "the model did not start this request in time", code="timeout") from None
+            raise APIError(504, "the model did not start this request in time", code="timeout",
+                           should_retry=False) from None
         except asyncio.CancelledError:  # the client went away while the request waited to start
             metrics.cancelled.labels(model_id).inc()
             await pool.cancel(stream)
@@ -132,7 +133,8 @@ async def _ensure_loaded(request: web.Request, model_id: str, deadline: float) -
     if reply is not None and not reply.ok:
         metrics.rejected.labels(model_id, "no_worker").inc()
         raise APIError(503, f"Model '{model_id}' is not available: {reply.message}", code=reply.code or
-                       "model_not_ready", retry_after=RETRY_AFTER_S)
+                       "model_not_ready", retry_after=RETRY_AFTER_S,
+                       should_retry=False if reply.code == "insufficient_memory" else None)
     while not pool.ready_workers(model_id):  # the worker's heartbeat can trail the supervisor's answer
         if time.monotonic() > deadline:
             metrics.rejected.labels(model_id, "no_worker").inc()
@@ -148,7 +150,7 @@ async def _respond(
     app = request.app
     metrics = app[METRICS]
     rate = first.sample_rate if isinstance(first, P.Audio) else stream.sample_rate
-    encoder = make_encoder(speech.response_format, rate or 24000)
+    encoder = make_encoder(speech.response_format, rate or 24000, speech.sample_rate)
     sse = speech.stream_format == "sse"
     resp = web.StreamResponse(
         headers={

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .encoders import FORMATS
+from .encoders import ALL_FORMATS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from .errors import APIError
 
 STREAM_FORMATS = ("audio", "sse")
@@ -42,6 +42,8 @@ class SpeechRequest:
     instructions: str | None = None
     language: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``extra.sample_rate``: the frontend resamples to it (taken out of ``extra``, engines never see it)
+    sample_rate: int | None = None
 
 
 def _bad(message: str, param: str | None, code: str = "invalid_value") -> APIError:
@@ -151,7 +153,7 @@ def parse_speech(body: Any, max_input_chars: int) -> SpeechRequest:
     instructions = _string(body, "instructions", False)
     if instructions is not None and len(instructions) > MAX_INSTRUCTIONS:
         raise _bad(f"'instructions' is longer than {MAX_INSTRUCTIONS} characters", "instructions")
-    fmt = _choice(body, "response_format", "mp3", tuple(FORMATS))
+    fmt = _choice(body, "response_format", "mp3", ALL_FORMATS)
     stream_format = _choice(body, "stream_format", "audio", STREAM_FORMATS)
     speed = body.get("speed", 1.0)
     if speed is None:
@@ -168,7 +170,16 @@ def parse_speech(body: Any, max_input_chars: int) -> SpeechRequest:
     if not isinstance(extra, dict):
         raise _bad("'extra' must be an object", "extra", "invalid_type")
     check_plain(extra)
+    sample_rate = None
+    if "sample_rate" in extra:
+        extra = dict(extra)
+        sample_rate = extra.pop("sample_rate")
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or not (
+                MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE):
+            raise _bad(f"'extra.sample_rate' must be an integer from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE}",
+                       "extra")
     return SpeechRequest(
         model=model, input=text, voice=voice, response_format=fmt, speed=float(speed),
         stream_format=stream_format, instructions=instructions, language=language, extra=extra,
+        sample_rate=sample_rate,
     )

@@ -249,7 +249,7 @@ class Supervisor:
     def _check_names(self, entry: ModelConfig) -> None:
         """409 when the entry's id or aliases would take over another model's (or OpenAI's) names."""
         taken = {name: d.id for d in self.deployments.values() if d.id != entry.id for name in model_names(d.entry)}
-        clash = name_clash(entry, taken)
+        clash = name_clash(entry, taken, self.config.server.openai_model_aliases)
         if clash:
             raise _OpError(409, "name_taken", clash)
 

@@ -149,3 +149,32 @@ def test_client_disconnect_cancels_the_request(server) -> None:
             return
         time.sleep(0.2)
     pytest.fail("the abandoned request was not cancelled")
+
+
+@pytest.mark.parametrize(("fmt", "sample_rate", "rate"), [
+    ("mulaw", None, 8000), ("alaw", None, 8000), ("mulaw", 16000, 16000), ("wav", 16000, 16000), ("pcm", 8000, 8000),
+    ("flac", 48000, 48000),
+])
+def test_telephony_formats_and_sample_rate(server, fmt: str, sample_rate: int | None, rate: int) -> None:
+    """Issue 18: ``mulaw``/``alaw`` (raw G.711, 8 kHz) and ``extra.sample_rate`` for any format, decoded by FFmpeg."""
+    import io
+
+    import av
+    import numpy as np
+
+    body = {**OK, "input": "Telephony works.", "response_format": fmt}
+    if sample_rate:
+        body["extra"] = {"sample_rate": sample_rate}
+    status, headers, data = post(server, body)
+    assert status == 200, data
+    assert int(headers["X-Sample-Rate"]) == rate
+    if fmt == "pcm":
+        samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768
+    else:
+        opts = {"sample_rate": str(rate), "ch_layout": "mono"} if fmt in ("mulaw", "alaw") else {}
+        with av.open(io.BytesIO(data), format=fmt if fmt in ("mulaw", "alaw") else None, options=opts) as c:
+            frames = list(c.decode(audio=0))
+        assert frames[0].sample_rate == rate
+        samples = np.concatenate([f.to_ndarray().reshape(-1) for f in frames]).astype(np.float32)
+        samples /= 32768 if np.abs(samples).max() > 2 else 1
+    assert 0.5 < samples.size / rate < 3.0 and float(np.sqrt(np.mean(samples**2))) > 0.02

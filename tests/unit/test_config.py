@@ -134,3 +134,11 @@ def test_ops_fields_have_documented_defaults() -> None:
     assert s.admin_python_allowlist == [] and s.admin_engine_allowlist == []
     with pytest.raises(cfg.ConfigError, match="worker_stall_timeout_s"):
         cfg.parse({"server": {"worker_stall_timeout_s": 0}})
+
+
+def test_configured_openai_names_are_reserved_too() -> None:
+    """A name added to server.openai_model_aliases routes to the default model, so no alias may take it."""
+    server = {"openai_model_aliases": ["tts-1", "my-tts"]}
+    with pytest.raises(cfg.ConfigError, match="'my-tts' is one of OpenAI's model names"):
+        cfg.parse({"server": server, "models": [model(aliases=["my-tts"])]})
+    assert cfg.parse({"server": server, "models": [model(aliases=["tts-1-hd"])]}).models[0].aliases == ["tts-1-hd"]

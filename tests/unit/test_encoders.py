@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 import soundfile
 
-from vtts.frontend.encoders import CONTENT_TYPES, FORMATS, PCM_RATE, StreamEncoder, make_encoder
+from vtts.frontend.encoders import (
+    ALL_FORMATS,
+    CONTENT_TYPES,
+    EXTENSION_FORMATS,
+    FORMATS,
+    PCM_RATE,
+    StreamEncoder,
+    make_encoder,
+)
 
 RATE = 22050
 SECONDS = 2.0
@@ -60,8 +68,9 @@ def dominant_hz(samples: np.ndarray, rate: int) -> float:
 
 def test_formats_and_content_types() -> None:
     assert FORMATS == ("mp3", "opus", "aac", "flac", "wav", "pcm")
-    assert set(CONTENT_TYPES) == set(FORMATS)
-    for fmt in FORMATS:
+    assert EXTENSION_FORMATS == ("mulaw", "alaw")
+    assert set(CONTENT_TYPES) == set(ALL_FORMATS)
+    for fmt in ALL_FORMATS:
         assert make_encoder(fmt, RATE).content_type == CONTENT_TYPES[fmt]
 
 
@@ -191,3 +200,50 @@ def test_misuse_is_reported() -> None:
         enc.encode(np.zeros(10, dtype=np.int16))
     with pytest.raises(ValueError):
         make_encoder("wav", 0)
+
+
+def decode_at(fmt: str, data: bytes, rate: int) -> tuple[np.ndarray, int]:
+    """Like :func:`decode`, for headerless formats at a given rate: raw PCM by NumPy, G.711 by FFmpeg's own
+    ``mulaw``/``alaw`` demuxers and decoders."""
+    if fmt == "pcm":
+        return np.frombuffer(data, dtype="<i2").astype(np.float64), rate
+    if fmt in EXTENSION_FORMATS:
+        with av.open(io.BytesIO(data), format=fmt, options={"sample_rate": str(rate), "ch_layout": "mono"}) as c:
+            frames = list(c.decode(audio=0))
+        return np.concatenate([f.to_ndarray().reshape(-1) for f in frames]).astype(np.float64), frames[0].sample_rate
+    return decode(fmt, data)
+
+
+@pytest.mark.parametrize("fmt", EXTENSION_FORMATS)
+def test_g711_is_8khz_one_byte_per_sample_and_decodes(fmt: str) -> None:
+    enc = make_encoder(fmt, RATE)
+    parts, tail = feed(enc, sine(RATE))
+    data = b"".join(parts) + tail
+    assert parts[0] and enc.output_rate == 8000
+    assert abs(len(data) - SECONDS * 8000) <= 2  # one byte per sample, no header
+    samples, rate = decode_at(fmt, data, 8000)
+    assert rate == 8000 and abs(dominant_hz(samples, rate) - TONE_HZ) < 3
+    assert np.sqrt(np.mean(samples**2)) > 0.5 * 12000 / np.sqrt(2)  # the tone's level survives companding
+
+
+EXPECTED_RATE = {"mp3": {16000: 16000, 44100: 44100, 8000: 8000, 20000: 22050},
+                 "aac": {16000: 16000, 44100: 44100, 8000: 8000, 20000: 22050}}
+
+
+@pytest.mark.parametrize("fmt", ALL_FORMATS)
+@pytest.mark.parametrize("target", [8000, 16000, 20000, 44100])
+def test_sample_rate_resamples_every_format(fmt: str, target: int) -> None:
+    enc = make_encoder(fmt, RATE, target)
+    parts, tail = feed(enc, sine(RATE))
+    samples, rate = decode_at(fmt, b"".join(parts) + tail, enc.output_rate)
+    expected = 48000 if fmt == "opus" else EXPECTED_RATE.get(fmt, {}).get(target, target)
+    assert rate == enc.output_rate == expected
+    lo, hi = duration_slack(fmt, rate)
+    assert SECONDS + lo - 0.002 <= len(samples) / rate <= SECONDS + hi + 0.002, len(samples) / rate
+    assert abs(dominant_hz(samples, rate) - TONE_HZ) < 3
+
+
+def test_sample_rate_out_of_range_is_refused() -> None:
+    for bad in (7999, 48001):
+        with pytest.raises(ValueError):
+            make_encoder("wav", RATE, bad)

@@ -118,3 +118,13 @@ def test_plain_extra_and_valid_values_pass() -> None:
     assert r.extra == extra and r.language == "en-US"
     assert parse(language="pt_BR").language == "pt_BR" and parse(language="zh-Hans-CN").language == "zh-Hans-CN"
     assert parse(response_format=None, stream_format=None).response_format == "mp3"
+
+
+def test_extra_sample_rate_is_checked_and_kept_from_the_engine() -> None:
+    req = parse(extra={"sample_rate": 8000, "normalize": False}, response_format="mulaw")
+    assert req.sample_rate == 8000 and req.extra == {"normalize": False} and req.response_format == "mulaw"
+    assert parse(response_format="alaw").sample_rate is None
+    for bad in (7999, 48001, 16000.0, "16000", True):
+        with pytest.raises(APIError) as err:
+            parse(extra={"sample_rate": bad})
+        assert err.value.status == 400 and err.value.param == "extra"
