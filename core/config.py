@@ -96,6 +96,8 @@ class ServerConfig:
     #: admin key; models in the config file itself are trusted
     admin_python_allowlist: list[str] = field(default_factory=list)
     admin_engine_allowlist: list[str] = field(default_factory=list)
+    #: serve the web playground at ``/playground`` (``/`` redirects there); false = both are 404
+    playground: bool = True
 
 
 @dataclass
