@@ -20,7 +20,7 @@
   /** What the page did, for people debugging it and for the browser tests. */
   const stats = {
     state: "idle", requests: 0, chunks: 0, samples: 0, peak: 0, analyserPeak: 0, ttfaMs: null, rtf: null,
-    audioSeconds: 0, usage: null, words: 0, error: null, polls: 0,
+    audioSeconds: 0, usage: null, words: 0, lit: 0, error: null, polls: 0,
   };
 
   // ---------------------------------------------------------------- API client and key
@@ -279,7 +279,8 @@
   async function speak() {
     clearError();
     let request;
-    try { request = buildRequest(); } catch (e) { showError(e); return; }
+    try { request = buildRequest(); } catch (e) { stats.state = "error"; showError(e); return; }
+    stats.state = "starting"; // set before the first await, so a caller polling the state sees this request
     if (current) stop(true);
     let ctx;
     try { ctx = await audio(); } catch (e) { showError(new Error(`Audio cannot play here: ${e.message}`)); return; }
@@ -290,7 +291,7 @@
     current = run;
     last = run;
     Object.assign(stats, { state: "streaming", chunks: 0, samples: 0, peak: 0, analyserPeak: 0, ttfaMs: null,
-                           rtf: null, audioSeconds: 0, usage: null, words: 0 });
+                           rtf: null, audioSeconds: 0, usage: null, words: 0, lit: 0 });
     stats.requests += 1;
     $("timing").hidden = true;
     $("download").disabled = true;
@@ -435,7 +436,11 @@
       const pos = run.player.position();
       let now = null;
       for (const w of run.words) { if (w.start <= pos && pos < w.end) { now = w.span; break; } }
-      if (now !== lit) { if (lit) lit.classList.remove("now"); if (now) now.classList.add("now"); lit = now; }
+      if (now !== lit) {
+        if (lit) lit.classList.remove("now");
+        if (now) { now.classList.add("now"); stats.lit += 1; }
+        lit = now;
+      }
       if (current === run || run.player.playing()) setTimeout(tick, 50);
       else if (lit) lit.classList.remove("now");
     };
@@ -557,7 +562,7 @@
     const max = Math.max(1, ...values);
     const step = 240 / (HISTORY - 1);
     const offset = HISTORY - values.length;
-    const points = values.map((v, i) => `${((offset + i) * step).toFixed(1)},${(58 - (v / max) * 54).toFixed(1)}`);
+    const points = values.map((v, i) => `${((offset + i) * step).toFixed(1)},${(56 - (v / max) * 50).toFixed(1)}`);
     let line = svg.querySelector("polyline");
     if (!line) {
       line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
