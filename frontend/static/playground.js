@@ -273,7 +273,6 @@
 
   function setBusy(busy) {
     $("stop").disabled = !busy;
-    $("speak").textContent = busy ? "Speak again" : "Speak";
   }
 
   async function speak() {
@@ -557,18 +556,26 @@
   }
 
   const history = { active: [], queue: [] };
+  /** A sparkline of the last HISTORY polls, scaled to its maximum (at least 1), with a baseline. */
   function plot(id, values) {
     const svg = $(id);
     const max = Math.max(1, ...values);
     const step = 240 / (HISTORY - 1);
     const offset = HISTORY - values.length;
-    const points = values.map((v, i) => `${((offset + i) * step).toFixed(1)},${(56 - (v / max) * 50).toFixed(1)}`);
-    let line = svg.querySelector("polyline");
-    if (!line) {
-      line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
-      svg.append(line);
+    const y = (v) => (56 - (v / max) * 48).toFixed(1);
+    const points = values.map((v, i) => `${((offset + i) * step).toFixed(1)},${y(v)}`);
+    if (!svg.firstChild) {
+      const make = (tag, cls) => {
+        const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
+        el.setAttribute("class", cls);
+        svg.append(el);
+        return el;
+      };
+      make("polyline", "baseline").setAttribute("points", "0,56 240,56");
+      make("polyline", "series");
     }
-    line.setAttribute("points", points.join(" "));
+    svg.querySelector(".series").setAttribute("points", points.join(" "));
+    $(`${id}-max`).textContent = `(scale 0–${max})`;
     svg.setAttribute("aria-label", `${svg.getAttribute("aria-label").split(":")[0]}: now ${values.at(-1)}, max ${max}`);
   }
 

@@ -87,8 +87,8 @@ def browser(server: Server) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        # the autoplay flag only spares the test a synthetic gesture; the page resumes its AudioContext on click
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--autoplay-policy=no-user-gesture-required"])
+        # default autoplay rules: the page must resume its AudioContext inside the click (or key press) itself
+        b = pw.chromium.launch(executable_path=CHROMIUM)
         try:
             yield b
         finally:
@@ -186,6 +186,8 @@ def test_stop_cancels_the_request_on_the_server(page: Page, server: Server) -> N
     p = page.page
     p.select_option("#model", "piper-joe")
     p.fill("#text", LONG_TEXT)
+    assert p.text_content("#count") == f"{len(LONG_TEXT)} / 4096 characters"
+    assert "over" not in (p.get_attribute("#count", "class") or "")
     before = _metric(server, "vtts_cancelled_total")
     p.click("#speak")
     p.wait_for_function("() => window.vttsPlayground.stats.chunks > 0", timeout=30000)
@@ -209,6 +211,8 @@ def test_invalid_ssml_shows_the_servers_message(page: Page, server: Server) -> N
         message = json.loads(exc.read())["error"]["message"]
     p = page.page
     p.select_option("#model", "piper-joe")
+    p.fill("#text", "\U0001f600" * 4097)  # counted in code points, as the server counts (not UTF-16 units)
+    assert p.text_content("#count") == "4097 / 4096 characters" and p.get_attribute("#count", "class") == "over"
     p.fill("#text", BAD_SSML)
     p.click("#speak")
     p.wait_for_selector("#error", state="visible")
@@ -245,7 +249,7 @@ def test_live_view_shows_models_and_plots(page: Page) -> None:
     p.wait_for_function("() => window.vttsPlayground.stats.polls >= 2", timeout=15000)
     rows = p.eval_on_selector_all("#models-table tbody tr", "rs => rs.map(r => [...r.cells].map(c => c.textContent))")
     assert ["piper-joe", "ready", "1", "0"] in rows  # the state comes from /admin/models (loopback, no admin key)
-    assert p.get_attribute("#plot-active polyline", "points")
+    assert p.get_attribute("#plot-active polyline.series", "points")
     assert p.text_content("#now-active") == "0"
 
 
