@@ -281,14 +281,23 @@
     try { request = buildRequest(); } catch (e) { stats.state = "error"; showError(e); return; }
     stats.state = "starting"; // set before the first await, so a caller polling the state sees this request
     if (current) stop(true);
-    let ctx;
-    try { ctx = await audio(); } catch (e) { showError(new Error(`Audio cannot play here: ${e.message}`)); return; }
     const run = {
       request, controller: new AbortController(), t0: performance.now(), firstAt: null, doneAt: null,
-      usage: null, pcm: [], words: [], player: new PcmPlayer(ctx, PCM_RATE), stopped: false,
+      usage: null, pcm: [], words: [], player: null, stopped: false, replaced: false,
     };
-    current = run;
+    current = run; // before the first await: a second Speak meanwhile replaces this one
     last = run;
+    try {
+      run.player = new PcmPlayer(await audio(), PCM_RATE);
+    } catch (e) {
+      if (current === run) {
+        current = null;
+        stats.state = "error";
+        showError(new Error(`Audio cannot play here: ${e.message}`));
+      }
+      return;
+    }
+    if (run.stopped) return;
     Object.assign(stats, { state: "streaming", chunks: 0, samples: 0, peak: 0, analyserPeak: 0, ttfaMs: null,
                            rtf: null, audioSeconds: 0, usage: null, words: 0, lit: 0 });
     stats.requests += 1;
@@ -305,6 +314,7 @@
       setStatus("Playing the rest…");
       whenPlayed(run);
     } catch (e) {
+      if (run.replaced) return; // a newer Speak took over: its run owns the page now
       if (run.stopped || e.name === "AbortError") {
         stats.state = "stopped";
         setStatus("Stopped.");
@@ -316,7 +326,7 @@
         if (current === run) { current = null; setBusy(false); }
       }
     } finally {
-      $("download").disabled = !run.pcm.length;
+      if (last === run) $("download").disabled = !run.pcm.length;
     }
   }
 
@@ -337,8 +347,9 @@
     const run = current;
     if (!run) return;
     run.stopped = true;
+    run.replaced = quiet;
     run.controller.abort();
-    run.player.stop();
+    if (run.player) run.player.stop();
     current = null;
     setBusy(false);
     if (!quiet) { stats.state = "stopped"; setStatus("Stopped."); }
