@@ -136,6 +136,10 @@ def test_root_redirects_to_the_page_which_loads_with_no_errors(page: Page, serve
     assert page.page.url == server.url + "/playground"
     assert page.page.title() == "vTTS playground"
     page.page.screenshot(path=str(shots / "desktop.png"), full_page=True)
+    # keyboard and screen-reader use: every control has a label (a <label> or aria-label)
+    unlabelled = page.page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]
+        .filter(c => !c.labels.length && !c.getAttribute('aria-label')).map(c => c.id)""")
+    assert unlabelled == []
     assert page.errors == []
 
 
