@@ -49,7 +49,8 @@
       const form = $("key-form");
       const input = $("key-input");
       input.value = "";
-      $("key-title").textContent = reason ? `API key (${reason})` : "API key";
+      $("key-reason").textContent = reason || "";
+      $("key-reason").hidden = !reason;
       const finish = (value) => {
         form.removeEventListener("submit", onSubmit);
         $("key-cancel").removeEventListener("click", onCancel);
