@@ -114,6 +114,8 @@ class ServerConfig:
     #: audio a session holds for a client that does not read (PCM waiting plus encoded bytes unsent);
     #: past it the client is disconnected and everything in flight cancelled
     ws_max_buffered_bytes: int = 4194304
+    #: serve the web playground at ``/playground`` (``/`` redirects there); false = both are 404
+    playground: bool = True
 
 
 @dataclass

@@ -19,6 +19,7 @@ from .catalog import Catalog
 from .control import SupervisorLink, SupervisorUnavailable
 from .errors import APIError
 from .metrics import Metrics
+from .playground import setup_playground_routes
 from .pool import WorkerPool
 from .speech import create_speech
 from .state import CATALOG, CONFIG, CONTROL, EXECUTOR, METRICS, POOL, STARTED_AT
@@ -221,4 +222,5 @@ def build_app(config: Config, endpoint: str, control: str) -> web.Application:
     app.router.add_get("/metrics", metrics)
     setup_admin_routes(app)
     setup_text_routes(app)
+    setup_playground_routes(app)
     return app
