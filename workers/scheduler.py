@@ -147,6 +147,7 @@ class Scheduler:
                          key=lambda r: (r.first_scheduled, r.arrival))
         batch: list[WorkItem] = []
         used = 0
+        just_preempted: set[str] = set()
         while running:
             r = running.pop(0)
             item = r.in_flight
@@ -155,12 +156,17 @@ class Scheduler:
             if len(batch) >= self.max_batch:
                 continue  # keeps its state; runs in a later step
             while used + cost > self._free() and running:  # make room: the youngest running request yields
-                self._preempt(running.pop())
+                young = running.pop()
+                self._preempt(young)
+                just_preempted.add(young.id)
             if batch and used + cost > self._free():
                 self._preempt(r)
+                just_preempted.add(r.id)
                 continue
             batch.append(item)  # alone, it runs even over budget: nothing else could ever make room
             used += cost
+        if just_preempted:
+            return batch  # the budget is short: nothing joins (a request just preempted would only thrash)
         idle = [r for r in self._requests.values() if (r.in_flight is None or r.preempted) and not r.finished]
         resumed = sorted((r for r in idle if r.preempted), key=lambda r: (r.first_scheduled, r.arrival))
         fresh = sorted((r for r in idle if not r.started), key=lambda r: r.arrival)
