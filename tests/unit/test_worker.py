@@ -199,7 +199,7 @@ def test_a_slow_prepare_does_not_stall_running_requests(tmp_path: Path) -> None:
         peer.send(synth("slow", "slowprep"))
         peer.engine.gate.set()
         assert isinstance(peer.until("a")[-1], P.Done)  # while "slow" is still inside prepare
-        assert peer.engine.preparing.is_set() and not peer.engine.prep_gate.is_set()
+        assert not peer.engine.prep_gate.is_set() and peer.engine.preparing.wait(WAIT_S)
         peer.engine.prep_gate.set()
         assert isinstance(peer.until("slow")[-1], P.Done)
         assert "MainThread" not in peer.engine.prepare_threads_seen
