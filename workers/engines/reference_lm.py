@@ -23,6 +23,7 @@ Options: ``layers``, ``dim``, ``heads``, ``max_new_tokens``, ``kv_budget_tokens`
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import secrets
@@ -31,7 +32,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.nn.utils.rnn import pad_sequence
 
 from vtts.protocol import FinishReason
 
@@ -59,7 +59,7 @@ MAX_POSITIONS = 1024
 MAX_SEGMENT_BYTES = 200
 MAX_INSTRUCTION_BYTES = 64
 DEFAULT_SAMPLING = Sampling(temperature=0.8, top_p=0.95, top_k=50, repetition_penalty=1.1)
-OPTIONS = {"layers": 2, "dim": 128, "heads": 4, "max_new_tokens": 48, "kv_budget_tokens": 8192,
+OPTIONS = {"layers": 2, "dim": 64, "heads": 4, "max_new_tokens": 48, "kv_budget_tokens": 8192,
            "chunk_tokens": 4, "max_batch": 16, "threads": 1}
 EXTRA = (*SAMPLING_KNOBS, "fail_after")
 VOICE = "tone"
@@ -88,7 +88,14 @@ class ReferenceLM(Engine):
         self.layers = [{"qkv": w(d, 3 * d, std=d**-0.5), "out": w(d, d, std=d**-0.5),
                         "up": w(d, 4 * d, std=d**-0.5), "down": w(4 * d, d, std=(4 * d) ** -0.5)}
                        for _ in range(layers)]
-        self._kv: dict[str, torch.Tensor] = {}  # request id -> its cache, [tokens, layers, 2, heads, head_dim]
+        #: request id -> (cache buffer [layers, 2, heads, capacity, head_dim], tokens used): a buffer grows by
+        #: doubling, so a step appends in place instead of copying the whole cache
+        self._kv: dict[str, tuple[torch.Tensor, int, int]] = {}  # ... and a generation number per cache
+        self._generation = itertools.count()
+        #: the padded batch of caches a decode step attends over, kept across steps: a row whose request
+        #: and cache are unchanged is not copied again (always finite, so masked-out positions weigh 0)
+        self._scratch = torch.zeros(0)
+        self._rows: list[tuple[int, int]] = []  # per scratch row: (cache generation, tokens) it holds
         self._live: set[str] = set()
         #: forward passes run (tests check that a batch decodes in one)
         self.decode_calls = 0
@@ -119,11 +126,24 @@ class ReferenceLM(Engine):
 
     @property
     def kv_tokens(self) -> int:
-        return sum(kv.shape[0] for kv in self._kv.values())
+        """Cached tokens, what the budget counts (a paged engine would count blocks)."""
+        return sum(used for _, used, _ in self._kv.values())
 
     @property
     def kv_bytes(self) -> int:
-        return sum(kv.numel() * kv.element_size() for kv in self._kv.values())
+        """Memory the caches hold, spare room of their buffers included."""
+        return sum(buf.numel() * buf.element_size() for buf, _, _ in self._kv.values())
+
+    def _append(self, rid: str, rows: torch.Tensor) -> None:
+        """Add ``rows`` ([layers, 2, heads, tokens, head_dim]) to a request's cache."""
+        n = rows.shape[3]
+        buf, used, gen = self._kv.get(rid) or (rows[:, :, :, :0], 0, next(self._generation))
+        if used + n > buf.shape[3]:
+            grown = rows.new_zeros((*rows.shape[:3], max(2 * buf.shape[3], used + n, 16), rows.shape[4]))
+            grown[:, :, :, :used] = buf[:, :, :, :used]
+            buf = grown
+        buf[:, :, :, used:used + n] = rows
+        self._kv[rid] = (buf, used + n, gen)
 
     # -- the contract --------------------------------------------------------------------------------
     def prepare(self, text: str, params: SynthesisParams) -> list[Segment]:
@@ -182,7 +202,8 @@ class ReferenceLM(Engine):
         decode = [k for k, c in enumerate(ctxs) if c.id in self._kv]
         for k, (item, ctx) in enumerate(zip(items, ctxs, strict=True)):
             if ctx.id not in self._kv:  # first step of a segment, or resuming after a preemption
-                self._kv[ctx.id], logits[k] = self._prefill(list(item.segment.tokens) + ctx.state["out"])
+                cache, logits[k] = self._prefill(list(item.segment.tokens) + ctx.state["out"])
+                self._append(ctx.id, cache)
         if decode:
             logits[decode] = self._decode([ctxs[k] for k in decode])
         tokens = self._sample(logits, ctxs)
@@ -212,12 +233,12 @@ class ReferenceLM(Engine):
 
         def attend(h: torch.Tensor) -> torch.Tensor:
             q, k, v = h.view(n, 3, heads, -1).permute(1, 2, 0, 3)  # each [heads, n, head_dim]
-            kv.append(torch.stack([k, v]).permute(2, 0, 1, 3))  # [n, 2, heads, head_dim]
+            kv.append(torch.stack([k, v]))  # [2, heads, n, head_dim]
             return self._attend(q, k, v, causal).transpose(0, 1).reshape(n, -1)
 
         for layer in self.layers:
             x = self._block(x, layer, attend)
-        return torch.stack(kv, dim=1), self._logits(x[-1])
+        return torch.stack(kv), self._logits(x[-1])  # [layers, 2, heads, n, head_dim]
 
     def _decode(self, ctxs: list[RequestContext]) -> torch.Tensor:
         """The last token of every request through the model at once: a ragged batch of caches, padded,
@@ -225,26 +246,36 @@ class ReferenceLM(Engine):
         self.decode_calls += 1
         heads = self.opt["heads"]
         caches = [self._kv[c.id] for c in ctxs]
-        lengths = torch.tensor([c.shape[0] for c in caches])
-        padded = pad_sequence(caches, batch_first=True)  # [batch, t_max, layers, 2, heads, head_dim]
-        b, t_max = padded.shape[:2]
-        mask = torch.cat([torch.arange(t_max)[None] < lengths[:, None], torch.ones(b, 1, dtype=torch.bool)], 1)
-        mask = mask[:, None, None, :]  # [batch, 1, 1, t_max + 1]
+        lengths = torch.tensor([used for _, used, _ in caches])
+        b, t_max = len(ctxs), int(lengths.max())
+        layers, _, _, _, head_dim = caches[0][0].shape
+        if self._scratch.dim() < 6 or self._scratch.shape[2] < b or self._scratch.shape[4] <= t_max:
+            shape = (layers, 2, max(b, 16), heads, max(2 * t_max, 64), head_dim)
+            self._scratch = torch.zeros(shape, dtype=torch.float64)
+            self._rows = []
+        self._rows += [(-1, -1)] * (b - len(self._rows))
+        # [layers, 2, batch, heads, t_max + 1, head_dim]: each row its request's cache, then this step's keys
+        # and values at the row's own position
+        padded = self._scratch[:, :, :b, :, : t_max + 1]
+        for k, (buf, used, gen) in enumerate(caches):
+            if self._rows[k] != (gen, used):
+                padded[:, :, k, :, :used] = buf[:, :, :, :used]
+        rows = torch.arange(b)
+        mask = (torch.arange(t_max + 1)[None] <= lengths[:, None])[:, None, None, :]  # [batch, 1, 1, t_max + 1]
         x = self.emb[[c.state["out"][-1] for c in ctxs]] + self.pos[lengths]
-        new = []
         for index, layer in enumerate(self.layers):
 
             def attend(h: torch.Tensor, index: int = index) -> torch.Tensor:
                 q, k, v = h.view(b, 3, heads, 1, -1).unbind(1)  # each [batch, heads, 1, head_dim]
-                new.append(torch.stack([k[:, :, 0], v[:, :, 0]], dim=1))  # [batch, 2, heads, head_dim]
-                keys = torch.cat([padded[:, :, index, 0].transpose(1, 2), k], dim=2)
-                values = torch.cat([padded[:, :, index, 1].transpose(1, 2), v], dim=2)
-                return self._attend(q, keys, values, mask).reshape(b, -1)
+                padded[index, 0, rows, :, lengths] = k[:, :, 0]
+                padded[index, 1, rows, :, lengths] = v[:, :, 0]
+                return self._attend(q, padded[index, 0], padded[index, 1], mask).reshape(b, -1)
 
             x = self._block(x, layer, attend)
-        step_kv = torch.stack(new, dim=1)  # [batch, layers, 2, heads, head_dim]
         for k, c in enumerate(ctxs):
-            self._kv[c.id] = torch.cat([caches[k], step_kv[k : k + 1]])
+            used = caches[k][1]
+            self._append(c.id, padded[:, :, k, :, used : used + 1])
+            self._rows[k] = (caches[k][2], used + 1)
         return self._logits(x)
 
     def _sample(self, logits: torch.Tensor, ctxs: list[RequestContext]) -> list[int]:
