@@ -1,6 +1,6 @@
 """Which work items run in the next engine step. Pure bookkeeping: no model, no sockets, no torch.
 
-Policy (ARCHITECTURE.md §4), in order:
+Policy (docs/engines.md explains it to engine authors), in order:
 
 1. items already running in an iterative engine keep their slot (they hold state across steps), oldest
    request first;
