@@ -41,6 +41,8 @@ from .scheduler import DEFAULT_MAX_QUEUE, QueueFull, Request, Scheduler
 log = logging.getLogger("vtts.worker")
 
 HEARTBEAT_S = 1.0
+#: the least time between two statuses, however often the step thread pokes
+MIN_STATUS_GAP_S = 0.02
 #: output_tokens are counted as 20 ms audio frames (50 per second) unless the engine reports the speech
 #: tokens it emitted, see README "Usage counts"
 FRAMES_PER_SECOND = 50
@@ -159,6 +161,8 @@ class Heartbeat:
                     return
                 self._wake.wait(HEARTBEAT_S)
                 self._wake.clear()
+                if not self._stop:
+                    time.sleep(MIN_STATUS_GAP_S)  # a burst of pokes makes one status
         except Exception:  # pragma: no cover - a bug here would silently kill liveness: say so
             log.exception("heartbeat thread failed")
         finally:
@@ -241,7 +245,7 @@ class Worker:
         free = eng.capacity()
         capacity = max(0, sched.max_batch - sched.num_active) if free is None else int(free)
         load = (sched.num_active, sched.num_waiting + len(self._preparing), capacity)
-        if load[:2] != self._load[:2]:
+        if (sum(load[:2]) == 0) != (sum(self._load[:2]) == 0):  # became idle or busy: say so now
             self.heartbeat.poke()
         self._load = load
 
