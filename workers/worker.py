@@ -14,6 +14,7 @@ Three kinds of threads, so none can stall another:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -46,11 +47,9 @@ MIN_STATUS_GAP_S = 0.02
 #: output_tokens are counted as 20 ms audio frames (50 per second) unless the engine reports the speech
 #: tokens it emitted, see README "Usage counts"
 FRAMES_PER_SECOND = 50
-#: how long the step loop waits on its socket when idle: it also notices prepared requests, the drain
-#: deadline and a dead parent this often
+#: how long the step loop waits on its socket when idle: it notices the drain deadline and a dead parent
+#: this often (a prepared request wakes it at once, through a pipe)
 IDLE_POLL_S = 0.1
-#: the same while a ``prepare`` is running
-PREPARE_POLL_S = 0.005
 
 
 @dataclass
@@ -205,6 +204,9 @@ class Worker:
         #: ids whose ``prepare`` runs, mapped to whether they were cancelled meanwhile
         self._preparing: dict[str, bool] = {}
         self._prepared: queue.SimpleQueue[tuple[P.Synthesize, float, float, Any]] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         self.heartbeat = Heartbeat(self, [endpoint, *([control] if control else [])])
 
     # -- messages ------------------------------------------------------------------------------------
@@ -293,6 +295,7 @@ class Worker:
         assert self.scheduler is not None and self.engine is not None
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
         last_check = time.monotonic()
         while not (self.stopping and len(self.scheduler) == 0 and not self._preparing):
             if self.stopping and time.monotonic() > self.drain_deadline:
@@ -300,9 +303,11 @@ class Worker:
                 self.abandon_all(FinishReason.DRAINED, "the worker is shutting down")
                 break
             busy = len(self.scheduler) > 0
-            timeout_s = 0 if busy else PREPARE_POLL_S if self._preparing else IDLE_POLL_S
-            if dict(poller.poll(int(timeout_s * 1000))).get(self.sock):
+            events = dict(poller.poll(0 if busy else int(IDLE_POLL_S * 1000)))
+            if events.get(self.sock):
                 self.drain_socket()
+            if events.get(self._wake_r):
+                os.read(self._wake_r, 4096)
             self.collect_prepared()
             self.expire_deadlines()
             items = self.scheduler.schedule()
@@ -369,6 +374,8 @@ class Worker:
         except Exception as exc:
             result = exc
         self._prepared.put((msg, arrival, deadline, result))
+        with contextlib.suppress(BlockingIOError):  # a full pipe wakes the loop just as well
+            os.write(self._wake_w, b"\0")  # wake the step loop if it waits on its socket
 
     def collect_prepared(self) -> None:
         assert self.scheduler is not None
@@ -510,6 +517,8 @@ class Worker:
             self.engine.close()
         self.heartbeat.stop()
         self.sock.close(linger=500)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
 
 
 def _shift(words: list[dict[str, Any]] | None, offset: float) -> list[dict[str, Any]]:

@@ -340,3 +340,28 @@ def test_single_pass_engines_retry_a_failing_batch_item_by_item(n: int) -> None:
     outs = Eng().step(items)
     assert [o.error is not None for o in outs] == [t == "bad" for t in texts]
     assert all(o.finished for o in outs)
+
+
+def test_device_memory_comes_from_torch_once_it_holds_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A torch engine's worker reports what torch's allocator reserved on its device; a CPU worker 0."""
+    import sys
+    import types
+
+    from vtts.workers import worker as W
+
+    cuda = types.SimpleNamespace(is_initialized=lambda: True,
+                                 memory_reserved=lambda index: 7 << 20 if index == 1 else 0)
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    assert W.device_memory_bytes("cuda:1") == 7 << 20
+    assert W.device_memory_bytes("cpu") == 0
+
+
+def test_device_memory_is_0_when_nvml_cannot_tell(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from vtts.workers import worker as W
+
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # import fails like a host without NVIDIA's library
+    monkeypatch.setattr(W, "_nvml", None)
+    assert W.device_memory_bytes("cuda:0") == 0
