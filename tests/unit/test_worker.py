@@ -36,8 +36,8 @@ WAIT_S = 20.0
 
 class FakeEngine(Engine):
     """Words are segments; a segment named ``gate`` blocks its step until the test opens :attr:`gate`, the
-    text ``slowprep`` blocks ``prepare`` until it opens :attr:`prep_gate`, ``boom`` fails its item,
-    ``crash`` raises out of the step."""
+    text ``slowprep`` blocks ``prepare`` until it opens :attr:`prep_gate`, ``slow`` takes 20 ms, ``boom``
+    fails its item, ``crash`` raises out of the step."""
 
     name = "fake"
     max_batch = 4
@@ -78,6 +78,8 @@ class FakeEngine(Engine):
         if any(i.segment.text == "gate" for i in items):
             self.stepping.set()
             assert self.gate.wait(WAIT_S)
+        if any(i.segment.text == "slow" for i in items):
+            time.sleep(0.02)
         out = []
         for i in items:
             error = RuntimeError("this item broke") if i.segment.text == "boom" else None
@@ -256,7 +258,9 @@ def test_release_is_called_once_on_every_exit(tmp_path: Path) -> None:
         peer.until("failed")
         peer.send(synth("late", "a", deadline=time.time() - 1))
         assert peer.until("late")[-1].code == "timeout"  # type: ignore[union-attr]
-        peer.send(synth("cancelled", "gate b c"))
+        # the cancel is sent while "gate" runs; the "slow" segments after it leave the cancel a second to
+        # arrive (it takes microseconds) before the request could finish on its own
+        peer.send(synth("cancelled", "gate " + "slow " * 50))
         assert peer.engine.stepping.wait(WAIT_S)
         peer.send(P.Cancel("cancelled"))
         peer.engine.gate.set()
