@@ -588,7 +588,8 @@ def measure_ceiling(engine_name: str, model_ref: str, device: str, options: Mapp
     is the server's choice, and its cost must show in the ratio). Apart from that, and outside the timed
     total, each text's first segment as the server cuts it (with the clients' ``extra``) is synthesized
     alone: the floor of TTFB."""
-    from vtts.workers.engine import SynthesisParams, WorkItem
+    from vtts.workers.engine import SynthesisParams
+    from vtts.workers.offline import generate
     from vtts.workers.registry import engine_class
 
     opts = {k: v for k, v in options.items() if k != "intra_op_threads"}
@@ -598,26 +599,20 @@ def measure_ceiling(engine_name: str, model_ref: str, device: str, options: Mapp
         whole = SynthesisParams(voice=served.voice, extra={"first_segment": "sentence"})
         rate = engine.sample_rate
 
-        def run(segment: Any, params: SynthesisParams) -> int:
-            samples = 0
-            items = [WorkItem("bench", 0, segment, params)]
-            while items:
-                outputs = engine.step(items)
-                samples += sum(int(o.audio.size) for o in outputs)
-                items = [o.item for o in outputs if not o.finished]
-            return samples
+        def run(segments: list[Any], params: SynthesisParams) -> int:
+            return sum(int(o.audio.size) for _, o in generate(engine, [(params, segments)]))
 
         def synth(text: str) -> tuple[float, float, int]:
             """(prepare seconds, audio seconds, segments) of one whole text."""
             t = time.perf_counter()
             segments = engine.prepare(text, whole)
             prep = time.perf_counter() - t
-            return prep, sum(run(segment, whole) for segment in segments) / rate, len(segments)
+            return prep, run(segments, whole) / rate, len(segments)
 
         def first_segment(text: str) -> float:
             segment = engine.prepare(text, served)[0]
             t = time.perf_counter()
-            run(segment, served)
+            run([segment], served)
             return time.perf_counter() - t
 
         synth("Warming up the engine.")  # the first run allocates; keep it out

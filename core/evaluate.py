@@ -143,16 +143,11 @@ class Speaker:
         return self.engine.sample_rate
 
     def say(self, text: str, frontend: bool) -> np.ndarray:
-        from vtts.workers.engine import SynthesisParams, WorkItem
+        from vtts.workers.engine import SynthesisParams
+        from vtts.workers.offline import synthesize
 
         params = SynthesisParams(voice=self.voice, extra={} if frontend else {"normalize": False})
-        items = [WorkItem("eval", i, s, params) for i, s in enumerate(self.engine.prepare(text, params))]
-        chunks = []
-        while items:
-            outputs = self.engine.step(items)
-            chunks += [o.audio for o in sorted(outputs, key=lambda o: o.item.index)]
-            items = [o.item for o in outputs if not o.finished]
-        return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+        return synthesize(self.engine, text, params)
 
 
 _ROMAN_TOKEN = re.compile(r"\b(?=[ivxl]{2,}\b)(x{0,3}|xl|l?x{0,3})(ix|iv|v?i{0,3})\b")

@@ -4,20 +4,71 @@ Every message is a msgpack map with ``v`` (protocol version) and ``type``. Socke
 ROUTER, each worker connects a DEALER whose identity is its worker id; ZeroMQ prepends/strips the identity
 frame, so the payload below is always one frame.
 
-Audio travels as 16-bit signed little-endian mono PCM at the worker's native rate (``dtype = "s16le"``):
+Audio travels as 16-bit signed little-endian mono PCM at the worker's native rate (:data:`PCM_DTYPE`):
 half the bytes of float32, and what every encoder consumes.
+
+The vocabularies every process shares live here too, as enums (never strings matched by hand): worker
+states, error codes (and which of them are worth a retry on another worker), and the reasons a request
+leaves a worker. They are ``str`` enums, so they travel as plain strings and compare equal to them.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field, fields
+from enum import Enum
 from typing import Any, ClassVar
 
 import msgpack
 
 VERSION = 1
+#: the one PCM layout on the wire: 16-bit signed little-endian mono
 PCM_DTYPE = "s16le"
+
+
+class WorkerState(str, Enum):
+    """A worker's lifecycle, as its heartbeats report it."""
+
+    LOADING = "loading"
+    READY = "ready"
+    DRAINING = "draining"
+    FAILED = "failed"
+    STOPPING = "stopping"
+
+
+class ErrorCode(str, Enum):
+    """``Error.code`` values a worker sends (the frontend adds its own, OpenAI-shaped ones)."""
+
+    INVALID_REQUEST = "invalid_request"
+    DUPLICATE_REQUEST = "duplicate_request"
+    QUEUE_FULL = "queue_full"
+    TIMEOUT = "timeout"
+    ENGINE_ERROR = "engine_error"
+    DRAINING = "draining"
+    UNAVAILABLE = "unavailable"
+    WORKER_LOST = "worker_lost"
+
+
+#: errors that mean "this worker could not take the request", not "this request is bad": a request that
+#: has not started yet is tried again on another worker
+RETRYABLE: frozenset[str] = frozenset({ErrorCode.DRAINING, ErrorCode.WORKER_LOST, ErrorCode.UNAVAILABLE})
+
+
+def is_retryable(code: str) -> bool:
+    """Whether a request that failed with ``code`` before its first audio may go to another worker."""
+    return code in RETRYABLE
+
+
+class FinishReason(str, Enum):
+    """Why a request left a worker; the engine's ``release`` hears it. A client that disconnects reaches
+    the worker as a cancel."""
+
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    DRAINED = "drained"
+    STOPPING = "stopping"
 
 
 class ProtocolError(ValueError):
@@ -44,8 +95,10 @@ class Synthesize(Message):
     extra: dict[str, Any] = field(default_factory=dict)
     #: seconds since the epoch after which the request must not start (0 = none)
     deadline: float = 0.0
-    #: longest audio the request may make, estimated before synthesis (0 = unbounded)
+    #: the longest audio the request may produce, in seconds (0 = unbounded)
     max_audio_s: float = 0.0
+    #: OpenAI's ``instructions`` (style, tone), for engines that take them
+    instructions: str | None = None
 
 
 @dataclass
@@ -57,7 +110,6 @@ class Audio(Message):
     seq: int
     sample_rate: int
     pcm: bytes
-    dtype: str = PCM_DTYPE
     #: word timings of this chunk, when the engine gives them and the request asked:
     #: ``{"word", "start", "end"}`` in seconds from the start of the request's audio
     timestamps: list[dict[str, Any]] = field(default_factory=list)
@@ -103,7 +155,7 @@ class Status(Message):
     worker_id: str
     model: str
     pid: int
-    state: str  # "loading" | "ready" | "failed" | "stopping"
+    state: str  # a WorkerState
     engine: str = ""
     device: str = "cpu"
     sample_rate: int = 0
@@ -118,18 +170,14 @@ class Status(Message):
     last_request_at: float = 0.0
     #: the interpreter the worker runs under (a model may have its own venv)
     python: str = ""
-    load_seconds: float = 0.0
-    #: wall-clock time (time.time()) the current engine step began; 0.0 when no step runs
+    #: time.time() the current engine step began; 0.0 while no step runs (heartbeats come from their own
+    #: thread, so a step that stops making progress shows here)
     step_started_at: float = 0.0
-
-
-@dataclass
-class Unload(Message):
-    """Frontend → worker: finish in-flight work (``drain``) or not, then exit. (The supervisor drains a
-    worker with SIGTERM, which works even when the frontend is down.)"""
-
-    TYPE: ClassVar[str] = "unload"
-    drain: bool = True
+    #: memory the worker holds on its device (torch's allocator, else NVML for this process; 0 = unknown/CPU)
+    device_memory_bytes: int = 0
+    #: free capacity in the engine's own units (e.g. free KV tokens), or free batch slots for an engine
+    #: without a budget: more = more room, comparable between replicas of one model
+    capacity: int = 0
 
 
 @dataclass
@@ -181,7 +229,7 @@ class ControlReply(Message):
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.TYPE: cls
-    for cls in (Synthesize, Audio, Done, Error, Cancel, Status, Unload, Admin, AdminReply, Control, ControlReply)
+    for cls in (Synthesize, Audio, Done, Error, Cancel, Status, Admin, AdminReply, Control, ControlReply)
 }
 
 

@@ -1,4 +1,5 @@
-"""In-process synthesis for ``vtts speak``: the engine and an encoder, no server."""
+"""In-process synthesis for ``vtts speak``: the engine and an encoder, no server (the engine is driven by
+:func:`vtts.workers.offline.generate`, as ``vtts bench`` and ``vtts eval`` drive it)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import numpy as np
 
 from vtts.config import ModelConfig
 from vtts.frontend.encoders import make_encoder
-from vtts.workers.engine import SynthesisParams, WorkItem
+from vtts.workers.engine import SynthesisParams
+from vtts.workers.offline import generate
 from vtts.workers.registry import engine_class
 from vtts.workers.worker import to_pcm16
 
@@ -30,16 +32,11 @@ def synthesize_to_file(model: ModelConfig, text: str, output: str, *, fmt: str =
     samples = 0
     out = sys.stdout.buffer if output == "-" else Path(output).open("wb")
     try:
-        for index, segment in enumerate(segments):
-            items = [WorkItem("cli", index, segment, params)]
-            while items:
-                outputs = engine.step(items)
-                for o in outputs:
-                    if o.audio.size:
-                        samples += o.audio.size
-                        out.write(encoder.encode(np.frombuffer(to_pcm16(o.audio), dtype="<i2")))
-                items = [o.item for o in outputs if not o.finished]
-            if bar:
+        for _, o in generate(engine, [(params, segments)]):
+            if o.audio.size:
+                samples += o.audio.size
+                out.write(encoder.encode(np.frombuffer(to_pcm16(o.audio), dtype="<i2")))
+            if bar and o.finished:
                 bar.update(1)
         out.write(encoder.finish())
     finally:

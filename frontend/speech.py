@@ -37,8 +37,6 @@ log = logging.getLogger("vtts.frontend.speech")
 DEADLINE_MARGIN_S = 5.0
 RETRY_AFTER_S = 1.0
 MAX_ATTEMPTS = 4
-#: worker errors that mean "this worker could not take it", not "this request is bad": try another
-RETRYABLE = frozenset({"draining", "worker_lost", "unavailable"})
 
 
 async def create_speech(request: web.Request) -> web.StreamResponse:
@@ -85,6 +83,7 @@ async def _start(request: web.Request, speech: SpeechRequest, model_id: str) -> 
             id=uuid.uuid4().hex, text=speech.input, voice=voice, speed=speech.speed, language=speech.language,
             extra=speech.extra, deadline=time.time() + config.server.request_timeout_s,
             max_audio_s=config.server.max_audio_seconds,
+            instructions=speech.instructions,
         )
         try:
             stream = await pool.submit(model_id, msg)
@@ -106,7 +105,7 @@ async def _start(request: web.Request, speech: SpeechRequest, model_id: str) -> 
             metrics.cancelled.labels(model_id).inc()
             await pool.cancel(stream)
             raise
-        if isinstance(first, P.Error) and first.code in RETRYABLE and time.monotonic() < deadline:
+        if isinstance(first, P.Error) and P.is_retryable(first.code) and time.monotonic() < deadline:
             log.info("request %s not started (%s); retrying (attempt %d)", msg.id, first.code, attempt + 2)
             metrics.retries.labels(model_id, first.code).inc()
             continue

@@ -11,6 +11,8 @@ ENGINES: dict[str, str] = {
     "piper": "vtts.workers.engines.piper:PiperEngine",
     "kokoro": "vtts.workers.engines.kokoro:KokoroEngine",
     "supertonic": "vtts.workers.engines.supertonic:SupertonicEngine",
+    # a test and reference engine (tones, not speech): the runtime's autoregressive contract, with torch
+    "reference-lm": "vtts.workers.engines.reference_lm:ReferenceLM",
 }
 
 
@@ -27,9 +29,13 @@ def engine_class(name: str) -> type[Engine]:
     return cls
 
 
+#: engines ``vtts serve PATH`` never guesses (importing them to ask would load torch into the supervisor)
+NOT_DETECTED = frozenset({"reference-lm"})
+
+
 def detect_engine(model_ref: str) -> str | None:
     """The first registered engine whose files match ``model_ref``, or None."""
-    for name in ENGINES:
+    for name in [n for n in ENGINES if n not in NOT_DETECTED]:
         try:
             if engine_class(name).detect(model_ref):
                 return name

@@ -1,42 +1,61 @@
 """Which work items run in the next engine step. Pure bookkeeping: no model, no sockets, no torch.
 
-Policy (ARCHITECTURE.md §4), in order:
+Policy (docs/engines.md explains it to engine authors), in order:
 
-1. items already running in an iterative engine keep their slot (they hold state across steps);
-2. the first segment of a request that has produced nothing yet, oldest first — time to first audio
+1. items already running in an iterative engine keep their slot (they hold state across steps), oldest
+   request first;
+2. items preempted earlier resume, oldest first;
+3. the first segment of a request that has produced nothing yet, oldest first — time to first audio
    comes first;
-3. the next segment of a running request, least recently served first — fairness among streams.
+4. the next segment of a running request, least recently served first — fairness among streams.
 
 A request has at most one item in flight, so its audio comes out in order. Waiting requests (nothing
 scheduled yet) are bounded by ``max_queue``; past it :meth:`Scheduler.add` raises :class:`QueueFull`.
+
+With an engine that has a budget (:meth:`Engine.capacity`, e.g. free KV tokens), an item joins a step only
+if its :meth:`Engine.cost` fits; when the running items alone would exceed it, the youngest running request
+is preempted (:meth:`Engine.preempt` frees its memory; it resumes later). Admission stops at the first
+request that does not fit, so a large request is not starved by smaller ones behind it.
+
+Every way out of the scheduler goes through one place, which calls :meth:`Engine.release` exactly once.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .engine import Segment, StepOutput, SynthesisParams, WorkItem
+from vtts.protocol import FinishReason
+
+from .engine import RequestContext, StepOutput, WorkItem
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+log = logging.getLogger("vtts.scheduler")
+
+#: the default bound on waiting requests per worker (configs/default.toml ``max_queue``)
+DEFAULT_MAX_QUEUE = 128
 
 
 class QueueFull(Exception):
     """The worker's queue of not-yet-started requests is at its bound."""
 
 
-@dataclass
-class Request:
-    """A request's scheduling state inside a worker."""
+@dataclass(eq=False)
+class Request(RequestContext):
+    """A request's scheduling state inside a worker; the engine sees it as its :class:`RequestContext`."""
 
-    id: str
-    params: SynthesisParams
-    segments: list[Segment]
     arrival: float = field(default_factory=time.monotonic)
     #: monotonic time after which the request may not start (0 = none)
     deadline: float = 0.0
-    next_index: int = 0
     in_flight: WorkItem | None = None
+    #: its in-flight item gave its memory back and waits to resume
+    preempted: bool = False
     first_scheduled: float | None = None
     last_served: int = -1
 
@@ -46,20 +65,27 @@ class Request:
 
     @property
     def finished(self) -> bool:
-        return self.in_flight is None and self.next_index >= len(self.segments)
+        return self.in_flight is None and self.cursor >= len(self.segments)
 
 
 class Scheduler:
-    """Picks the items of each step; the worker loop reports outputs back with :meth:`update`."""
+    """Picks the items of each step; the worker loop reports outputs back with :meth:`update`.
 
-    def __init__(self, max_batch: int = 1, max_queue: int = 64, clock: Callable[[], float] = time.monotonic):
+    ``engine`` (optional, duck-typed: ``capacity``, ``cost``, ``preempt``, ``release``) supplies the budget
+    and hears of preemptions and releases; without it only ``max_batch`` bounds a step."""
+
+    def __init__(self, max_batch: int = 1, max_queue: int = DEFAULT_MAX_QUEUE,
+                 clock: Callable[[], float] = time.monotonic, engine: Engine | None = None):
         if max_batch < 1 or max_queue < 1:
             raise ValueError("max_batch and max_queue must be positive")
         self.max_batch = max_batch
         self.max_queue = max_queue
+        self.engine = engine
         self._clock = clock
         self._requests: dict[str, Request] = {}
         self._tick = itertools.count()
+        #: how many preemptions happened (for tests and logs)
+        self.preemptions = 0
 
     # -- admission -----------------------------------------------------------------------------------
     def add(self, request: Request) -> None:
@@ -71,41 +97,101 @@ class Scheduler:
         self._requests[request.id] = request
 
     def cancel(self, request_id: str) -> bool:
-        """Forget a request; an item of it already inside a running step finishes but is discarded."""
-        return self._requests.pop(request_id, None) is not None
+        """Forget a request (its client went away); an item of it already inside a running step finishes
+        but is discarded."""
+        return self._drop(request_id, FinishReason.CANCELLED) is not None
 
     def expire(self, now: float | None = None) -> list[Request]:
         """Remove and return the requests whose deadline passed before they could start."""
         now = self._clock() if now is None else now
         late = [r for r in self._requests.values() if not r.started and r.deadline and now > r.deadline]
         for r in late:
-            del self._requests[r.id]
+            self._drop(r.id, FinishReason.EXPIRED)
         return late
 
+    def fail(self, request_id: str) -> Request | None:
+        """Drop a request whose step failed."""
+        return self._drop(request_id, FinishReason.FAILED)
+
+    def close(self, reason: FinishReason) -> list[Request]:
+        """Drop every request (drain timed out, worker stopping); return them."""
+        return [r for rid in list(self._requests) if (r := self._drop(rid, reason)) is not None]
+
+    def _drop(self, request_id: str, reason: FinishReason) -> Request | None:
+        """The one way out: forget the request and release it in the engine, exactly once."""
+        r = self._requests.pop(request_id, None)
+        if r is not None and self.engine is not None:
+            try:
+                self.engine.release(r, reason)
+            except Exception:  # a faulty release must not take the worker (or the other requests) down
+                log.exception("release of request %s (%s) failed", request_id, reason.value)
+        return r
+
     # -- the step loop -------------------------------------------------------------------------------
+    def _free(self) -> float:
+        free = self.engine.capacity() if self.engine is not None else None
+        return float("inf") if free is None else free
+
+    def _cost(self, item: WorkItem) -> int:
+        return self.engine.cost(item) if self.engine is not None else 0
+
+    def _preempt(self, r: Request) -> None:
+        assert r.in_flight is not None and self.engine is not None
+        self.engine.preempt(r.in_flight)
+        r.preempted = True
+        self.preemptions += 1
+
     def schedule(self) -> list[WorkItem]:
         """The items to run in the next step (empty when idle)."""
-        running = [r.in_flight for r in self._requests.values() if r.in_flight is not None]
-        batch: list[WorkItem] = list(running[: self.max_batch])
-        room = self.max_batch - len(batch)
-        if room <= 0:
-            return batch
-        idle = [r for r in self._requests.values() if r.in_flight is None and not r.finished]
+        running = sorted((r for r in self._requests.values() if r.in_flight is not None and not r.preempted),
+                         key=lambda r: (r.first_scheduled, r.arrival))
+        batch: list[WorkItem] = []
+        used = 0
+        just_preempted: set[str] = set()
+        while running:
+            r = running.pop(0)
+            item = r.in_flight
+            assert item is not None
+            cost = self._cost(item)
+            if len(batch) >= self.max_batch:
+                continue  # keeps its state; runs in a later step
+            while used + cost > self._free() and running:  # make room: the youngest running request yields
+                young = running.pop()
+                self._preempt(young)
+                just_preempted.add(young.id)
+            if batch and used + cost > self._free():
+                self._preempt(r)
+                just_preempted.add(r.id)
+                continue
+            batch.append(item)  # alone, it runs even over budget: nothing else could ever make room
+            used += cost
+        if just_preempted:
+            return batch  # the budget is short: nothing joins (a request just preempted would only thrash)
+        idle = [r for r in self._requests.values() if (r.in_flight is None or r.preempted) and not r.finished]
+        resumed = sorted((r for r in idle if r.preempted), key=lambda r: (r.first_scheduled, r.arrival))
         fresh = sorted((r for r in idle if not r.started), key=lambda r: r.arrival)
-        going = sorted((r for r in idle if r.started), key=lambda r: (r.last_served, r.arrival))
+        going = sorted((r for r in idle if r.started and not r.preempted), key=lambda r: (r.last_served, r.arrival))
         now = self._clock()
-        for r in itertools.islice(itertools.chain(fresh, going), room):
-            item = WorkItem(r.id, r.next_index, r.segments[r.next_index], r.params)
-            r.next_index += 1
-            r.in_flight = item
+        for r in itertools.chain(resumed, fresh, going):
+            if len(batch) >= self.max_batch:
+                break
+            item = r.in_flight or WorkItem(r.id, r.cursor, r.segments[r.cursor], r.params, context=r)
+            cost = self._cost(item)
+            if batch and used + cost > self._free():
+                break
+            if r.in_flight is None:
+                r.cursor += 1
+                r.in_flight = item
+            r.preempted = False
             r.last_served = next(self._tick)
             if r.first_scheduled is None:
                 r.first_scheduled = now
             batch.append(item)
+            used += cost
         return batch
 
     def update(self, outputs: Iterable[StepOutput]) -> list[Request]:
-        """Record a step's outputs; return the requests that are now complete (and forget them).
+        """Record a step's outputs; return the requests that are now complete (forgotten and released).
         Outputs of cancelled requests are ignored."""
         done: list[Request] = []
         for out in outputs:
@@ -115,16 +201,16 @@ class Scheduler:
             if out.finished:
                 r.in_flight = None
                 if r.finished:
-                    done.append(self._requests.pop(r.id))
+                    self._drop(r.id, FinishReason.FINISHED)
+                    done.append(r)
         return done
-
-    def fail(self, request_id: str) -> Request | None:
-        """Drop a request whose step raised."""
-        return self._requests.pop(request_id, None)
 
     # -- load ----------------------------------------------------------------------------------------
     def get(self, request_id: str) -> Request | None:
         return self._requests.get(request_id)
+
+    def __contains__(self, request_id: str) -> bool:
+        return request_id in self._requests
 
     @property
     def num_waiting(self) -> int:

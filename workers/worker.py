@@ -1,37 +1,55 @@
-"""A worker process: one engine instance, a scheduling loop, and a DEALER socket to the frontend.
+"""A worker process: one engine instance, a scheduling loop, and DEALER sockets to the frontend.
 
-The loop alternates between draining the socket (new requests join, cancels take effect) and one engine
-step, so requests interleave at segment granularity and every segment's audio leaves as soon as it is made.
+Three kinds of threads, so none can stall another:
+
+* the step thread (the main one) alternates between draining the socket (new requests join, cancels take
+  effect) and one engine step, so requests interleave at segment granularity and every segment's audio
+  leaves as soon as it is made;
+* a small pool runs ``prepare`` (G2P, tokenizers, reference-audio features), so a long text does not stall
+  a running batch;
+* the heartbeat thread sends ``status`` on its own sockets (ZeroMQ sockets are not thread-safe) to the
+  frontend and the supervisor, so heartbeats keep flowing during a long step or a long load.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
 import os
+import queue
 import resource
 import signal
 import sys
+import threading
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import zmq
 
 from vtts import protocol as P
+from vtts.protocol import ErrorCode, FinishReason, WorkerState
 
-from .engine import Engine, EngineError, StepOutput, SynthesisParams
+from .engine import Engine, EngineError, StepOutput, SynthesisParams, WorkItem
 from .registry import engine_class
-from .scheduler import QueueFull, Request, Scheduler
+from .scheduler import DEFAULT_MAX_QUEUE, QueueFull, Request, Scheduler
 
 log = logging.getLogger("vtts.worker")
 
 HEARTBEAT_S = 1.0
-#: output_tokens are counted as 20 ms audio frames (50 per second), see README "Usage counts"
+#: the least time between two statuses, however often the step thread pokes
+MIN_STATUS_GAP_S = 0.02
+#: output_tokens are counted as 20 ms audio frames (50 per second) unless the engine reports the speech
+#: tokens it emitted, see README "Usage counts"
 FRAMES_PER_SECOND = 50
+#: how long the step loop waits on its socket when idle: it notices the drain deadline and a dead parent
+#: this often (a prepared request wakes it at once, through a pipe)
+IDLE_POLL_S = 0.1
 
 
 @dataclass
@@ -44,7 +62,8 @@ class Tracking:
     first_audio_at: float | None = None
     queue_wait_s: float = 0.0
     usage_tokens: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: speech tokens the engine reported emitting (0 = it reports none: count audio frames)
+    emitted_tokens: int = 0
 
 
 def to_pcm16(audio: np.ndarray) -> bytes:
@@ -61,6 +80,95 @@ def current_rss() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+_nvml: Any = None
+
+
+def device_memory_bytes(device: str) -> int:
+    """Memory this process holds on ``device``: torch's caching allocator when torch has initialized CUDA
+    (what the process reserved, cached blocks included), else NVML's per-process figure; 0 on CPU or when
+    neither can tell (no driver, another PID namespace)."""
+    global _nvml
+    if not device.startswith("cuda"):
+        return 0
+    index = int(device.partition(":")[2] or 0)
+    torch = sys.modules.get("torch")
+    try:
+        if torch is not None and torch.cuda.is_initialized():
+            return int(torch.cuda.memory_reserved(index))
+        if _nvml is None:
+            import pynvml
+
+            pynvml.nvmlInit()
+            _nvml = pynvml
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")
+        if index < len(visible) and visible[index].strip().isdigit():
+            index = int(visible[index])  # NVML counts physical devices
+        handle = _nvml.nvmlDeviceGetHandleByIndex(index)
+        for proc in _nvml.nvmlDeviceGetComputeRunningProcesses(handle):
+            if proc.pid == os.getpid():
+                return int(proc.usedGpuMemory or 0)
+    except Exception:  # NVML missing or failing must never stop heartbeats
+        _nvml = _nvml or False
+    return 0
+
+
+class Heartbeat:
+    """Sends the worker's :class:`~vtts.protocol.Status` every ``HEARTBEAT_S`` (and when poked) from its own
+    thread and its own DEALER sockets, identity ``<worker_id>/hb``: the frontend and the supervisor key
+    workers by ``Status.worker_id``, and requests keep going to the step thread's socket."""
+
+    def __init__(self, worker: Worker, endpoints: list[str]) -> None:
+        self.worker = worker
+        self.endpoints = endpoints
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def poke(self) -> None:
+        """Send a status now (state or load changed)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Send one last status and close the sockets."""
+        self._stop = True
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        socks = []
+        for endpoint in self.endpoints:
+            sock = self.worker.ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.IDENTITY, f"{self.worker.worker_id}/hb".encode())
+            sock.setsockopt(zmq.LINGER, 500)
+            sock.setsockopt(zmq.SNDHWM, 100)
+            sock.connect(endpoint)
+            socks.append(sock)
+        try:
+            while True:
+                stop = self._stop
+                frame = P.encode(self.worker.status())
+                for sock in socks:
+                    try:
+                        sock.send(frame, zmq.NOBLOCK)
+                    except zmq.Again:  # a peer that is not reading: heartbeats to it are best effort
+                        pass
+                if stop:
+                    return
+                self._wake.wait(HEARTBEAT_S)
+                self._wake.clear()
+                if not self._stop:
+                    time.sleep(MIN_STATUS_GAP_S)  # a burst of pokes makes one status
+        except Exception:  # pragma: no cover - a bug here would silently kill liveness: say so
+            log.exception("heartbeat thread failed")
+        finally:
+            for sock in socks:
+                sock.close()
+
+
 class Worker:
     """Hosts one engine; speaks the protocol over a DEALER socket."""
 
@@ -70,11 +178,11 @@ class Worker:
         self.model = model
         self.endpoint = endpoint
         self.parent_pid = parent_pid
+        self.device = str(model.get("device", "cpu"))
         self.engine: Engine | None = None
-        self.state = "loading"
+        self.state = WorkerState.LOADING
         self.error = ""
         self.started_at = time.time()
-        self.load_seconds = 0.0
         self.stopping = False
         self.ctx = zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
@@ -83,84 +191,100 @@ class Worker:
         self.sock.setsockopt(zmq.SNDHWM, 100_000)
         self.sock.setsockopt(zmq.RCVHWM, 100_000)
         self.sock.connect(endpoint)
-        #: the supervisor's control socket: it gets the same heartbeats (readiness, load, memory)
-        self.ctl: zmq.Socket | None = None
-        if control:
-            self.ctl = self.ctx.socket(zmq.DEALER)
-            self.ctl.setsockopt(zmq.IDENTITY, worker_id.encode())
-            self.ctl.setsockopt(zmq.LINGER, 0)
-            self.ctl.setsockopt(zmq.SNDHWM, 100)
-            self.ctl.connect(control)
         self.last_request_at = 0.0
         self.drain_deadline = 0.0
         self.scheduler: Scheduler | None = None
         self.tracking: dict[str, Tracking] = {}
-        self._last_status = 0.0
+        #: what the heartbeat thread reports, published by the step thread: (active, queued, capacity)
+        self._load = (0, 0, 0)
+        self._voices: list[dict[str, Any]] = []
+        #: time.time() the running engine step began, 0.0 between steps
+        self.step_started_at = 0.0
+        self._prepare_pool: ThreadPoolExecutor | None = None
+        #: ids whose ``prepare`` runs, mapped to whether they were cancelled meanwhile
+        self._preparing: dict[str, bool] = {}
+        self._prepared: queue.SimpleQueue[tuple[P.Synthesize, float, float, Any]] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self.heartbeat = Heartbeat(self, [endpoint, *([control] if control else [])])
 
     # -- messages ------------------------------------------------------------------------------------
     def send(self, msg: P.Message) -> None:
         self.sock.send(P.encode(msg), copy=False)
 
     def status(self) -> P.Status:
+        """The heartbeat; called from the heartbeat thread, so it reads only what the step thread publishes."""
+        active, queued, capacity = self._load
         eng = self.engine
-        sched = self.scheduler
         return P.Status(
             worker_id=self.worker_id,
             model=self.model["id"],
             pid=os.getpid(),
             state=self.state,
             engine=self.model["engine"],
-            device=self.model.get("device", "cpu"),
-            sample_rate=eng.sample_rate if eng is not None else 0,
-            voices=[v.__dict__ for v in eng.voices()] if eng is not None else [],
-            active=sched.num_active if sched is not None else 0,
-            queued=sched.num_waiting if sched is not None else 0,
-            max_queue=sched.max_queue if sched is not None else 0,
+            device=self.device,
+            sample_rate=eng.sample_rate if eng is not None and self._voices else 0,
+            voices=self._voices,
+            active=active,
+            queued=queued,
+            max_queue=self.scheduler.max_queue if self.scheduler is not None else 0,
             rss_bytes=current_rss(),
             error=self.error,
             started_at=self.started_at,
             last_request_at=self.last_request_at,
             python=sys.executable,
-            load_seconds=self.load_seconds,
+            step_started_at=self.step_started_at,
+            device_memory_bytes=device_memory_bytes(self.device),
+            capacity=capacity,
         )
 
-    def send_status(self) -> None:
-        st = self.status()
-        self.send(st)
-        if self.ctl is not None:
-            try:
-                self.ctl.send(P.encode(st), zmq.NOBLOCK)
-            except zmq.Again:  # the supervisor is not reading: heartbeats to it are best effort
-                pass
-        self._last_status = time.monotonic()
+    def publish(self) -> None:
+        """Refresh the load figures the heartbeat reports; poke it when they changed."""
+        sched, eng = self.scheduler, self.engine
+        if sched is None or eng is None:
+            return
+        free = eng.capacity()
+        capacity = max(0, sched.max_batch - sched.num_active) if free is None else int(free)
+        load = (sched.num_active, sched.num_waiting + len(self._preparing), capacity)
+        if (sum(load[:2]) == 0) != (sum(self._load[:2]) == 0):  # became idle or busy: say so now
+            self.heartbeat.poke()
+        self._load = load
 
-    def begin_drain(self, timeout_s: float = 60.0) -> None:
+    def set_state(self, state: WorkerState) -> None:
+        if state != self.state:
+            self.state = state
+            self.heartbeat.poke()
+
+    def begin_drain(self, timeout_s: float = 30.0) -> None:
         """Stop taking requests (the frontend routes elsewhere once it sees "draining"), finish the rest."""
         if not self.stopping:
             self.stopping = True
             self.drain_deadline = time.monotonic() + timeout_s
-            if self.state == "ready":
-                self.state = "draining"
+            if self.state == WorkerState.READY:
+                self.set_state(WorkerState.DRAINING)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def load(self) -> bool:
-        self.send_status()
-        t0 = time.monotonic()
+        # the step thread's socket speaks first, so the frontend can route to it once "ready" arrives
+        self.send(self.status())
+        self.heartbeat.start()
         try:
             cls = engine_class(self.model["engine"])
-            device = self.model.get("device", "cpu")
-            self.engine = cls.load(self.model["model"], device, self.model.get("options"))
+            self.engine = cls.load(self.model["model"], self.device, self.model.get("options"))
         except Exception as exc:  # any load failure is reported, not raised: the frontend shows it
             log.exception("loading %s failed", self.model["id"])
-            self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
-            self.send_status()
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.set_state(WorkerState.FAILED)
             return False
         max_batch = int(self.model.get("max_batch") or 0) or self.engine.max_batch
-        self.scheduler = Scheduler(max_batch=max_batch, max_queue=int(self.model.get("max_queue", 64)))
-        self.load_seconds = time.monotonic() - t0
-        self.state = "draining" if self.stopping else "ready"
-        self.send_status()
-        log.info("worker %s ready: %s on %s", self.worker_id, self.model["id"], self.model.get("device"))
+        max_queue = int(self.model.get("max_queue") or DEFAULT_MAX_QUEUE)
+        self.scheduler = Scheduler(max_batch=max_batch, max_queue=max_queue, engine=self.engine)
+        self._prepare_pool = ThreadPoolExecutor(max(1, self.engine.prepare_threads), thread_name_prefix="prepare")
+        self._voices = [v.__dict__ for v in self.engine.voices()]
+        self.publish()
+        self.set_state(WorkerState.DRAINING if self.stopping else WorkerState.READY)
+        log.info("worker %s ready: %s on %s", self.worker_id, self.model["id"], self.device)
         return True
 
     def run(self) -> int:
@@ -171,31 +295,31 @@ class Worker:
         assert self.scheduler is not None and self.engine is not None
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
-        announced = self.state
-        while not (self.stopping and len(self.scheduler) == 0):
+        poller.register(self._wake_r, zmq.POLLIN)
+        last_check = time.monotonic()
+        while not (self.stopping and len(self.scheduler) == 0 and not self._preparing):
             if self.stopping and time.monotonic() > self.drain_deadline:
-                log.warning("drain timed out with %d requests left", len(self.scheduler))
-                for rid in list(self.tracking):
-                    self.fail(rid, "unavailable", "the worker is shutting down", 503)
+                log.warning("drain timed out with %d requests left", len(self.scheduler) + len(self._preparing))
+                self.abandon_all(FinishReason.DRAINED, "the worker is shutting down")
                 break
-            if self.state != announced:
-                announced = self.state
-                self.send_status()
             busy = len(self.scheduler) > 0
-            timeout_ms = 0 if busy else int(HEARTBEAT_S * 1000)
-            if dict(poller.poll(timeout_ms)).get(self.sock):
+            events = dict(poller.poll(0 if busy else int(IDLE_POLL_S * 1000)))
+            if events.get(self.sock):
                 self.drain_socket()
+            if events.get(self._wake_r):
+                os.read(self._wake_r, 4096)
+            self.collect_prepared()
             self.expire_deadlines()
             items = self.scheduler.schedule()
             if items:
                 self.run_step(items)
-            if time.monotonic() - self._last_status >= HEARTBEAT_S or (busy and not len(self.scheduler)):
-                self.send_status()
+            self.publish()
+            if time.monotonic() - last_check >= HEARTBEAT_S:
+                last_check = time.monotonic()
                 if self.parent_pid and os.getppid() != self.parent_pid:
                     log.warning("parent process died; exiting")
                     return 0
-        self.state = "stopping"
-        self.send_status()
+        self.set_state(WorkerState.STOPPING)
         return 0
 
     def drain_socket(self) -> None:
@@ -208,54 +332,85 @@ class Worker:
             if isinstance(msg, P.Synthesize):
                 self.on_synthesize(msg)
             elif isinstance(msg, P.Cancel):
-                if self.scheduler is not None and self.scheduler.cancel(msg.id):
-                    self.tracking.pop(msg.id, None)
+                self.on_cancel(msg.id)
             elif isinstance(msg, P.Control):
                 self.on_control(msg)
-            elif isinstance(msg, P.Unload):
-                self.begin_drain()
-                if not msg.drain and self.scheduler is not None:
-                    for rid in list(self.tracking):
-                        self.fail(rid, "unloading", "the model is being unloaded", 503)
+
+    def on_cancel(self, rid: str) -> None:
+        if rid in self._preparing:
+            self._preparing[rid] = True
+        elif self.scheduler is not None and self.scheduler.cancel(rid):
+            self.tracking.pop(rid, None)
 
     def on_synthesize(self, msg: P.Synthesize) -> None:
-        assert self.engine is not None and self.scheduler is not None
+        """Admit the request to ``prepare`` on the pool; it joins the scheduler when its segments are ready."""
+        assert self.engine is not None and self.scheduler is not None and self._prepare_pool is not None
         self.last_request_at = time.time()
         if self.stopping:
-            self.send(P.Error(msg.id, "draining", "this worker is draining; retry on another", status=503))
+            self.send(P.Error(msg.id, ErrorCode.DRAINING, "this worker is draining; retry on another", status=503))
             return
-        params = SynthesisParams(msg.voice, msg.speed, msg.language, msg.extra, max_audio_s=msg.max_audio_s)
-        try:
-            segments = self.engine.prepare(msg.text, params)
-        except EngineError as exc:
-            self.send(P.Error(msg.id, exc.code, exc.message, exc.param, 400))
+        if msg.id in self.scheduler or msg.id in self._preparing:
+            self.send(P.Error(msg.id, ErrorCode.DUPLICATE_REQUEST, f"duplicate request id {msg.id!r}", status=400))
             return
-        except Exception as exc:
-            log.exception("prepare failed")
-            self.send(P.Error(msg.id, "engine_error", f"text preparation failed: {exc}", status=500))
+        waiting = self.scheduler.num_waiting + len(self._preparing)
+        if waiting >= self.scheduler.max_queue:
+            self.send(P.Error(msg.id, ErrorCode.QUEUE_FULL, f"server is busy: {waiting} requests already waiting",
+                              status=429))
             return
         deadline = 0.0
         if msg.deadline:
             deadline = time.monotonic() + max(0.0, msg.deadline - time.time())
-        request = Request(msg.id, params, segments, deadline=deadline)
+        self._preparing[msg.id] = False
+        self._prepare_pool.submit(self._prepare, msg, time.monotonic(), deadline)
+
+    def _prepare(self, msg: P.Synthesize, arrival: float, deadline: float) -> None:
+        """On a pool thread: the engine's ``prepare``; the result (segments or the exception) goes back to
+        the step thread."""
+        assert self.engine is not None
+        params = SynthesisParams(voice=msg.voice, speed=msg.speed, language=msg.language, extra=msg.extra,
+                                 max_audio_s=msg.max_audio_s, instructions=msg.instructions)
         try:
-            self.scheduler.add(request)
-        except QueueFull as exc:
-            self.send(P.Error(msg.id, "queue_full", f"server is busy: {exc}", status=429))
-            return
-        except ValueError as exc:
-            self.send(P.Error(msg.id, "duplicate_request", str(exc), status=400))
-            return
-        self.tracking[msg.id] = Tracking(usage_tokens=sum(s.num_tokens for s in segments))
-        if not segments:
-            self.finish(request)
+            result: Any = (params, self.engine.prepare(msg.text, params))
+        except Exception as exc:
+            result = exc
+        self._prepared.put((msg, arrival, deadline, result))
+        with contextlib.suppress(BlockingIOError):  # a full pipe wakes the loop just as well
+            os.write(self._wake_w, b"\0")  # wake the step loop if it waits on its socket
+
+    def collect_prepared(self) -> None:
+        assert self.scheduler is not None
+        while True:
+            try:
+                msg, arrival, deadline, result = self._prepared.get_nowait()
+            except queue.Empty:
+                return
+            if self._preparing.pop(msg.id, False):
+                continue  # cancelled while it was being prepared: it never reached the engine's steps
+            if isinstance(result, EngineError):
+                self.send(P.Error(msg.id, result.code, result.message, result.param, 400))
+                continue
+            if isinstance(result, Exception):
+                log.error("prepare failed", exc_info=result)
+                self.send(P.Error(msg.id, ErrorCode.ENGINE_ERROR, f"text preparation failed: {result}", status=500))
+                continue
+            params, segments = result
+            request = Request(msg.id, params, segments, arrival=arrival, deadline=deadline)
+            if not segments:  # nothing to run: done without reaching the engine's steps
+                self.finish(request)
+                continue
+            try:
+                self.scheduler.add(request)
+            except QueueFull as exc:
+                self.send(P.Error(msg.id, ErrorCode.QUEUE_FULL, f"server is busy: {exc}", status=429))
+                continue
+            self.tracking[msg.id] = Tracking(usage_tokens=sum(s.num_tokens for s in segments))
 
     def on_control(self, msg: P.Control) -> None:
         """Operations on the loaded engine between steps; today: re-read the pronunciation lexicon."""
         if msg.op != "reload_lexicon":
             self.send(P.ControlReply(msg.id, False, f"unknown operation {msg.op!r}"))
             return
-        frontend = getattr(self.engine, "text_frontend", None)
+        frontend = self.engine.text_frontend if self.engine is not None else None
         if frontend is None:
             self.send(P.ControlReply(msg.id, False, f"engine {self.model['engine']!r} has no text frontend"))
             return
@@ -270,18 +425,21 @@ class Worker:
         assert self.scheduler is not None
         for r in self.scheduler.expire():
             self.tracking.pop(r.id, None)
-            self.send(P.Error(r.id, "timeout", "the request could not start before its deadline", status=503))
+            self.send(P.Error(r.id, ErrorCode.TIMEOUT, "the request could not start before its deadline", status=503))
 
-    def run_step(self, items: list) -> None:
+    def run_step(self, items: list[WorkItem]) -> None:
         assert self.engine is not None and self.scheduler is not None
         t0 = time.perf_counter()
+        self.step_started_at = time.time()
         try:
             outputs: list[StepOutput] = self.engine.step(items)
-        except Exception as exc:
+        except Exception as exc:  # the engine's state for this batch is unknown: fail it, not the others
             log.exception("engine step failed")
             for item in items:
-                self.fail(item.request_id, "engine_error", f"synthesis failed: {exc}", 500)
+                self.fail_with(item.request_id, exc)
             return
+        finally:
+            self.step_started_at = 0.0
         elapsed = time.perf_counter() - t0
         share = elapsed / max(1, len(items))
         for out in outputs:
@@ -290,25 +448,31 @@ class Worker:
             req = self.scheduler.get(rid)
             if tr is None or req is None:
                 continue  # cancelled while the step ran
+            if out.error is not None:
+                log.warning("request %s failed in the engine: %s", rid, out.error)
+                self.fail_with(rid, out.error)
+                continue
             tr.engine_s += share
+            tr.emitted_tokens += out.tokens
             if tr.seq == 0 and req.first_scheduled is not None:
                 tr.queue_wait_s = req.first_scheduled - req.arrival
             if out.audio.size:
                 rate = self.engine.sample_rate
-                words = _shift(out.item.state.pop("timestamps", None), tr.samples / rate)
-                self.send(P.Audio(rid, tr.seq, rate, to_pcm16(out.audio), timestamps=words))
+                # engines not yet on typed outputs leave their timings in item.state
+                words = out.timestamps or out.item.state.pop("timestamps", None)
+                self.send(P.Audio(rid, tr.seq, rate, to_pcm16(out.audio), timestamps=_shift(words, tr.samples / rate)))
                 if tr.first_audio_at is None:
                     tr.first_audio_at = time.monotonic() - req.arrival
                 tr.seq += 1
                 tr.samples += int(out.audio.size)
-        for req in self.scheduler.update(outputs):
+        for req in self.scheduler.update(o for o in outputs if o.error is None):
             self.finish(req)
 
     def finish(self, req: Request) -> None:
         assert self.engine is not None
         tr = self.tracking.pop(req.id, Tracking())
         audio_s = tr.samples / self.engine.sample_rate
-        out_tokens = math.ceil(audio_s * FRAMES_PER_SECOND)
+        out_tokens = tr.emitted_tokens or math.ceil(audio_s * FRAMES_PER_SECOND)
         self.send(
             P.Done(
                 req.id,
@@ -320,18 +484,41 @@ class Worker:
             )
         )
 
-    def fail(self, rid: str, code: str, message: str, status: int) -> None:
+    def fail_with(self, rid: str, exc: Exception) -> None:
+        """Fail one request for an engine exception: the client's fault (400) for an EngineError."""
+        if isinstance(exc, EngineError):
+            self.fail(rid, exc.code, exc.message, 400, exc.param)
+        else:
+            self.fail(rid, ErrorCode.ENGINE_ERROR, f"synthesis failed: {exc}", 500)
+
+    def fail(self, rid: str, code: str, message: str, status: int, param: str | None = None) -> None:
         assert self.scheduler is not None
         self.scheduler.fail(rid)
         self.tracking.pop(rid, None)
-        self.send(P.Error(rid, code, message, status=status))
+        self.send(P.Error(rid, code, message, param, status=status))
+
+    def abandon_all(self, reason: FinishReason, message: str) -> None:
+        """End every request the worker holds with a retryable error (drain timed out)."""
+        assert self.scheduler is not None
+        for r in self.scheduler.close(reason):
+            self.tracking.pop(r.id, None)
+            self.send(P.Error(r.id, ErrorCode.UNAVAILABLE, message, status=503))
+        for rid in list(self._preparing):
+            self._preparing[rid] = True
+            self.send(P.Error(rid, ErrorCode.UNAVAILABLE, message, status=503))
 
     def close(self) -> None:
+        """Release what is left (exactly once, as the worker stops), then the engine and the sockets."""
+        if self._prepare_pool is not None:
+            self._prepare_pool.shutdown(wait=True, cancel_futures=True)
+        if self.scheduler is not None:
+            self.scheduler.close(FinishReason.STOPPING)
         if self.engine:
             self.engine.close()
-        if self.ctl is not None:
-            self.ctl.close(linger=0)
+        self.heartbeat.stop()
         self.sock.close(linger=500)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
 
 
 def _shift(words: list[dict[str, Any]] | None, offset: float) -> list[dict[str, Any]]:
@@ -347,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", required=True, help="the model entry as JSON")
     ap.add_argument("--control", help="the supervisor's control endpoint")
     ap.add_argument("--parent-pid", type=int, default=0)
-    ap.add_argument("--drain-timeout", type=float, default=60.0)
+    ap.add_argument("--drain-timeout", type=float, default=30.0)
     ap.add_argument("--log-level", default="info")
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format=f"%(asctime)s worker[{args.id}] %(levelname)s %(message)s")

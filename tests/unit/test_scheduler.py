@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from vtts.workers.engine import Segment, StepOutput, SynthesisParams, WorkItem
+from vtts.protocol import FinishReason
+from vtts.workers.engine import RequestContext, Segment, StepOutput, SynthesisParams, WorkItem
 from vtts.workers.scheduler import QueueFull, Request, Scheduler
 
 
@@ -137,3 +138,110 @@ def test_work_item_carries_params_and_segment() -> None:
     s.add(req("a", 1, 0.0))
     (item,) = s.schedule()
     assert isinstance(item, WorkItem) and item.segment.text == "a0" and item.params.voice == "v"
+
+
+class Budget:
+    """A fake engine with a token budget: an item holds its prompt (``num_tokens``) once started and one
+    more token per step; preempting it gives everything back."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.held: dict[str, int] = {}
+        self.released: list[tuple[str, FinishReason]] = []
+        self.preempted: list[str] = []
+
+    def capacity(self) -> int:
+        return self.budget - sum(self.held.values())
+
+    def cost(self, item: WorkItem) -> int:
+        return 1 if item.request_id in self.held else item.segment.num_tokens + 1
+
+    def preempt(self, item: WorkItem) -> None:
+        self.preempted.append(item.request_id)
+        del self.held[item.request_id]
+
+    def release(self, ctx: RequestContext, reason: FinishReason) -> None:
+        self.released.append((ctx.id, reason))
+        self.held.pop(ctx.id, None)
+
+    def step(self, items: list[WorkItem], steps_to_finish: int) -> list[StepOutput]:
+        outs = []
+        for i in items:
+            self.held[i.request_id] = self.held.get(i.request_id, 0) + self.cost(i)
+            i.state["steps"] = i.state.get("steps", 0) + 1
+            done = i.state["steps"] >= steps_to_finish
+            if done:
+                del self.held[i.request_id]
+            outs.append(StepOutput(i, np.zeros(1, np.float32), done))
+        return outs
+
+
+def prompt_req(rid: str, tokens: int, arrival: float) -> Request:
+    return Request(rid, SynthesisParams(voice="v"), [Segment(rid, None, tokens)], arrival=arrival)
+
+
+def test_release_is_called_exactly_once_on_every_way_out() -> None:
+    clock = Clock()
+    eng = Budget(1000)
+    s = Scheduler(max_batch=4, clock=clock, engine=eng)  # type: ignore[arg-type]
+    for i, rid in enumerate(["fin", "can", "fail", "late", "left"]):
+        s.add(Request(rid, SynthesisParams(voice="v"), [Segment(rid, None, 1)], arrival=float(i),
+                      deadline=1.0 if rid == "late" else 0.0))
+    items = {i.request_id: i for i in s.schedule()}
+    assert set(items) == {"fin", "can", "fail", "late"}
+    s.update([StepOutput(items["fin"], np.zeros(1, np.float32), True)])
+    s.update([StepOutput(items["fin"], np.zeros(1, np.float32), True)])  # a repeat is ignored
+    assert s.cancel("can") and not s.cancel("can")
+    assert s.fail("fail") is not None and s.fail("fail") is None
+    clock.t = 5.0
+    assert s.expire() == []  # "late" started before its deadline
+    s.close(FinishReason.STOPPING)
+    s.close(FinishReason.STOPPING)
+    assert sorted(eng.released) == sorted([("fin", FinishReason.FINISHED), ("can", FinishReason.CANCELLED),
+                                           ("fail", FinishReason.FAILED), ("late", FinishReason.STOPPING),
+                                           ("left", FinishReason.STOPPING)])
+
+
+def test_expired_requests_are_released() -> None:
+    clock = Clock()
+    eng = Budget(10)
+    s = Scheduler(clock=clock, engine=eng)  # type: ignore[arg-type]
+    s.add(Request("a", SynthesisParams(voice="v"), [Segment("a", None, 1)], arrival=0.0, deadline=1.0))
+    clock.t = 2.0
+    assert [r.id for r in s.expire()] == ["a"]
+    assert eng.released == [("a", FinishReason.EXPIRED)]
+
+
+def test_admission_stops_at_the_engines_capacity() -> None:
+    eng = Budget(12)
+    s = Scheduler(max_batch=8, clock=Clock(), engine=eng)  # type: ignore[arg-type]
+    for i in range(3):
+        s.add(prompt_req(f"r{i}", 4, float(i)))  # each needs 5 to start
+    assert [i.request_id for i in s.schedule()] == ["r0", "r1"]
+
+
+def test_a_request_larger_than_the_budget_still_runs_alone() -> None:
+    eng = Budget(3)
+    s = Scheduler(max_batch=8, clock=Clock(), engine=eng)  # type: ignore[arg-type]
+    s.add(prompt_req("big", 10, 0.0))
+    s.add(prompt_req("small", 1, 1.0))
+    assert [i.request_id for i in s.schedule()] == ["big"]
+
+
+def test_the_youngest_running_request_is_preempted_and_resumes_later() -> None:
+    eng = Budget(12)
+    s = Scheduler(max_batch=8, clock=Clock(), engine=eng)  # type: ignore[arg-type]
+    s.add(prompt_req("old", 4, 0.0))
+    s.add(prompt_req("young", 4, 1.0))
+    order: list[list[str]] = []
+    while len(s):
+        items = s.schedule()
+        order.append([i.request_id for i in items])
+        s.update(eng.step(items, steps_to_finish=4))
+        assert sum(eng.held.values()) <= eng.budget
+    assert order[0] == ["old", "young"]  # 5 + 5 of 12
+    assert eng.preempted == ["young"] and s.preemptions == 1
+    assert "young" not in order[2] and order[-1] == ["young"]  # resumed once "old" gave its tokens back
+    assert sorted(r for r, _ in eng.released) == ["old", "young"]
+    # the preempted item kept its own progress: 4 steps in all, not restarted
+    assert sum(b.count("young") for b in order) == 4

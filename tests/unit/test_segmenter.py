@@ -1,6 +1,6 @@
 import pytest
 
-from vtts.workers.segmenter import split_long, split_segments, split_sentences
+from vtts.workers.text.segment import split_long, split_segments, split_sentences
 
 
 @pytest.mark.parametrize(
