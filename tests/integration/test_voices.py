@@ -242,3 +242,43 @@ def test_killed_during_an_upload_restarts_clean(tmp_path: Path) -> None:
             assert [v["id"] for v in json.loads(r.read())["data"]] == [kept.id]
     finally:
         srv.stop()
+
+
+def test_cli_and_python_client(srv: Server, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from vtts.client import Client, VTTSError
+
+    (tmp_path / "sample.wav").write_bytes(tone(350))
+    (tmp_path / "consent.wav").write_bytes(tone(200))
+
+    def vtts(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "vtts", "voices", *args, "--url", srv.url, "--api-key", KEY_A],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    vid = vtts("add", "cli-voice", str(tmp_path / "sample.wav"), "--consent", str(tmp_path / "consent.wav"),
+               "--transcript", "hello").split("\t")[0]
+    assert vid.startswith("voice_")
+    assert f"clone\t{vid}\t" in vtts()
+    c = Client(srv.url, api_key=KEY_A)
+    assert [v["id"] for v in c.custom_voices()] == [vid]
+    assert abs(pitch(c.speech("Hi.", voice=vid, model="clone", response_format="pcm")) - 350) < 5
+    assert c.update_voice(vid, transcript="new words")["version"] == 2
+    assert Client(srv.url, api_key=KEY_B).custom_voices() == []
+    assert "deleted" in vtts("rm", vid)
+    with pytest.raises(VTTSError) as e:
+        c.delete_voice(vid)
+    assert e.value.status == 404
+    cons = c.create_consent("py", tmp_path / "consent.wav", "en-US")
+    v = c.create_voice("py", (tmp_path / "sample.wav").read_bytes(), cons["id"])
+    assert c.list_consents(limit=100)["data"][-1]["id"] == cons["id"]
+    with pytest.raises(VTTSError) as e:
+        c.delete_consent(cons["id"])
+    assert e.value.status == 409
+    c.delete_consent(cons["id"], cascade=True)
+    assert c.custom_voices() == [] and v["id"]
+    for page in c.list_consents(limit=100)["data"]:
+        c.delete_consent(page["id"], cascade=True)
