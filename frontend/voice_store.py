@@ -148,25 +148,46 @@ class VoiceStore:
     def __init__(self, data_dir: str | os.PathLike[str], max_voices: int = 100, max_bytes: int = 256 << 20) -> None:
         self.root = Path(data_dir)
         self.audio_dir = self.root / "audio"
-        self.audio_dir.mkdir(parents=True, exist_ok=True)
         self.max_voices = max_voices
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.root / "voices.sqlite3", check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
-        self._sweep()
+        self._open_lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The connection, opened (directory, schema, sweep) on first use: a server nobody asks for voices
+        never creates its data directory."""
+        with self._open_lock:
+            if self._conn is None:
+                try:
+                    self.audio_dir.mkdir(parents=True, exist_ok=True)
+                    db = sqlite3.connect(self.root / "voices.sqlite3", check_same_thread=False, isolation_level=None)
+                except (OSError, sqlite3.Error) as exc:
+                    raise StoreError(503, f"the voice library at {self.root} cannot be opened: {exc}",
+                                     "voice_store_unavailable") from None
+                db.row_factory = sqlite3.Row
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.executescript(SCHEMA)
+                self._sweep(db)
+                self._conn = db
+            return self._conn
+
+    def _empty(self) -> bool:
+        """Nothing was ever stored here (and the store is not open): reads answer empty without creating it."""
+        return self._conn is None and not (self.root / "voices.sqlite3").exists()
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        with self._lock, self._open_lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     # -- files ---------------------------------------------------------------------------------------
-    def _sweep(self) -> None:
+    def _sweep(self, db: sqlite3.Connection) -> None:
         """Remove temporary files and files no row names: what a killed upload left behind."""
-        names = {r[0] for r in self._db.execute("SELECT file FROM consents UNION SELECT file FROM voices")}
+        names = {r[0] for r in db.execute("SELECT file FROM consents UNION SELECT file FROM voices")}
         for path in self.audio_dir.iterdir():
             if path.name not in names:
                 path.unlink(missing_ok=True)
@@ -174,6 +195,7 @@ class VoiceStore:
     def _insert(self, table: str, row: dict[str, Any], data: bytes) -> None:
         """Write ``data`` to a temp file, then insert ``row`` and rename the file into place in one
         transaction (the rename happens before the commit; a failure rolls both back)."""
+        self._db  # noqa: B018 - opened (directory made) before the temporary file is written
         final = self.audio_dir / row["file"]
         tmp = self.audio_dir / f".{row['file']}.{secrets.token_hex(4)}.tmp"
         with open(tmp, "wb") as f:
@@ -233,7 +255,7 @@ class VoiceStore:
 
     def _consent_row(self, owner: str | None, cid: str) -> sqlite3.Row:
         with self._lock:
-            row = self._db.execute("SELECT * FROM consents WHERE id = ?", (cid,)).fetchone()
+            row = None if self._empty() else self._db.execute("SELECT * FROM consents WHERE id = ?", (cid,)).fetchone()
         if row is None or (owner is not None and row["owner"] != owner):
             raise StoreError(404, f"No consent with id '{cid}'", "consent_not_found", "consent_id")
         return row
@@ -253,6 +275,8 @@ class VoiceStore:
         return self.get_consent(owner, cid)
 
     def list_consents(self, owner: str, after: str | None, limit: int) -> dict[str, Any]:
+        if self._empty():
+            return {"object": "list", "data": [], "first_id": None, "last_id": None, "has_more": False}
         start = 0
         if after:
             start = self._consent_row(owner, after)["seq"]
@@ -299,7 +323,7 @@ class VoiceStore:
 
     def _voice_row(self, owner: str | None, vid: str) -> sqlite3.Row:
         with self._lock:
-            row = self._db.execute("SELECT * FROM voices WHERE id = ?", (vid,)).fetchone()
+            row = None if self._empty() else self._db.execute("SELECT * FROM voices WHERE id = ?", (vid,)).fetchone()
         if row is None or (owner is not None and row["owner"] != owner):
             raise StoreError(404, f"No voice with id '{vid}'", "voice_not_found", "voice_id")
         return row
@@ -320,6 +344,8 @@ class VoiceStore:
 
     def list_voices(self, owner: str | None) -> list[dict[str, Any]]:
         """An owner's voices (``None``: everyone's, with owner and size, for the admin API)."""
+        if self._empty():
+            return []
         with self._lock:
             if owner is None:
                 rows = self._db.execute("SELECT * FROM voices ORDER BY seq").fetchall()
@@ -357,6 +383,8 @@ class VoiceStore:
 
     def count(self) -> tuple[int, int]:
         """(voices, bytes) stored across owners."""
+        if self._empty():
+            return 0, 0
         with self._lock:
             n, b = self._db.execute("SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM voices").fetchone()
         return int(n), int(b)

@@ -142,5 +142,21 @@ def test_leftovers_of_a_killed_upload_are_swept(tmp_path: Path) -> None:
     (tmp_path / "audio" / ".voice_x.flac.ab.tmp").write_bytes(b"half")
     (tmp_path / "audio" / "voice_orphan.flac").write_bytes(b"renamed, never committed")
     s = VoiceStore(tmp_path)
+    assert s.get_consent("a", c["id"])["name"] == "me"  # the first use opens the store and sweeps
     assert sorted(os.listdir(tmp_path / "audio")) == [f"{c['id']}.flac"]
-    assert s.get_consent("a", c["id"])["name"] == "me"
+
+
+def test_an_unused_store_creates_nothing(tmp_path: Path) -> None:
+    s = VoiceStore(tmp_path / "data")
+    assert s.list_voices("a") == [] and s.count() == (0, 0) and s.list_consents("a", None, 5)["data"] == []
+    with pytest.raises(StoreError):
+        s.get_voice("a", "voice_x")
+    assert not (tmp_path / "data").exists()
+
+
+def test_an_unwritable_data_dir_is_a_503(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    s = VoiceStore(tmp_path / "file" / "data")
+    with pytest.raises(StoreError) as e:
+        s.create_consent("a", "me", "en", wav())
+    assert e.value.status == 503
