@@ -71,6 +71,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 "Incorrect API key provided." if token else "Missing API key: send 'Authorization: Bearer KEY'.",
                 code="invalid_api_key",
             )
+        request["api_key"] = token  # custom voices belong to the key (frontend/voices.py owner)
     return await handler(request)
 
 

@@ -57,7 +57,10 @@ async def _run(request: web.Request, fn: Callable[..., T], *args: Any, **kwargs:
 
 def owner(request: web.Request) -> str:
     """The caller's owner id: its API key's hash when keys are configured (auth has checked it), else local."""
-    return owner_of(bearer_token(request) if request.app[CONFIG].server.api_keys else None)
+    if not request.app[CONFIG].server.api_keys:
+        return owner_of(None)
+    # the key auth accepted (a header, or a WebSocket's query or subprotocol); admin routes carry no API key
+    return owner_of(request.get("api_key") or bearer_token(request) or None)
 
 
 def _too_large(what: str) -> APIError:

@@ -267,6 +267,32 @@ def test_cli_and_python_client(srv: Server, tmp_path: Path) -> None:
     assert [v["id"] for v in c.custom_voices()] == [vid]
     assert abs(pitch(c.speech("Hi.", voice=vid, model="clone", response_format="pcm")) - 350) < 5
     assert c.update_voice(vid, transcript="new words")["version"] == 2
+    # the WebSocket text-in route speaks it too, with the key as a query parameter (what browsers send):
+    # the voice belongs to that key
+    import asyncio
+
+    import aiohttp
+
+    async def over_ws(key: str) -> tuple[bytes, list[dict]]:
+        audio, events = b"", []
+        async with aiohttp.ClientSession() as s, s.ws_connect(
+                srv.url.replace("http", "ws") + f"/v1/audio/speech/stream?api_key={key}") as ws:
+            await ws.send_json({"type": "session.config", "model": "clone", "voice": vid, "response_format": "pcm"})
+            await ws.send_json({"type": "input.text", "text": "Hello there. "})
+            await ws.send_json({"type": "input.done"})
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    audio += msg.data
+                elif msg.type == aiohttp.WSMsgType.TEXT:
+                    events.append(json.loads(msg.data))
+                    if events[-1]["type"] in ("session.done", "error"):
+                        break
+        return audio, events
+
+    audio, events = asyncio.run(over_ws(KEY_A))
+    assert events[-1]["type"] == "session.done" and abs(pitch(audio) - 350) < 5
+    _, events = asyncio.run(over_ws(KEY_B))
+    assert events[-1]["type"] == "error" and events[-1]["error"]["code"] == "voice_not_found"
     assert Client(srv.url, api_key=KEY_B).custom_voices() == []
     assert "deleted" in vtts("rm", vid)
     with pytest.raises(VTTSError) as e:
@@ -282,3 +308,14 @@ def test_cli_and_python_client(srv: Server, tmp_path: Path) -> None:
     assert c.custom_voices() == [] and v["id"]
     for page in c.list_consents(limit=100)["data"]:
         c.delete_consent(page["id"], cascade=True)
+    # the admin API lists and deletes across owners
+    b = Client(srv.url, api_key=KEY_B)
+    other = b.create_voice("b's", tone(300), b.create_consent("b", tone(200))["id"])
+    with urllib.request.urlopen(srv.url + "/admin/voices", timeout=10) as r:
+        listed = json.loads(r.read())["data"]
+    assert [v["id"] for v in listed] == [other["id"]] and listed[0]["owner"] not in (KEY_B, "")
+    req = urllib.request.Request(srv.url + f"/admin/voices/{other['id']}", method="DELETE")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert json.loads(r.read())["deleted"]
+    assert b.custom_voices() == []
+    b.delete_consent(b.list_consents()["data"][0]["id"])
