@@ -78,12 +78,21 @@ async def upload_expect(request: web.Request) -> web.StreamResponse | None:
 
 async def read_form(request: web.Request, files: tuple[str, ...]) -> dict[str, Any]:
     """A multipart form: file parts as bytes (≤ 10 MiB each, else 413), text fields as str."""
+    if request.content_type == "application/json":  # no file can come this way; fields are still checked
+        body = await read_json(request)
+        return {k: v for k, v in body.items() if isinstance(v, str)} if isinstance(body, dict) else {}
+    if request.content_type == "application/x-www-form-urlencoded":
+        try:
+            return {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        except web.HTTPRequestEntityTooLarge:
+            raise APIError(413, "the form is larger than the request body limit", code="request_too_large") from None
     if request.content_type != "multipart/form-data":
         raise APIError(415, f"Content-Type must be multipart/form-data, got {request.content_type or 'none'!r}",
                        code="unsupported_media_type")
     if request.content_length is not None and request.content_length > MAX_MULTIPART_BYTES:
         raise APIError(413, f"the upload is larger than {MAX_UPLOAD_BYTES} bytes (10 MiB)", code="request_too_large")
     form: dict[str, Any] = {}
+    total = 0
     try:
         reader = await request.multipart()
         while True:
@@ -96,6 +105,10 @@ async def read_form(request: web.Request, files: tuple[str, ...]) -> dict[str, A
             data = bytearray()
             while chunk := await part.read_chunk(65536):
                 data += chunk
+                total += len(chunk)
+                if total > MAX_MULTIPART_BYTES:  # a chunked body has no Content-Length to check first
+                    raise APIError(413, f"the upload is larger than {MAX_UPLOAD_BYTES} bytes (10 MiB)",
+                                   code="request_too_large")
                 if len(data) > limit:
                     if part.name in files:
                         raise _too_large(part.name)
