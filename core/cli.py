@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -86,12 +87,44 @@ def cmd_speak(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_custom_voice(args: argparse.Namespace) -> int:
+    """``vtts voices add NAME SAMPLE --consent RECORDING|cons_ID`` and ``vtts voices rm ID`` on a server."""
+    from .client import Client, VTTSError
+
+    client = Client(args.url or "http://127.0.0.1:8000", api_key=args.api_key or os.environ.get(cfg.API_KEY_ENV))
+    action, rest = args.models[0], args.models[1:]
+    try:
+        if action == "rm":
+            if len(rest) != 1:
+                raise ValueError("usage: vtts voices rm VOICE_ID")
+            client.delete_voice(rest[0])
+            print(f"deleted {rest[0]}")
+            return 0
+        if len(rest) != 2 or not args.consent:
+            raise ValueError("usage: vtts voices add NAME SAMPLE --consent RECORDING [--transcript TEXT]")
+        consent = args.consent
+        if not consent.startswith("cons_"):
+            consent = client.create_consent(f"{rest[0]} consent", consent, args.language or "en")["id"]
+        voice = client.create_voice(rest[0], rest[1], consent, args.transcript, args.language)
+    except VTTSError as exc:
+        print(f"vtts: {exc}", file=sys.stderr)
+        return 1
+    print(f"{voice['id']}\t{voice['name']}\t{voice.get('transcript') or ''}")
+    return 0
+
+
 def cmd_voices(args: argparse.Namespace) -> int:
+    if args.models and args.models[0] in ("add", "rm"):
+        return cmd_custom_voice(args)
     if args.url:
         from .client import Client
 
         for v in Client(args.url, api_key=args.api_key).voices():
-            print(f"{v['model']}\t{v['id']}\t{v.get('language')}\t{v.get('sample_rate')}")
+            if v.get("object") == "audio.voice":  # a custom voice: the models that can speak it
+                print(f"{','.join(v.get('models', [])) or '-'}\t{v['id']}\t{v.get('language')}\t"
+                      f"{v.get('sample_rate')}\t{v['name']}")
+            else:
+                print(f"{v['model']}\t{v['id']}\t{v.get('language')}\t{v.get('sample_rate')}")
         return 0
     from vtts.workers.registry import engine_class
 
@@ -134,11 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_speak)
 
-    p = sub.add_parser("voices", help="list voices (of the config's models, or of a server with --url)")
-    p.add_argument("models", nargs="*", metavar="MODEL")
+    p = sub.add_parser("voices", help="list voices (of the config's models, or of a server with --url); "
+                       "'vtts voices add NAME SAMPLE --consent RECORDING' and 'vtts voices rm ID' manage a "
+                       "server's custom voices")
+    p.add_argument("models", nargs="*", metavar="MODEL", help="models to list; or add NAME SAMPLE; or rm ID")
     model_args(p)
-    p.add_argument("--url", help="ask a running server instead")
+    p.add_argument("--url", help="ask a running server instead (add/rm: default http://127.0.0.1:8000)")
     p.add_argument("--api-key")
+    p.add_argument("--consent", help="add: the consent recording (a file), or an existing consent id (cons_...)")
+    p.add_argument("--transcript", help="add: what the sample says")
+    p.add_argument("--language", help="add: the sample's language (BCP 47, default: the consent's)")
     p.set_defaults(func=cmd_voices)
 
     try:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import queue
+import secrets
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
@@ -35,6 +38,32 @@ class VTTSError(Exception):
         self.param = err.get("param")
 
 
+#: an audio file for the voice routes: bytes, or a path to read
+AudioFile = bytes | str | os.PathLike
+
+
+def _audio(value: AudioFile) -> tuple[str, bytes]:
+    if isinstance(value, bytes):
+        return "audio", value
+    with open(value, "rb") as f:
+        return os.path.basename(os.fspath(value)), f.read()
+
+
+def _multipart(fields: dict[str, str | None], files: dict[str, AudioFile]) -> tuple[bytes, str]:
+    """(body, content type) of a multipart/form-data upload; ``None`` fields are left out."""
+    boundary = secrets.token_hex(16)
+    out = bytearray()
+    for name, value in fields.items():
+        if value is not None:
+            out += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n').encode()
+    for name, value in files.items():
+        filename, data = _audio(value)
+        out += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n").encode() + data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={boundary}"
+
+
 def _payload(text: str, voice: str, model: str, response_format: str, speed: float, **kw: Any) -> dict[str, Any]:
     body = {"model": model, "input": text, "voice": voice, "response_format": response_format, "speed": speed}
     body.update({k: v for k, v in kw.items() if v is not None})
@@ -49,11 +78,12 @@ class Client:
         self.api_key = api_key
         self.timeout = timeout
 
-    def _open(self, method: str, path: str, body: dict[str, Any] | None = None):
-        headers = {"Content-Type": "application/json"}
+    def _open(self, method: str, path: str, body: dict[str, Any] | None = None,
+              form: tuple[bytes, str] | None = None):
+        headers = {"Content-Type": form[1] if form else "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        data = json.dumps(body).encode() if body is not None else None
+        data = form[0] if form else json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
         try:
             return urllib.request.urlopen(req, timeout=self.timeout)
@@ -83,6 +113,44 @@ class Client:
     def models(self) -> list[dict[str, Any]]:
         with self._open("GET", "/v1/models") as r:
             return json.load(r)["data"]
+
+    def _json(self, method: str, path: str, body: dict[str, Any] | None = None,
+              form: tuple[bytes, str] | None = None) -> dict[str, Any]:
+        with self._open(method, path, body, form) as r:
+            return json.load(r)
+
+    # -- custom voices (OpenAI's consent and voice routes; ``transcript``/``language`` are vTTS extensions) --
+    def create_consent(self, name: str, recording: AudioFile, language: str = "en") -> dict[str, Any]:
+        """Upload a consent recording (bytes or a path); the ``audio.voice_consent`` object."""
+        return self._json("POST", "/v1/audio/voice_consents",
+                          form=_multipart({"name": name, "language": language}, {"recording": recording}))
+
+    def list_consents(self, after: str | None = None, limit: int = 20) -> dict[str, Any]:
+        """One page: ``data``, ``first_id``, ``last_id``, ``has_more``."""
+        query = urllib.parse.urlencode({"limit": limit, **({"after": after} if after else {})})
+        return self._json("GET", f"/v1/audio/voice_consents?{query}")
+
+    def delete_consent(self, consent_id: str, cascade: bool = False) -> dict[str, Any]:
+        """Delete a consent; ``cascade`` deletes the voices made with it too (else they make it a 409)."""
+        return self._json("DELETE", f"/v1/audio/voice_consents/{consent_id}" + ("?cascade=true" if cascade else ""))
+
+    def create_voice(self, name: str, audio_sample: AudioFile, consent: str, transcript: str | None = None,
+                     language: str | None = None) -> dict[str, Any]:
+        """Create a custom voice from a 2–30 s sample; the ``audio.voice`` object (use its ``id`` as
+        ``voice={"id": ...}``)."""
+        fields = {"name": name, "consent": consent, "transcript": transcript, "language": language}
+        return self._json("POST", "/v1/audio/voices", form=_multipart(fields, {"audio_sample": audio_sample}))
+
+    def custom_voices(self) -> list[dict[str, Any]]:
+        """The caller's custom voices (each with the models that can speak it)."""
+        return [v for v in self.voices() if v.get("object") == "audio.voice"]
+
+    def update_voice(self, voice_id: str, name: str | None = None, transcript: str | None = None) -> dict[str, Any]:
+        body = {k: v for k, v in {"name": name, "transcript": transcript}.items() if v is not None}
+        return self._json("POST", f"/v1/audio/voices/{voice_id}", body)
+
+    def delete_voice(self, voice_id: str) -> dict[str, Any]:
+        return self._json("DELETE", f"/v1/audio/voices/{voice_id}")
 
     def stream_text(self, texts: Iterable[str], voice: str = "alloy", model: str = "tts-1",
                     response_format: str = "pcm", speed: float = 1.0, **extra: Any) -> Iterator[StreamEvent]:

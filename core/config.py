@@ -116,6 +116,12 @@ class ServerConfig:
     ws_max_buffered_bytes: int = 4194304
     #: serve the web playground at ``/playground`` (``/`` redirects there); false = both are 404
     playground: bool = True
+    #: custom voices and consents (SQLite + FLAC files); empty = $XDG_DATA_HOME/vtts or ~/.local/share/vtts
+    data_dir: str = ""
+    #: custom voices one owner (API key) may keep; past it creating one is a 429
+    max_voices_per_owner: int = 100
+    #: bytes of stored voice audio (FLAC) one owner may keep; past it creating one is a 400
+    max_voice_bytes_per_owner: int = 268435456
 
 
 @dataclass

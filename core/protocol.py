@@ -99,6 +99,9 @@ class Synthesize(Message):
     max_audio_s: float = 0.0
     #: OpenAI's ``instructions`` (style, tone), for engines that take them
     instructions: str | None = None
+    #: a custom voice (cloning engines only): ``id``, ``version``, ``pcm`` (16-bit mono), ``sample_rate``,
+    #: ``transcript``, ``language``; empty = one of the engine's own voices
+    reference: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -178,6 +181,13 @@ class Status(Message):
     #: free capacity in the engine's own units (e.g. free KV tokens), or free batch slots for an engine
     #: without a budget: more = more room, comparable between replicas of one model
     capacity: int = 0
+    #: the engine clones voices from a reference sample (custom voices), and whether it needs its transcript
+    clones: bool = False
+    needs_transcript: bool = False
+    #: the worker's voice-feature cache: lookups that found features, lookups that computed them, entries held
+    voice_cache_hits: int = 0
+    voice_cache_misses: int = 0
+    voice_cache_entries: int = 0
 
 
 @dataclass
@@ -209,11 +219,13 @@ class AdminReply(Message):
 
 @dataclass
 class Control(Message):
-    """Frontend → one worker: an operation on the loaded engine (``op`` = "reload_lexicon")."""
+    """Frontend → one worker: an operation on the loaded engine (``op`` = "reload_lexicon", or
+    "forget_voice" with ``args`` ``{"voice": id}``: drop that custom voice's cached features)."""
 
     TYPE: ClassVar[str] = "control"
     id: str
     op: str
+    args: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from .pool import WorkerPool
 from .speech import create_speech
 from .state import CATALOG, CONFIG, CONTROL, EXECUTOR, METRICS, POOL, STARTED_AT
 from .text_routes import setup_text_routes
+from .voices import custom_voices, setup_voice_routes
 from .ws import SESSIONS, WS_PATH, protocol_key, shutdown_sessions, speech_stream
 
 log = logging.getLogger("vtts.frontend")
@@ -70,6 +71,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 "Incorrect API key provided." if token else "Missing API key: send 'Authorization: Bearer KEY'.",
                 code="invalid_api_key",
             )
+        request["api_key"] = token  # custom voices belong to the key (frontend/voices.py owner)
     return await handler(request)
 
 
@@ -96,7 +98,8 @@ async def list_audio_models(request: web.Request) -> web.Response:
 
 
 async def list_voices(request: web.Request) -> web.Response:
-    """Per model, OpenAI-style ``data``; ``voices`` is what Open WebUI reads (``{id: name}``)."""
+    """Per model, OpenAI-style ``data``; ``voices`` is what Open WebUI reads (``{id: name}``). The caller's
+    custom voices follow the built-in ones (``object`` "audio.voice", with the models that can speak them)."""
     catalog = request.app[CATALOG]
     data = []
     voices: dict[str, dict[str, str]] = {}
@@ -105,6 +108,9 @@ async def list_voices(request: web.Request) -> web.Response:
             data.append({"id": v["id"], "object": "voice", "model": m.id, "language": v.get("language"),
                          "sample_rate": v.get("sample_rate"), "description": v.get("description", "")})
             voices.setdefault(v["id"], {"id": v["id"], "name": v.get("name") or v["id"]})
+    for v in await custom_voices(request):
+        data.append(v)
+        voices.setdefault(v["id"], {"id": v["id"], "name": v["name"]})
     return web.json_response({"object": "list", "data": data, "voices": list(voices.values())})
 
 
@@ -223,4 +229,5 @@ def build_app(config: Config, endpoint: str, control: str) -> web.Application:
     setup_admin_routes(app)
     setup_text_routes(app)
     setup_playground_routes(app)
+    setup_voice_routes(app)
     return app

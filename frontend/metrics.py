@@ -41,11 +41,22 @@ class Metrics:
                                    ["model", "worker"], registry=r)
         self.worker_rss = Gauge("vtts_worker_rss_bytes", "Resident memory of a worker", ["model", "worker"],
                                 registry=r)
+        self.voices_stored = Gauge("vtts_voices_stored", "Custom voices in the voice library (all owners)",
+                                   registry=r)
+        self.voice_bytes = Gauge("vtts_voice_bytes", "Bytes of custom-voice audio stored (all owners)", registry=r)
+        # a worker's cumulative counts since it started (gauges: a restarted worker starts from 0)
+        self.voice_cache_hits = Gauge("vtts_worker_voice_cache_hits", "Custom-voice feature lookups served from "
+                                      "the worker's cache", ["model", "worker"], registry=r)
+        self.voice_cache_misses = Gauge("vtts_worker_voice_cache_misses", "Custom-voice features computed by the "
+                                        "engine (cache misses)", ["model", "worker"], registry=r)
+        self.voice_cache_entries = Gauge("vtts_worker_voice_cache_entries", "Custom voices whose features the "
+                                         "worker holds", ["model", "worker"], registry=r)
 
     def on_status(self, st: P.Status) -> None:
         """Per-worker gauges from a heartbeat; a worker the pool forgot (state "gone") loses its series, so
         replaced workers do not pile up in every scrape."""
-        per_worker = (self.queue_depth, self.worker_active, self.worker_rss)
+        per_worker = (self.queue_depth, self.worker_active, self.worker_rss, self.voice_cache_hits,
+                      self.voice_cache_misses, self.voice_cache_entries)
         if st.state == GONE:
             for gauge in per_worker:
                 with contextlib.suppress(KeyError):
@@ -54,6 +65,10 @@ class Metrics:
         self.queue_depth.labels(st.model, st.worker_id).set(st.queued)
         self.worker_active.labels(st.model, st.worker_id).set(st.active)
         self.worker_rss.labels(st.model, st.worker_id).set(st.rss_bytes)
+        if st.clones:
+            self.voice_cache_hits.labels(st.model, st.worker_id).set(st.voice_cache_hits)
+            self.voice_cache_misses.labels(st.model, st.worker_id).set(st.voice_cache_misses)
+            self.voice_cache_entries.labels(st.model, st.worker_id).set(st.voice_cache_entries)
 
     def on_done(self, model: str, done: P.Done) -> None:
         t = done.timings

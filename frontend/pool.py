@@ -189,9 +189,10 @@ class WorkerPool:
             raise NoWorker(model) from exc
         return stream
 
-    async def control(self, worker: WorkerInfo, op: str, timeout: float = 10.0) -> P.Message:
+    async def control(self, worker: WorkerInfo, op: str, timeout: float = 10.0,
+                      args: dict | None = None) -> P.Message:
         """Run a control operation on one worker and return its reply (an Error if it is lost)."""
-        msg = P.Control(uuid.uuid4().hex, op)
+        msg = P.Control(uuid.uuid4().hex, op, args or {})
         stream = Stream(msg.id, worker)
         self.streams[msg.id] = stream
         worker.streams.add(msg.id)

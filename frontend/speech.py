@@ -30,6 +30,7 @@ from .errors import APIError
 from .pool import TOO_SLOW, NoWorker, Overloaded, Stream, Unencodable
 from .state import CATALOG, CONFIG, CONTROL, EXECUTOR, METRICS, POOL
 from .validation import SpeechRequest, parse_speech
+from .voices import speech_reference
 
 log = logging.getLogger("vtts.frontend.speech")
 
@@ -78,12 +79,13 @@ async def _start(request: web.Request, speech: SpeechRequest, model_id: str) -> 
     for attempt in range(MAX_ATTEMPTS):
         if not pool.ready_workers(model_id):
             await _ensure_loaded(request, model_id, deadline)
-        voice = app[CATALOG].resolve_voice(model_id, speech.voice)
+        reference = await speech_reference(request, model_id, speech.voice)
+        voice = speech.voice if reference else app[CATALOG].resolve_voice(model_id, speech.voice)
         msg = P.Synthesize(
             id=uuid.uuid4().hex, text=speech.input, voice=voice, speed=speech.speed, language=speech.language,
             extra=speech.extra, deadline=time.time() + config.server.request_timeout_s,
             max_audio_s=config.server.max_audio_seconds,
-            instructions=speech.instructions,
+            instructions=speech.instructions, reference=reference or {},
         )
         try:
             stream = await pool.submit(model_id, msg)

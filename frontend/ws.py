@@ -355,7 +355,8 @@ class Session:
         try:
             speech = parse_speech({**body, "input": "-"}, self.server.max_input_chars)
             self.model_id = self.app[CATALOG].resolve_model(speech.model)
-            if self.app[POOL].ready_workers(self.model_id):
+            # a custom voice (voice_...) is checked per sentence, where its reference is read
+            if self.app[POOL].ready_workers(self.model_id) and not speech.voice.startswith("voice_"):
                 self.app[CATALOG].resolve_voice(self.model_id, speech.voice)
         except APIError as exc:
             raise SessionError(exc.status, exc.message, param=exc.param, code=exc.code) from None

@@ -80,8 +80,9 @@ class SynthesisParams:
     max_audio_s: float = 0.0
     #: OpenAI's ``instructions`` (style, tone); an engine without them ignores them, as OpenAI's tts-1 does
     instructions: str | None = None
-    #: reserved for cloned voices (the voices issue): the reference audio and transcript the engine
-    #: conditions on; None = one of the engine's own voices
+    #: a custom voice (engines with ``clones``): ``id``, ``version``, ``audio`` (float32 mono),
+    #: ``sample_rate``, ``transcript``, ``language`` and ``features`` (what :meth:`Engine.voice_features`
+    #: returned, cached per voice by the worker); None = one of the engine's own voices
     reference: dict[str, Any] | None = None
 
 
@@ -186,6 +187,10 @@ class Engine(ABC):
     #: the text frontend (normalization, SSML, lexicon), for engines that have one: the worker's
     #: ``reload_lexicon`` operation reloads it
     text_frontend: TextFrontend | None = None
+    #: the engine conditions on a reference sample (custom voices); ``needs_transcript``: it needs the
+    #: sample's transcript too (a voice without one is refused for this model)
+    clones: bool = False
+    needs_transcript: bool = False
 
     @classmethod
     @abstractmethod
@@ -236,6 +241,14 @@ class Engine(ABC):
     def preempt(self, item: WorkItem) -> None:  # noqa: B027 - optional hook
         """Give back what ``item`` holds so others fit; it is stepped again later and must then produce
         exactly what it would have (e.g. recompute its KV cache from its tokens, same sampler state)."""
+
+    def voice_features(self, reference: dict[str, Any]) -> Any:
+        """A cloning engine's features of a custom voice (speaker embedding, prompt tokens, prompt
+        spectrogram...), from ``reference`` (``audio`` float32 mono, ``sample_rate``, ``transcript``,
+        ``language``). Called once per voice version on a prepare thread; the worker caches the result and
+        hands it to ``prepare`` as ``params.reference["features"]``. Raise :class:`EngineError` for a sample
+        the engine cannot use."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (sessions, GPU memory)."""

@@ -25,6 +25,7 @@ import signal
 import sys
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,51 @@ FRAMES_PER_SECOND = 50
 #: how long the step loop waits on its socket when idle: it notices the drain deadline and a dead parent
 #: this often (a prepared request wakes it at once, through a pipe)
 IDLE_POLL_S = 0.1
+#: custom voices whose engine features a worker keeps (least recently used dropped first)
+VOICE_CACHE_SIZE = 64
+
+
+class VoiceCache:
+    """Engine features per (voice id, version), bounded, least recently used out first. Thread-safe: prepare
+    threads fill it, the step thread's ``forget_voice`` empties it. A worker process starts with it empty, so a
+    hot swap (new processes) starts cold."""
+
+    def __init__(self, size: int = VOICE_CACHE_SIZE) -> None:
+        self.size = size
+        self.hits = 0
+        self.misses = 0
+        self._items: OrderedDict[tuple[str, int], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, engine: Engine, ref: dict[str, Any]) -> tuple[np.ndarray, Any]:
+        """(the reference's float32 audio, its features), computing the features on a miss."""
+        audio = np.frombuffer(ref.get("pcm") or b"", dtype="<i2").astype(np.float32) / 32768.0
+        key = (str(ref.get("id", "")), int(ref.get("version", 0)))
+        with self._lock:
+            if key in self._items:
+                self.hits += 1
+                self._items.move_to_end(key)
+                return audio, self._items[key]
+        features = engine.voice_features({"audio": audio, "sample_rate": int(ref.get("sample_rate", 0)),
+                                          "transcript": ref.get("transcript"), "language": ref.get("language")})
+        with self._lock:
+            self.misses += 1
+            self._items[key] = features
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return audio, features
+
+    def forget(self, voice_id: str) -> int:
+        """Drop every version of a voice; how many entries went."""
+        with self._lock:
+            keys = [k for k in self._items if k[0] == voice_id]
+            for k in keys:
+                del self._items[k]
+        return len(keys)
 
 
 @dataclass
@@ -208,6 +254,7 @@ class Worker:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self.heartbeat = Heartbeat(self, [endpoint, *([control] if control else [])])
+        self.voice_cache = VoiceCache()
 
     # -- messages ------------------------------------------------------------------------------------
     def send(self, msg: P.Message) -> None:
@@ -237,6 +284,11 @@ class Worker:
             step_started_at=self.step_started_at,
             device_memory_bytes=device_memory_bytes(self.device),
             capacity=capacity,
+            clones=bool(eng is not None and eng.clones),
+            needs_transcript=bool(eng is not None and eng.needs_transcript),
+            voice_cache_hits=self.voice_cache.hits,
+            voice_cache_misses=self.voice_cache.misses,
+            voice_cache_entries=len(self.voice_cache),
         )
 
     def publish(self) -> None:
@@ -367,9 +419,17 @@ class Worker:
         """On a pool thread: the engine's ``prepare``; the result (segments or the exception) goes back to
         the step thread."""
         assert self.engine is not None
-        params = SynthesisParams(voice=msg.voice, speed=msg.speed, language=msg.language, extra=msg.extra,
-                                 max_audio_s=msg.max_audio_s, instructions=msg.instructions)
         try:
+            reference = None
+            if msg.reference:
+                if not self.engine.clones:
+                    raise EngineError(f"model {self.model['id']!r} cannot speak custom voices", "voice",
+                                      "voice_not_supported")
+                audio, features = self.voice_cache.get(self.engine, msg.reference)
+                reference = {k: v for k, v in msg.reference.items() if k != "pcm"}
+                reference.update(audio=audio, features=features)
+            params = SynthesisParams(voice=msg.voice, speed=msg.speed, language=msg.language, extra=msg.extra,
+                                     max_audio_s=msg.max_audio_s, instructions=msg.instructions, reference=reference)
             result: Any = (params, self.engine.prepare(msg.text, params))
         except Exception as exc:
             result = exc
@@ -406,7 +466,13 @@ class Worker:
             self.tracking[msg.id] = Tracking(usage_tokens=sum(s.num_tokens for s in segments))
 
     def on_control(self, msg: P.Control) -> None:
-        """Operations on the loaded engine between steps; today: re-read the pronunciation lexicon."""
+        """Operations on the loaded engine between steps: re-read the pronunciation lexicon; forget a
+        deleted custom voice's cached features."""
+        if msg.op == "forget_voice":
+            dropped = self.voice_cache.forget(str(msg.args.get("voice", "")))
+            self.send(P.ControlReply(msg.id, True, result={"dropped": dropped}))
+            self.heartbeat.poke()
+            return
         if msg.op != "reload_lexicon":
             self.send(P.ControlReply(msg.id, False, f"unknown operation {msg.op!r}"))
             return

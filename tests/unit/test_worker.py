@@ -369,3 +369,29 @@ def test_device_memory_is_0_when_nvml_cannot_tell(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(sys.modules, "pynvml", None)  # import fails like a host without NVIDIA's library
     monkeypatch.setattr(W, "_nvml", None)
     assert W.device_memory_bytes("cuda:0") == 0
+
+
+def test_voice_cache_computes_once_per_version_is_bounded_and_forgets() -> None:
+    """Features are computed once per (voice, version); a new version recomputes; the LRU bound holds;
+    ``forget`` drops every version of a voice (what deleting a voice sends to each worker)."""
+    from vtts.workers.worker import VoiceCache
+
+    class Counting:
+        calls = 0
+
+        def voice_features(self, ref: dict) -> int:
+            Counting.calls += 1
+            return int(ref["audio"].size)
+
+    eng = Counting()
+    cache = VoiceCache(size=2)
+    ref = {"id": "voice_a", "version": 1, "pcm": b"\x01\x00" * 10, "sample_rate": 16000}
+    audio, feats = cache.get(eng, ref)
+    assert feats == 10 and audio.dtype == np.float32 and Counting.calls == 1
+    cache.get(eng, ref)
+    assert (cache.hits, cache.misses, Counting.calls) == (1, 1, 1)
+    cache.get(eng, {**ref, "version": 2})
+    assert Counting.calls == 2 and len(cache) == 2
+    cache.get(eng, {**ref, "id": "voice_b"})
+    assert len(cache) == 2  # the least recently used entry went
+    assert cache.forget("voice_a") == 1 and len(cache) == 1
