@@ -92,13 +92,14 @@ def _chunk(seconds: float = 0.05) -> bytes:
 
 
 class FakeBackend(threading.Thread):
-    """The supervisor (answers every ``Admin`` with ``ensure_ok``) and, once :meth:`add_worker` was called,
-    one worker of model ``fake``: a ready ``Status``, then ``Audio`` + ``Done`` for each ``Synthesize`` (or the
-    error :data:`REFUSALS` names for its text). Every message received is kept in :attr:`received`."""
+    """The supervisor (answers every ``Admin``; ``ensure`` fails with ``ensure_error`` when one is given)
+    and, once :meth:`add_worker` was called, one worker of model ``fake``: a ready ``Status``, then ``Audio``
+    + ``Done`` for each ``Synthesize`` (or the error :data:`REFUSALS` names for its text). Every message
+    received is kept in :attr:`received`."""
 
-    def __init__(self, endpoint: str, control: str, ensure_ok: bool = True) -> None:
+    def __init__(self, endpoint: str, control: str, ensure_error: str = "") -> None:
         super().__init__(name="fake-backend", daemon=True)
-        self.endpoint, self.control, self.ensure_ok = endpoint, control, ensure_ok
+        self.endpoint, self.control, self.ensure_error = endpoint, control, ensure_error
         self.ctx = zmq.Context()
         self.admin = self.ctx.socket(zmq.ROUTER)
         self.admin.setsockopt(zmq.LINGER, 0)
@@ -131,9 +132,10 @@ class FakeBackend(threading.Thread):
                 ident, frame = self.admin.recv_multipart()
                 msg = P.decode(frame)
                 assert isinstance(msg, P.Admin)
-                ok = self.ensure_ok or msg.op != "ensure"
-                reply = P.AdminReply(msg.id, ok, 200 if ok else 503, "" if ok else "model_failed",
-                                     "" if ok else "the model failed to load", models=[])
+                self.received.append(msg)
+                ok = not self.ensure_error or msg.op != "ensure"
+                reply = P.AdminReply(msg.id, ok, 200 if ok else 503, "" if ok else self.ensure_error,
+                                     "" if ok else f"cannot load it: {self.ensure_error}", models=[])
                 self.admin.send_multipart([ident, P.encode(reply)])
             if self.worker is not None and events.get(self.worker):
                 msg = P.decode(self.worker.recv())
@@ -168,13 +170,13 @@ MODEL = {"id": "fake", "engine": "piper", "model": "x", "aliases": ["fake-alias"
 
 @asynccontextmanager
 async def serving(server: dict[str, Any] | None = None, worker: bool = True,
-                  ensure_ok: bool = True) -> AsyncIterator[tuple[TestClient, FakeBackend]]:
+                  ensure_error: str = "") -> AsyncIterator[tuple[TestClient, FakeBackend]]:
     """The app on an ephemeral port, its pool and supervisor link on ipc:// sockets of a fresh directory
     (short: a socket path is limited to about 100 bytes), and the fake backend behind them."""
     run_dir = tempfile.mkdtemp(prefix="vtts-app-")
     endpoint, control = f"ipc://{run_dir}/w.sock", f"ipc://{run_dir}/c.sock"
     config = cfg.parse({"server": {"run_dir": run_dir, **(server or {})}, "models": [MODEL]})
-    backend = FakeBackend(endpoint, control, ensure_ok)
+    backend = FakeBackend(endpoint, control, ensure_error)
     backend.start()
     try:
         async with TestClient(TestServer(build_app(config, endpoint, control))) as client:
@@ -324,9 +326,48 @@ def test_a_model_the_supervisor_cannot_load_is_a_503_naming_why() -> None:
     async def body(client: TestClient, backend: FakeBackend) -> None:
         r = await client.post("/v1/audio/speech", json=_speech())
         error = await _error(r)
-        assert r.status == 503 and error["code"] == "model_failed" and "failed to load" in error["message"]
+        assert r.status == 503 and error["code"] == "model_failed" and "cannot load it" in error["message"]
+        assert "x-should-retry" not in r.headers
 
-    _run(body, worker=False, ensure_ok=False)
+    _run(body, worker=False, ensure_error="model_failed")
+
+
+def test_insufficient_memory_tells_the_sdk_not_to_retry() -> None:
+    """The SDK retries 5xx unless told not to; a model that cannot fit must not cost three loads."""
+
+    async def body(client: TestClient, backend: FakeBackend) -> None:
+        r = await client.post("/v1/audio/speech", json=_speech())
+        assert r.status == 503 and (await _error(r))["code"] == "insufficient_memory"
+        assert r.headers["x-should-retry"] == "false"
+        assert [m.op for m in backend.received if isinstance(m, P.Admin)].count("ensure") == 1
+
+    _run(body, worker=False, ensure_error="insufficient_memory")
+
+
+def test_cors_preflight_allowed_origins_and_exposed_headers() -> None:
+    origin = "https://app.example"
+
+    async def body(client: TestClient, backend: FakeBackend) -> None:
+        r = await client.options("/v1/audio/speech", headers={
+            "Origin": origin, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type"})
+        assert r.status == 204  # answered before auth: a preflight carries no key
+        assert r.headers["Access-Control-Allow-Origin"] == origin
+        assert "POST" in r.headers["Access-Control-Allow-Methods"]
+        assert r.headers["Access-Control-Allow-Headers"] == "authorization, content-type"
+        r = await client.post("/v1/audio/speech", json=_speech(response_format="pcm"),
+                              headers={"Origin": origin, "Authorization": "Bearer k"})
+        assert r.status == 200 and await r.read()
+        assert r.headers["Access-Control-Allow-Origin"] == origin
+        exposed = {h.strip().lower() for h in r.headers["Access-Control-Expose-Headers"].split(",")}
+        assert {"x-request-id", "x-sample-rate", "retry-after"} <= exposed
+        r = await client.get("/v1/models", headers={"Origin": origin})
+        assert r.status == 401 and r.headers["Access-Control-Allow-Origin"] == origin  # errors are readable too
+        r = await client.options("/v1/audio/speech", headers={"Origin": "https://evil.example",
+                                                              "Access-Control-Request-Method": "POST"})
+        assert "Access-Control-Allow-Origin" not in r.headers
+
+    _run(body, server={"api_keys": ["k"], "cors_origins": [origin]})
 
 
 def test_each_response_format_has_its_content_type() -> None:
