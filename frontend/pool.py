@@ -53,6 +53,9 @@ class WorkerInfo:
     fresh: set[str] = field(default_factory=set)
     #: the largest ``capacity`` it reported: its whole budget, as reported when idle
     peak_capacity: int = 0
+    #: False from a send that found no such peer (its process died) until its next heartbeat: a dead worker
+    #: keeps its last capacity until the monitor forgets it, and must not draw every request meanwhile
+    reachable: bool = True
 
     def __post_init__(self) -> None:
         self.peak_capacity = max(self.peak_capacity, self.status.capacity)
@@ -189,8 +192,8 @@ class WorkerPool:
         batch slots for engines without a budget), corrected for the requests sent to it since that
         heartbeat, which is up to a second old; a worker whose capacity is used up and that has requests
         waiting comes last. Equal capacity falls back to the least-loaded worker (requests in flight
-        here), then the worker id."""
-        ready = self.ready_workers(model)
+        here), then the worker id. A worker a send could not reach is skipped until it is heard again."""
+        ready = [w for w in self.ready_workers(model) if w.reachable]
         if not ready:
             raise NoWorker(model)
         room = [w for w in ready if len(w.waiting) < max(1, w.status.max_queue)]
@@ -221,6 +224,7 @@ class WorkerPool:
             await self.sock.send_multipart([worker.id.encode(), frame])
         except zmq.ZMQError as exc:
             self._forget(msg.id)
+            worker.reachable = False
             raise NoWorker(model) from exc
         return stream
 
@@ -298,6 +302,7 @@ class WorkerPool:
             old.status = st
             old.last_seen = time.monotonic()
             old.fresh.clear()  # this heartbeat's capacity counts them (up to the few in transit)
+            old.reachable = True
             old.peak_capacity = max(old.peak_capacity, st.capacity)
         self._learn_cost(self.workers[st.worker_id])
         if self.on_status:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import zmq
 
 from vtts import protocol as P
-from vtts.frontend.pool import TOO_SLOW, Stream, Unencodable, WorkerInfo, WorkerPool
+from vtts.frontend.pool import TOO_SLOW, NoWorker, Stream, Unencodable, WorkerInfo, WorkerPool
 
 
 def _worker(max_queue: int = 2) -> WorkerInfo:
@@ -211,3 +212,32 @@ def test_budget_units_are_converted_to_requests_from_the_heartbeats() -> None:
         assert pool.pick("m").id == "w1"
     finally:
         _close(pool)
+
+
+def test_a_worker_a_send_cannot_reach_is_skipped_until_heard_again() -> None:
+    """A killed worker keeps its last heartbeat's capacity until the monitor forgets it (up to half a
+    second): ranked first, it drew every retry of every request and each ended in a 503."""
+
+    async def run() -> None:
+        pool = WorkerPool("inproc://test-unreachable")
+        peer = pool.ctx.socket(zmq.DEALER)
+        try:
+            pool.sock.bind(pool.endpoint)
+            peer.setsockopt(zmq.IDENTITY, b"w1")
+            peer.connect(pool.endpoint)
+            await peer.send(b"hello")  # the pool's ROUTER now knows w1; w0 has no socket (its process died)
+            await pool.sock.recv_multipart()
+            pool._on_status(_status("w0", capacity=4))
+            pool._on_status(_status("w1", capacity=1))
+            with pytest.raises(NoWorker):
+                await pool.submit("m", P.Synthesize(id="r1", text="hi", voice="v"))
+            assert not pool.workers["w0"].reachable and not pool.streams
+            stream = await pool.submit("m", P.Synthesize(id="r2", text="hi", voice="v"))
+            assert stream.worker_id == "w1" and isinstance(P.decode(await peer.recv()), P.Synthesize)
+            pool._on_status(_status("w0", capacity=4))  # heard again (a reconnect, not a death)
+            assert pool.pick("m").id == "w0"
+        finally:
+            peer.close(linger=0)
+            _close(pool)
+
+    asyncio.run(run())
