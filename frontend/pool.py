@@ -1,7 +1,8 @@
 """The frontend's view of the workers: a ZeroMQ ROUTER socket, routing, and per-request streams.
 
-Workers announce themselves with ``status`` messages (heartbeats). A request goes to the least-loaded
-ready worker of its model; its messages come back into a :class:`Stream`. A worker that goes silent, whose
+Workers announce themselves with ``status`` messages (heartbeats). A request goes to the ready worker of
+its model with the most free capacity (see :meth:`WorkerPool.pick`); its messages come back into a
+:class:`Stream`. A worker that goes silent, whose
 process is gone, or that restarts under the same id fails every stream it held with an error — a request
 always ends, never hangs.
 """
@@ -48,6 +49,16 @@ class WorkerInfo:
     streams: set[str] = field(default_factory=set)
     #: of those, the ones that have not produced audio yet
     waiting: set[str] = field(default_factory=set)
+    #: of those, the ones sent after ``status`` arrived: its ``capacity`` does not count them yet
+    fresh: set[str] = field(default_factory=set)
+    #: the largest ``capacity`` it reported: its whole budget, as reported when idle
+    peak_capacity: int = 0
+    #: False from a send that found no such peer (its process died) until its next heartbeat: a dead worker
+    #: keeps its last capacity until the monitor forgets it, and must not draw every request meanwhile
+    reachable: bool = True
+
+    def __post_init__(self) -> None:
+        self.peak_capacity = max(self.peak_capacity, self.status.capacity)
 
     @property
     def id(self) -> str:
@@ -128,6 +139,8 @@ class WorkerPool:
         self.on_status = on_status
         self.workers: dict[str, WorkerInfo] = {}
         self.streams: dict[str, Stream] = {}
+        #: (model id, engine) -> capacity units one running request holds, learned from heartbeats
+        self._unit_cost: dict[tuple[str, str], float] = {}
         self.ctx = zmq.asyncio.Context()
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -160,15 +173,39 @@ class WorkerPool:
     def ready_workers(self, model: str) -> list[WorkerInfo]:
         return [w for w in self.workers_of(model) if w.ready]
 
+    def unit_cost(self, status: P.Status) -> float:
+        """Capacity units one request holds on workers of ``status``'s model and engine, as their
+        heartbeats show it (1 until seen)."""
+        return self._unit_cost.get((status.model, status.engine), 1.0)
+
+    def free_slots(self, worker: WorkerInfo) -> float:
+        """Requests ``worker`` could still start at once: its last reported capacity, less what the
+        requests sent since that heartbeat take, in requests (so replicas within one request's worth of
+        budget count as equal)."""
+        unit = self.unit_cost(worker.status)
+        return (worker.status.capacity - len(worker.fresh) * unit) // unit
+
     def pick(self, model: str) -> WorkerInfo:
-        """The least-loaded ready worker of ``model`` with room in its queue."""
-        ready = self.ready_workers(model)
+        """The ready worker of ``model`` with room in its queue that can start the request soonest.
+
+        Ranked by the free capacity its last heartbeat reported (engine units, e.g. free KV tokens; free
+        batch slots for engines without a budget), corrected for the requests sent to it since that
+        heartbeat, which is up to a second old; a worker whose capacity is used up and that has requests
+        waiting comes last. Equal capacity falls back to the least-loaded worker (requests in flight
+        here), then the worker id. A worker a send could not reach is skipped until it is heard again."""
+        ready = [w for w in self.ready_workers(model) if w.reachable]
         if not ready:
             raise NoWorker(model)
         room = [w for w in ready if len(w.waiting) < max(1, w.status.max_queue)]
         if not room:
             raise Overloaded(model)
-        return min(room, key=lambda w: (w.load, w.id))
+
+        def rank(w: WorkerInfo) -> tuple[bool, float, int, str]:
+            slots = self.free_slots(w)
+            full = slots <= 0 and (w.status.queued > 0 or bool(w.fresh))
+            return full, -slots, w.load, w.id
+
+        return min(room, key=rank)
 
     async def submit(self, model: str, msg: P.Synthesize) -> Stream:
         """Send a request to a worker of ``model``; raises :class:`NoWorker`, :class:`Overloaded` or
@@ -182,10 +219,12 @@ class WorkerPool:
         self.streams[msg.id] = stream
         worker.streams.add(msg.id)
         worker.waiting.add(msg.id)
+        worker.fresh.add(msg.id)
         try:
             await self.sock.send_multipart([worker.id.encode(), frame])
         except zmq.ZMQError as exc:
             self._forget(msg.id)
+            worker.reachable = False
             raise NoWorker(model) from exc
         return stream
 
@@ -221,6 +260,7 @@ class WorkerPool:
         if worker:
             worker.streams.discard(request_id)
             worker.waiting.discard(request_id)
+            worker.fresh.discard(request_id)
 
     # -- incoming ------------------------------------------------------------------------------------
     async def _recv_loop(self) -> None:
@@ -262,8 +302,19 @@ class WorkerPool:
                 log.info("worker %s is %s", st.worker_id, st.state)
             old.status = st
             old.last_seen = time.monotonic()
+            old.fresh.clear()  # this heartbeat's capacity counts them (up to the few in transit)
+            old.reachable = True
+            old.peak_capacity = max(old.peak_capacity, st.capacity)
+        self._learn_cost(self.workers[st.worker_id])
         if self.on_status:
             self.on_status(st)
+
+    def _learn_cost(self, worker: WorkerInfo) -> None:
+        """A busy worker's heartbeat tells what its running requests hold: (budget - free) / running. For an
+        engine without a budget that is one batch slot; for an LM, the KV tokens of a typical request."""
+        st = worker.status
+        if st.active > 0 and worker.peak_capacity > st.capacity:
+            self._unit_cost[(st.model, st.engine)] = max(1.0, (worker.peak_capacity - st.capacity) / st.active)
 
     async def _monitor_loop(self) -> None:
         """Forget workers whose process is gone or that fell silent, failing their streams.

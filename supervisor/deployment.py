@@ -15,6 +15,14 @@ from vtts.config import ModelConfig
 from .process import Child
 
 
+def held_bytes(st: P.Status) -> int:
+    """Memory a worker holds where its model lives: device memory on a GPU (what evicting it frees there;
+    its RSS is host memory), RSS on the CPU or while the worker cannot tell its device memory."""
+    if st.device.startswith("cuda") and st.device_memory_bytes > 0:
+        return st.device_memory_bytes
+    return st.rss_bytes
+
+
 @dataclass
 class Waiter:
     """An admin request waiting for a model operation to finish."""
@@ -88,7 +96,12 @@ class Deployment:
         return max([t for t in times if t] or [self.loaded_at])
 
     def resident_bytes(self, statuses: dict[str, P.Status]) -> int:
-        return sum(statuses[w].rss_bytes for w in self.workers if w in statuses)
+        """What the serving workers hold on the model's device (:func:`held_bytes`)."""
+        return sum(held_bytes(statuses[w]) for w in self.workers if w in statuses)
+
+    def retiring_bytes(self, statuses: dict[str, P.Status]) -> int:
+        """What draining workers still hold on the model's device."""
+        return sum(held_bytes(statuses[w]) for w in self.retiring if w in statuses)
 
     def describe(self, statuses: dict[str, P.Status]) -> dict[str, Any]:
         """The /admin/models view of this model."""
@@ -99,6 +112,7 @@ class Deployment:
                 "state": st.state if st else ("starting" if child.proc else "restarting"),
                 "device": st.device if st else self.entry.device,
                 "memory_bytes": st.rss_bytes if st else 0,
+                "device_memory_bytes": st.device_memory_bytes if st else 0,
                 "queue_depth": st.queued if st else 0, "active": st.active if st else 0,
                 "python": st.python if st else "", "restarts": child.restarts,
                 "error": st.error if st else "",

@@ -28,7 +28,7 @@ import zmq
 from vtts import protocol as P
 from vtts.config import Config, ConfigError, ModelConfig, model_names, name_clash, parse_model
 
-from .deployment import Deployment, Waiter
+from .deployment import Deployment, Waiter, held_bytes
 from .memory import (
     DEFAULT_FOOTPRINT,
     MIB,
@@ -134,7 +134,8 @@ class Supervisor:
         return dep.footprint_bytes or DEFAULT_FOOTPRINT
 
     def _held_bytes(self, dep: Deployment) -> int:
-        """What a loaded model holds: its declared footprint per replica, or what its workers measure if more."""
+        """What a loaded model holds: its declared footprint per replica, or what its workers measure if more
+        (device memory on a GPU, RSS on the CPU: :func:`~.deployment.held_bytes`)."""
         declared = dep.entry.memory_mb * MIB * len(dep.workers)
         return max(declared, dep.resident_bytes(self.statuses))
 
@@ -144,7 +145,7 @@ class Supervisor:
         for dep in self.deployments.values():
             if dep.entry.device == device:
                 total += self._held_bytes(dep)
-                total += sum(self.statuses[w].rss_bytes for w in dep.retiring if w in self.statuses)
+                total += dep.retiring_bytes(self.statuses)
         return total
 
     def _make_room(self, dep: Deployment, entry: ModelConfig) -> None:
@@ -365,7 +366,7 @@ class Supervisor:
             if st.worker_id in dep.workers or st.worker_id in dep.candidate:
                 if st.state == "ready":
                     dep.was_ready = dep.was_ready or st.worker_id in dep.workers
-                    dep.footprint_bytes = max(dep.footprint_bytes, st.rss_bytes)
+                    dep.footprint_bytes = max(dep.footprint_bytes, held_bytes(st))
                 if st.state == "failed":
                     dep.last_error = st.error or "the model failed to load"
 

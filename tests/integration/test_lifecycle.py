@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from tests.integration.conftest import alive, descendants, processes, start_server
+from tests.tiny_models import make_tiny_piper_voice
 
 
 def test_api_keys_guard_v1_routes_but_not_health(tmp_path) -> None:
@@ -103,13 +104,7 @@ def test_a_killed_worker_fails_its_request_and_comes_back(tmp_path) -> None:
 
 
 def test_serve_a_local_multi_speaker_voice_by_path(tmp_path) -> None:
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parents[2]
-    subprocess.run([sys.executable, str(root / "scripts" / "make_tiny_piper_voice.py"), str(tmp_path / "v"),
-                    "--multi-speaker"], check=True, capture_output=True)
-    (onnx_file,) = (tmp_path / "v").glob("*.onnx")
+    onnx_file = make_tiny_piper_voice(tmp_path / "v", multi_speaker=True)
     srv = start_server([str(onnx_file)], tmp_path)
     try:
         voices = json.loads(srv.get("/v1/audio/voices")[1])["data"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,10 +14,10 @@ import pytest
 
 from tests.audio import decode, rms
 from tests.integration.conftest import Server, start_server
+from tests.tiny_models import make_tiny_supertonic
 from vtts.workers.engine import SynthesisParams, WorkItem
 from vtts.workers.engines.supertonic import SupertonicEngine
 
-ROOT = Path(__file__).resolve().parents[2]
 FORMATS = ["mp3", "opus", "aac", "flac", "wav", "pcm"]
 TEXT = "Hello from a tiny Supertonic model, served by vTTS."
 CONFIG = """
@@ -36,17 +35,9 @@ voice_aliases = {{ nova = "F2" }}
 """
 
 
-def _make_tiny(out: Path) -> Path:
-    spec = importlib.util.spec_from_file_location("make_tiny_supertonic", ROOT / "scripts/make_tiny_supertonic.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_tiny_supertonic(out, 2)
-
-
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _make_tiny(tmp_path_factory.mktemp("supertonic") / "tiny-v2")
+    return make_tiny_supertonic(tmp_path_factory.mktemp("supertonic") / "tiny-v2", 2)
 
 
 @pytest.fixture(scope="module")

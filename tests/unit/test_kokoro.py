@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
+from tests.tiny_models import make_tiny_kokoro  # noqa: E402
 from vtts.workers.engine import EngineError, ModelLoadError, SynthesisParams, WorkItem  # noqa: E402
 from vtts.workers.engines import kokoro  # noqa: E402
 from vtts.workers.engines.kokoro import (  # noqa: E402
@@ -25,20 +24,8 @@ from vtts.workers.engines.kokoro import (  # noqa: E402
 )
 from vtts.workers.registry import detect_engine, engine_class  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 HOP = 600
 JA_TEXT = "こんにちは。今日はいい天気ですね。"
-
-
-def _load_script() -> Callable[..., Path]:
-    spec = importlib.util.spec_from_file_location("make_tiny_kokoro", ROOT / "scripts/make_tiny_kokoro.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_tiny_kokoro
-
-
-make_tiny_kokoro = _load_script()
 
 
 def has_japanese_g2p() -> bool:

@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import unicodedata
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.tiny_models import make_tiny_piper_voice as make_tiny_voice
 from vtts.workers.engine import EngineError, ModelLoadError, SynthesisParams
 from vtts.workers.engines.piper import PiperEngine, phoneme_ids
 from vtts.workers.registry import detect_engine, engine_class
 
-ROOT = Path(__file__).resolve().parents[2]
 JOE = "en_US-joe-medium"
 HOP = 256  # the tiny voice's samples per phoneme id at length_scale 1
-
-
-def _load_script() -> Callable[..., Path]:
-    spec = importlib.util.spec_from_file_location("make_tiny_piper_voice", ROOT / "scripts/make_tiny_piper_voice.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_tiny_voice
-
-
-make_tiny_voice = _load_script()
 
 
 @pytest.fixture(scope="module")

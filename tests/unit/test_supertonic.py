@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
+from tests.tiny_models import script
 from vtts.workers.engine import EngineError, ModelLoadError, SynthesisParams, WorkItem
 from vtts.workers.engines import supertonic
 from vtts.workers.engines.supertonic import SupertonicEngine
@@ -20,20 +19,11 @@ from vtts.workers.engines.supertonic_text import normalize
 from vtts.workers.registry import detect_engine
 from vtts.workers.scheduler import Request, Scheduler
 
-ROOT = Path(__file__).resolve().parents[2]
 SR = 44100
 TOL = 1e-5
 
 
-def _load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_tiny_supertonic", ROOT / "scripts/make_tiny_supertonic.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tiny = _load_script()
+tiny = script("make_tiny_supertonic")
 
 
 @pytest.fixture(scope="module")

@@ -83,7 +83,8 @@ class FakeEngine(Engine):
         out = []
         for i in items:
             error = RuntimeError("this item broke") if i.segment.text == "boom" else None
-            out.append(StepOutput(i, np.full(160, 0.1, np.float32), True, tokens=2, error=error))
+            words = [{"word": i.segment.text, "start": 0.0, "end": 0.005}]
+            out.append(StepOutput(i, np.full(160, 0.1, np.float32), True, words, tokens=2, error=error))
         return out
 
     def release(self, ctx: RequestContext, reason: FinishReason) -> None:
@@ -313,6 +314,91 @@ def test_queue_bound_counts_requests_still_being_prepared(tmp_path: Path) -> Non
         assert isinstance(err, P.Error) and err.status == 429
         peer.engine.prep_gate.set()
         assert isinstance(peer.until("a")[-1], P.Done)
+
+
+def test_done_carries_usage_and_timings_and_audio_is_in_order(tmp_path: Path) -> None:
+    """One Audio per segment, numbered from 0, word timings moved onto the request's timeline; usage counts
+    the segments' tokens in and the engine's reported tokens out."""
+    with running_worker(tmp_path) as peer:
+        peer.send(synth("r", "one two three"))
+        msgs = peer.until("r")
+    audio = [m for m in msgs if isinstance(m, P.Audio)]
+    done = msgs[-1]
+    assert [a.seq for a in audio] == [0, 1, 2] and all(len(a.pcm) == 320 and a.sample_rate == 16000 for a in audio)
+    assert [(w["word"], w["start"]) for a in audio for w in a.timestamps] == [("one", 0.0), ("two", 0.01),
+                                                                               ("three", 0.02)]
+    assert isinstance(done, P.Done)
+    assert done.usage == {"input_tokens": 3, "output_tokens": 6, "total_tokens": 9}
+    assert done.timings["segments"] == 3.0 and done.timings["audio_s"] == pytest.approx(0.03)
+
+
+def test_a_duplicate_request_id_is_a_400_and_the_first_goes_on(tmp_path: Path) -> None:
+    with running_worker(tmp_path) as peer:
+        peer.send(synth("r", "gate two"))
+        assert peer.engine.stepping.wait(WAIT_S)
+        peer.send(synth("r", "again"))  # handled after the "gate" step, while "two" is still to run
+        peer.engine.gate.set()
+        msgs = peer.until("r", (P.Done,))
+    errors = [m for m in msgs if isinstance(m, P.Error)]
+    assert [(e.code, e.status) for e in errors] == [(P.ErrorCode.DUPLICATE_REQUEST, 400)]
+    assert sum(isinstance(m, P.Audio) for m in msgs) == 2 and peer.engine.batches == [["gate"], ["two"]]
+
+
+def test_draining_refuses_new_requests_retryably_and_finishes_the_running_ones(tmp_path: Path) -> None:
+    with running_worker(tmp_path) as peer:
+        peer.send(synth("a", "gate two"))
+        assert peer.engine.stepping.wait(WAIT_S)
+        peer.worker.begin_drain(WAIT_S)
+        assert peer.worker.status().state == "draining"  # the frontend stops routing here
+        peer.send(synth("b", "x"))
+        peer.engine.gate.set()
+        refused = peer.until("b")[-1]
+        assert isinstance(peer.until("a")[-1], P.Done)
+    assert isinstance(refused, P.Error) and refused.status == 503 and P.is_retryable(refused.code)
+    assert peer.engine.released == [("a", FinishReason.FINISHED)]
+
+
+def test_a_request_cancelled_while_it_is_prepared_never_runs(tmp_path: Path) -> None:
+    with running_worker(tmp_path) as peer:
+        peer.send(synth("p", "slowprep"))
+        assert peer.engine.preparing.wait(WAIT_S)
+        peer.send(P.Cancel("p"))
+        deadline = time.monotonic() + WAIT_S
+        while not peer.worker._preparing.get("p"):  # the step thread marked it cancelled
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        peer.engine.prep_gate.set()
+        while peer.worker._preparing:  # the prepared result was collected, and dropped
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        peer.send(synth("probe", "y"))
+        peer.until("probe")  # anything sent for "p" came before this and waits in the backlog
+        assert not [m for m in peer.backlog if getattr(m, "id", None) == "p"]  # nothing was ever sent for it
+    assert ["slowprep"] not in peer.engine.batches
+    assert ("p", FinishReason.CANCELLED) not in peer.engine.released  # never admitted: nothing to release
+
+
+def test_control_operations_answer_even_when_they_cannot_run(tmp_path: Path) -> None:
+    with running_worker(tmp_path) as peer:
+        peer.send(P.Control("c1", "format_disk"))
+        reply = peer.until("c1", (P.ControlReply,))[-1]
+        assert isinstance(reply, P.ControlReply) and not reply.ok and "unknown operation" in reply.message
+        peer.send(P.Control("c2", "reload_lexicon"))
+        reply = peer.until("c2", (P.ControlReply,))[-1]
+        assert isinstance(reply, P.ControlReply) and not reply.ok and "no text frontend" in reply.message
+
+
+def test_an_engine_without_a_budget_reports_free_batch_slots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the frontend routes by: max_batch minus the requests running, for engines that have no budget."""
+    monkeypatch.setattr(FakeEngine, "capacity", lambda self: None)
+    with running_worker(tmp_path, max_batch=3) as peer:
+        assert peer.worker.status().capacity == 3
+        peer.send(synth("r", "gate two"))
+        assert peer.engine.stepping.wait(WAIT_S)
+        peer.worker.publish()  # the step thread publishes between steps; this one is blocked in the gate
+        assert peer.worker.status().capacity == 2
+        peer.engine.gate.set()
+        peer.until("r")
 
 
 @pytest.mark.parametrize("n", [1, 3])
