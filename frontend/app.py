@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -14,6 +13,7 @@ from vtts import __version__
 from vtts.config import Config
 
 from .admin import setup_admin_routes
+from .auth import bearer_token, key_matches
 from .body import MAX_BODY_BYTES, expect_within_limit
 from .catalog import Catalog
 from .control import SupervisorLink, SupervisorUnavailable
@@ -22,7 +22,7 @@ from .metrics import Metrics
 from .playground import setup_playground_routes
 from .pool import WorkerPool
 from .speech import create_speech
-from .state import CATALOG, CONFIG, CONTROL, EXECUTOR, METRICS, POOL, STARTED_AT
+from .state import API_KEY, CATALOG, CONFIG, CONTROL, EXECUTOR, METRICS, POOL, STARTED_AT
 from .text_routes import setup_text_routes
 from .voices import custom_voices, setup_voice_routes
 from .ws import SESSIONS, WS_PATH, protocol_key, shutdown_sessions, speech_stream
@@ -60,18 +60,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """Bearer keys on every /v1 route when keys are configured; /health, /ready, /metrics stay open."""
     keys = request.app[CONFIG].server.api_keys
     if keys and request.path.startswith("/v1"):
-        header = request.headers.get("Authorization", "")
-        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        token = bearer_token(request)
         if not token and request.path == WS_PATH:  # browsers cannot set headers on a WebSocket
             token = request.query.get("api_key", "") or protocol_key(request)
-        # surrogateescape: aiohttp decodes header bytes that are not UTF-8 that way; they then match no key
-        if not any(hmac.compare_digest(token.encode("utf-8", "surrogateescape"), k.encode()) for k in keys):
+        if not key_matches(token, keys):
             raise APIError(
                 401,
                 "Incorrect API key provided." if token else "Missing API key: send 'Authorization: Bearer KEY'.",
                 code="invalid_api_key",
             )
-        request["api_key"] = token  # custom voices belong to the key (frontend/voices.py owner)
+        request[API_KEY] = token  # custom voices belong to the key (frontend/voices.py owner)
     return await handler(request)
 
 

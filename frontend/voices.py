@@ -25,7 +25,7 @@ from .admin import check_admin_access
 from .auth import bearer_token
 from .body import read_json
 from .errors import APIError
-from .state import CONFIG, EXECUTOR, METRICS, POOL
+from .state import API_KEY, CONFIG, EXECUTOR, METRICS, POOL
 from .validation import LANGUAGE_RE
 from .voice_store import MAX_UPLOAD_BYTES, StoreError, VoiceStore, default_data_dir, owner_of
 
@@ -60,7 +60,7 @@ def owner(request: web.Request) -> str:
     if not request.app[CONFIG].server.api_keys:
         return owner_of(None)
     # the key auth accepted (a header, or a WebSocket's query or subprotocol); admin routes carry no API key
-    return owner_of(request.get("api_key") or bearer_token(request) or None)
+    return owner_of(request.get(API_KEY) or bearer_token(request) or None)
 
 
 def _too_large(what: str) -> APIError:
