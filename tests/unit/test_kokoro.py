@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from vtts.workers.engine import EngineError, ModelLoadError, SynthesisParams, WorkItem  # noqa: E402
+from vtts.workers.engine import EngineError, ModelLoadError, StepOutput, SynthesisParams, WorkItem  # noqa: E402
 from vtts.workers.engines import kokoro  # noqa: E402
 from vtts.workers.engines.kokoro import (  # noqa: E402
     KokoroEngine,
@@ -62,12 +62,13 @@ def tiny(tiny_dir: Path) -> KokoroEngine:
     return KokoroEngine.load(str(tiny_dir))
 
 
-def run(engine: KokoroEngine, text: str, voice: str, **kw: Any) -> tuple[list[np.ndarray], list[WorkItem]]:
-    """prepare + one step per segment, the way the worker drives an engine."""
+def run(engine: KokoroEngine, text: str, voice: str, **kw: Any) -> tuple[list[np.ndarray], list[StepOutput]]:
+    """prepare + one step per segment, the way the worker drives an engine: the audio and the outputs
+    (``out.item.segment``, ``out.timestamps``)."""
     params = SynthesisParams(voice=voice, **kw)
     items = [WorkItem("r", i, s, params) for i, s in enumerate(engine.prepare(text, params))]
-    audios = [out.audio for item in items for out in engine.step([item])]
-    return audios, items
+    outputs = [out for item in items for out in engine.step([item])]
+    return [out.audio for out in outputs], outputs
 
 
 def rms(audio: np.ndarray) -> float:
@@ -194,8 +195,8 @@ def test_tiny_folder_synthesizes_in_frames_of_600_samples(tiny: KokoroEngine) ->
     audios, items = run(tiny, "Hello world, this is a tiny test.", "af_tiny")
     assert len(audios) == 1 and audios[0].dtype == np.float32
     assert audios[0].size > 0 and audios[0].size % HOP == 0 and rms(audios[0]) > 0.1
-    ids = items[0].segment.tokens.ids
-    assert items[0].segment.num_tokens == len(ids) + 2  # the two pads count
+    ids = items[0].item.segment.tokens.ids
+    assert items[0].item.segment.num_tokens == len(ids) + 2  # the two pads count
     assert 0 not in ids.tolist()
 
 
@@ -219,7 +220,7 @@ def test_per_voice_arrays_and_a_duration_output(tmp_path: Path) -> None:
     assert [v.id for v in engine.voices()] == ["af_tiny", "bm_tiny", "jf_tiny", "jm_tiny"]
     audios, items = run(engine, "Hello there.", "bm_tiny", extra={"timestamps": True})
     assert audios[0].size % HOP == 0
-    check_timestamps(items[0].state["timestamps"], audios[0].size / 24000)
+    check_timestamps(items[0].timestamps, audios[0].size / 24000)
 
 
 def test_raw_float32_voices_in_onnx_community_layout(tmp_path: Path) -> None:
@@ -273,9 +274,9 @@ def test_blends_mix_the_style_packs(tiny: KokoroEngine) -> None:
     (alone,), items_a = run(tiny, text, "af_tiny")
     (blend,), items_b = run(tiny, text, "af_tiny:0.7+bm_tiny:0.3")
     packs = tiny._packs
-    rows = len(items_a[0].segment.tokens.ids) - 1
+    rows = len(items_a[0].item.segment.tokens.ids) - 1
     expected = 0.7 * packs["af_tiny"][rows] + 0.3 * packs["bm_tiny"][rows]
-    np.testing.assert_allclose(items_b[0].segment.tokens.style.reshape(-1), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(items_b[0].item.segment.tokens.style.reshape(-1), expected, rtol=1e-5, atol=1e-6)
     assert alone.size == blend.size and not np.allclose(alone, blend)  # same durations, another pitch
 
 
@@ -353,10 +354,10 @@ def test_timestamps_on_the_tiny_model(tiny: KokoroEngine) -> None:
     audios, items = run(tiny, text, "af_tiny", extra={"timestamps": True})
     words: list[str] = []
     for audio, item in zip(audios, items, strict=True):
-        check_timestamps(item.state["timestamps"], audio.size / 24000)
-        words += [s["word"] for s in item.state["timestamps"]]
+        check_timestamps(item.timestamps, audio.size / 24000)
+        words += [s["word"] for s in item.timestamps]
     assert words == [w.strip(",.") for w in text.split()]
-    assert "timestamps" not in run(tiny, "Hello.", "af_tiny")[1][0].state  # only when asked
+    assert not run(tiny, "Hello.", "af_tiny")[1][0].timestamps  # only when asked
 
 
 # --------------------------------------------------------------------------- the text frontend (tiny model)
@@ -400,12 +401,12 @@ def test_normalize_false_reads_the_text_as_written(tiny: KokoroEngine, tiny_dir:
 def test_timestamps_name_the_written_words(tiny: KokoroEngine) -> None:
     text = "Dr. Smith paid $5 & left."
     (audio,), (item,) = run(tiny, text, "af_tiny", extra={"timestamps": True})
-    assert item.segment.text == "Doctor Smith paid five dollars and left."
-    stamps = item.state["timestamps"]
+    assert item.item.segment.text == "Doctor Smith paid five dollars and left."
+    stamps = item.timestamps
     check_timestamps(stamps, audio.size / 24000)
     assert [s["word"] for s in stamps] == ["Dr", "Smith", "paid", "5", "left"]  # "&" is no word; "and" none's
-    spoken = word_timestamps(item.segment.tokens.words, item.segment.tokens.ids,
-                             tiny._run(item.segment.tokens, 1.0)[1], audio.size, tiny._pause_ids)
+    spoken = word_timestamps(item.item.segment.tokens.words, item.item.segment.tokens.ids,
+                             tiny._run(item.item.segment.tokens, 1.0)[1], audio.size, tiny._pause_ids)
     by_word = {s["word"]: s for s in spoken}
     five = next(s for s in stamps if s["word"] == "5")
     assert (five["start"], five["end"]) == (by_word["five"]["start"], by_word["dollars"]["end"])
@@ -439,7 +440,7 @@ def test_ssml_break_rate_and_phoneme(tiny: KokoroEngine) -> None:
     second = audios[1]
     assert second.size == pause + alone.size + tail and not np.any(second[:pause]) and not np.any(second[-tail:])
     np.testing.assert_array_equal(second[pause:-tail], alone)
-    assert items[1].state["timestamps"][0]["start"] >= 0.7  # shifted past the pause
+    assert items[1].timestamps[0]["start"] >= 0.7  # shifted past the pause
     (slow,) = tiny.synthesize(tiny.prepare('<speak><prosody rate="50%">World.</prosody></speak>', params), [params])
     assert slow.size > 1.6 * alone.size
     (tomato,) = tiny.prepare('<speak><phoneme alphabet="ipa" ph="təˈmeɪtoʊ">tomato</phoneme>!</speak>', params)
@@ -482,7 +483,7 @@ def test_bundled_tokens_are_the_packages_own(bundled: KokoroEngine) -> None:
 @needs_japanese
 def test_bundled_speaks_japanese_with_timestamps(bundled: KokoroEngine) -> None:
     audios, items = run(bundled, JA_TEXT, "jf_alpha", extra={"timestamps": True})
-    assert [s.segment.text for s in items] == ["こんにちは。", "今日はいい天気ですね。"]
+    assert [s.item.segment.text for s in items] == ["こんにちは。", "今日はいい天気ですね。"]
     audio = np.concatenate(audios)
     seconds = audio.size / 24000
     assert 1.5 < seconds < 8.0, seconds  # 16 morae
@@ -491,8 +492,8 @@ def test_bundled_speaks_japanese_with_timestamps(bundled: KokoroEngine) -> None:
     assert (np.sqrt((frames**2).mean(axis=1)) > 0.02).mean() > 0.4  # speech most of the time
     words = []
     for chunk, item in zip(audios, items, strict=True):
-        check_timestamps(item.state["timestamps"], chunk.size / 24000)
-        words += [s["word"] for s in item.state["timestamps"]]
+        check_timestamps(item.timestamps, chunk.size / 24000)
+        words += [s["word"] for s in item.timestamps]
     assert words == ["こんにちは", "今日", "は", "いい", "天気", "です", "ね"]
 
 

@@ -844,14 +844,17 @@ class KokoroEngine(SinglePassEngine):
         return [self._speak(s.tokens, p.speed)[0] for s, p in zip(segments, params, strict=True)]
 
     def step(self, items: list[WorkItem]) -> list[StepOutput]:
-        """Synthesize each item; with timestamps asked for, ``item.state["timestamps"]`` gets the words of
-        this chunk as {"word", "start", "end"} in seconds from the chunk's first sample."""
+        """Synthesize each item; with timestamps asked for, the output's ``timestamps`` are the words of
+        this chunk as {"word", "start", "end"} in seconds from the chunk's first sample. A failing item fails
+        only its own request."""
         outputs = []
         for item in items:
-            audio, stamps = self._speak(item.segment.tokens, item.params.speed)
-            if stamps is not None:
-                item.state["timestamps"] = stamps
-            outputs.append(StepOutput(item, audio, True))
+            try:
+                audio, stamps = self._speak(item.segment.tokens, item.params.speed)
+            except Exception as exc:
+                outputs.append(StepOutput(item, np.zeros(0, np.float32), True, error=exc))
+                continue
+            outputs.append(StepOutput(item, audio, True, timestamps=stamps or []))
         return outputs
 
     def close(self) -> None:
