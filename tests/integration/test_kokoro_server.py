@@ -92,6 +92,18 @@ def test_blended_voice(client: openai.OpenAI) -> None:
     assert err.value.body["param"] == "voice"
 
 
+def test_kokoro_fastapi_blend_syntax(client: openai.OpenAI) -> None:
+    """``name(weight)+name`` passes the frontend untouched; the engine reads it, or names what is wrong."""
+    response = client.audio.speech.create(
+        model="kokoro-ja", voice="jf_alpha(2)+jf_nezumi", input="はい、そうです。", response_format="wav"
+    )
+    assert rms(decode(response.content, "wav")[0]) > 0.02
+    for voice, named in (("jf_alpha(2)+nobody", "nobody"), ("jf_alpha(0)+jf_nezumi", "jf_alpha")):
+        with pytest.raises(openai.BadRequestError) as err:
+            client.audio.speech.create(model="kokoro-ja", voice=voice, input="はい。")
+        assert err.value.body["param"] == "voice" and named in err.value.body["message"]
+
+
 def test_sse_timestamps(server: Server) -> None:
     import urllib.request
 

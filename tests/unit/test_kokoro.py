@@ -109,8 +109,17 @@ def test_parse_blend_normalizes_weights() -> None:
     assert parse_blend(" a_x : 3 + b_y:1 ") == [("a_x", 0.75), ("b_y", 0.25)]
 
 
+def test_parse_blend_reads_kokoro_fastapis_syntax() -> None:
+    """Kokoro-FastAPI's clients write weights in parentheses; they are normalized the same way."""
+    assert parse_blend("af_bella(2)+af_sky") == [("af_bella", pytest.approx(2 / 3)), ("af_sky", pytest.approx(1 / 3))]
+    assert parse_blend(" a_x( 3 ) + b_y(1) ") == [("a_x", 0.75), ("b_y", 0.25)]
+    assert parse_blend("a_x(3)+b_y:1") == [("a_x", 0.75), ("b_y", 0.25)]  # the two may mix
+    assert parse_blend("a_x(2)") == [("a_x", 1.0)]
+
+
 @pytest.mark.parametrize("spec", ["a_x:0+b_y:1", "a_x:-1+b_y", "a_x:nan+b_y", "a_x:inf", "a_x:x", "a_x++b_y",
-                                  "+a_x", ":0.5", "a_x+a_x"])
+                                  "+a_x", ":0.5", "a_x+a_x", "a_x(0)+b_y", "a_x(2", "a_x(2)c", "a_x()+b_y",
+                                  "(2)+b_y", "a_x:(2)", "a_x(x)"])
 def test_parse_blend_rejects_bad_specs(spec: str) -> None:
     with pytest.raises(EngineError) as err:
         parse_blend(spec)
@@ -280,8 +289,16 @@ def test_blends_mix_the_style_packs(tiny: KokoroEngine) -> None:
     assert alone.size == blend.size and not np.allclose(alone, blend)  # same durations, another pitch
 
 
+def test_kokoro_fastapi_blends_are_the_same_blend(tiny: KokoroEngine) -> None:
+    (ours,), outs_a = run(tiny, "Hello world.", "af_tiny:0.7+bm_tiny:0.3")
+    (theirs,), outs_b = run(tiny, "Hello world.", "af_tiny(7)+bm_tiny(3)")
+    np.testing.assert_allclose(outs_a[0].item.segment.tokens.style, outs_b[0].item.segment.tokens.style, rtol=1e-6)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     ("voice", "code"), [("nobody", "voice_not_found"), ("af_tiny:0.5+nobody:0.5", "voice_not_found"),
+                        ("af_tiny(1)+nobody(1)", "voice_not_found"), ("af_tiny(0)+bm_tiny", "invalid_request"),
                         ("af_tiny:0+bm_tiny:1", "invalid_request"), ("af_tiny:abc", "invalid_request")],
 )
 def test_bad_voices_are_the_clients_fault(tiny: KokoroEngine, voice: str, code: str) -> None:

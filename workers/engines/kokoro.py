@@ -467,19 +467,26 @@ def _blend_weight(name: str, raw: str | None) -> float:
     return weight
 
 
+#: one part of a blend: ``name``, ``name:weight`` (vTTS) or ``name(weight)`` (Kokoro-FastAPI)
+_BLEND_PART = re.compile(r"\s*(?P<name>[^:()+]*?)\s*(?::(?P<colon>[^()]*)|\((?P<paren>[^()]*)\))?\s*")
+
+
 def parse_blend(spec: str) -> list[tuple[str, float]]:
-    """``"jf_alpha:0.7+jf_nezumi:0.3"`` -> [(name, weight)], weights normalized to sum 1; a part without a
-    weight counts 1. EngineError(param="voice") for empty parts, repeated names or weights that are not
-    positive finite numbers."""
+    """A voice or a blend of voices -> [(name, weight)], weights normalized to sum 1; a part without a weight
+    counts 1. Both ``"jf_alpha:0.7+jf_nezumi:0.3"`` (vTTS) and ``"jf_alpha(7)+jf_nezumi(3)"`` (Kokoro-FastAPI)
+    are read. EngineError(param="voice") for empty parts, repeated names or weights that are not positive
+    finite numbers."""
     parts: list[tuple[str, float]] = []
     for part in spec.split("+"):
-        name, colon, raw = part.strip().partition(":")
-        name = name.strip()
+        match = _BLEND_PART.fullmatch(part)
+        name = match["name"] if match else ""
         if not name:
-            raise EngineError(f"voice blend {spec!r} has an empty part; write name:weight+name:weight", param="voice")
+            raise EngineError(f"voice blend {spec!r} has an empty or malformed part {part.strip()!r}; write "
+                              "name:weight+name:weight or name(weight)+name(weight)", param="voice")
         if any(name == known for known, _ in parts):
             raise EngineError(f"voice {name!r} appears twice in the blend {spec!r}", param="voice")
-        parts.append((name, _blend_weight(name, raw if colon else None)))
+        raw = match["colon"] if match["colon"] is not None else match["paren"]
+        parts.append((name, _blend_weight(name, raw)))
     total = sum(w for _, w in parts)
     return [(name, w / total) for name, w in parts]
 
