@@ -356,6 +356,17 @@ def test_long_text_fits_the_window_with_a_short_first_chunk(tiny: KokoroEngine) 
     assert words == text.replace(",", "").split()  # nothing lost or repeated (a phrase cut may add a comma)
 
 
+def test_first_segment_sentence_keeps_the_first_sentence_whole(tiny: KokoroEngine) -> None:
+    """``extra.first_segment = "sentence"`` means the whole first sentence (docs/kokoro.md); the engine's own
+    token cut used to split it anyway. The default still cuts it short, in tokens."""
+    text = "On the third of April, at half past five, the meeting finally began in the small room. Next."
+    whole = tiny.prepare(text, SynthesisParams(voice="af_tiny", extra={"first_segment": "sentence"}))
+    assert [s.text for s in whole] == ["On the third of April, at half past five, the meeting finally began in the "
+                                       "small room.", "Next."]
+    cut = tiny.prepare(text, SynthesisParams(voice="af_tiny"))
+    assert len(cut[0].tokens.ids) <= kokoro.FIRST_MAX_TOKENS < len(whole[0].tokens.ids)
+
+
 def test_a_clause_without_marks_is_cut_at_words(tiny: KokoroEngine) -> None:
     text = " ".join(["endless"] * 150)
     segments = tiny.prepare(text, SynthesisParams(voice="af_tiny"))

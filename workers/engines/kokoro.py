@@ -69,8 +69,8 @@ log = logging.getLogger(__name__)
 
 #: tokens between the two pads: the text encoder's 512 positions
 MAX_TOKENS = 510
-#: the first chunk of a request is cut at a clause mark to about this many tokens (≈ 4 s of speech), because
-#: its synthesis time is the time to the first audio byte
+#: the text frontend cuts a request's first segment to at most this many tokens (≈ 4 s of speech; at a phrase
+#: or clause boundary, else a space), because its synthesis time is the time to the first audio byte
 FIRST_MAX_TOKENS = 60
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 #: frames (25 ms) of the leading pad's silence kept before the first sound: the rest (~0.25 s) is cut
@@ -112,8 +112,6 @@ class _Chunk:
     rate: float = 1.0
     pause_before_s: float = 0.0
     pause_after_s: float = 0.0
-    #: made from pieces that carry phonemes (cannot be re-cut by re-phonemizing its text)
-    phonemes: bool = False
     words: list[tuple[str, float]] = field(default_factory=list)
 
 
@@ -213,8 +211,9 @@ class KokoroEngine(SinglePassEngine):
         language = self._language(params.language) if params.language else self._voice_language(first_voice)
         g2p = self._g2p(language)
         text_extra = self._text_extra(params.extra, language)
-        segments = self.text_frontend.process(text, language=language.tag, extra=text_extra, speed=params.speed,
-                                              max_audio_s=params.max_audio_s)
+        segments = self.text_frontend.process(
+            text, language=language.tag, extra=text_extra, speed=params.speed, max_audio_s=params.max_audio_s,
+            first_max_tokens=self._first_max_tokens, count_tokens=lambda part: len(self._ids(part, g2p)))
         chunks = self._chunks(segments, g2p, params.speed)
         labels: list[list[tuple[str, float, float]] | None] = [None] * len(chunks)
         if timestamps:
@@ -330,9 +329,9 @@ class KokoroEngine(SinglePassEngine):
         return np.array([self._vocab[c] for c in phonemes if c in self._vocab], dtype=np.int64)
 
     def _chunks(self, segments: list[TextSegment], g2p: G2P, speed: float = 1.0) -> list[_Chunk]:
-        """The frontend's segments cut until each fits the 510-token window (less below speed 1, so one
-        step's audio stays bounded), the first chunk short; each chunk keeps its segment's rate, the first
-        and last of a segment its pauses."""
+        """The frontend's segments (the first already short) cut until each fits the 510-token window (less
+        below speed 1, so one step's audio stays bounded); each chunk keeps its segment's rate, the first and
+        last of a segment its pauses."""
         chunks: list[_Chunk] = []
         pending = 0.0  # pauses of segments with nothing to say move to their neighbours
         for segment in segments:
@@ -344,22 +343,13 @@ class KokoroEngine(SinglePassEngine):
             if not parts:
                 pending += (segment.pause_before_ms + segment.pause_after_ms) / 1000
                 continue
-            new = [_Chunk(text, ids, segment.rate, phonemes=segment.has_phonemes) for text, ids in parts]
+            new = [_Chunk(text, ids, segment.rate) for text, ids in parts]
             new[0].pause_before_s = pending + segment.pause_before_ms / 1000
             new[-1].pause_after_s = segment.pause_after_ms / 1000
             pending = 0.0
             chunks += new
         if chunks:
             chunks[-1].pause_after_s += pending
-            first = chunks[0]
-            if not first.phonemes and len(first.ids) > self._first_max_tokens:
-                head = self._fit(first.text, g2p, self._first_max_tokens, clauses_only=True)
-                if len(head) > 1:
-                    rest = "".join(part for part, _ in head[1:])
-                    limit = token_limit(MAX_TOKENS, speed * first.rate)
-                    cut = [_Chunk(text, ids, first.rate) for text, ids in [head[0], *self._fit(rest, g2p, limit)]]
-                    cut[0].pause_before_s, cut[-1].pause_after_s = first.pause_before_s, first.pause_after_s
-                    chunks[:1] = cut
         return chunks
 
     def _fit_pieces(self, pieces: list[Piece], g2p: G2P, limit: int) -> list[tuple[str, np.ndarray]]:
@@ -392,22 +382,18 @@ class KokoroEngine(SinglePassEngine):
             runs.append((text, ids))
         return runs
 
-    def _fit(self, text: str, g2p: G2P, limit: int, clauses_only: bool = False) -> list[tuple[str, np.ndarray]]:
+    def _fit(self, text: str, g2p: G2P, limit: int) -> list[tuple[str, np.ndarray]]:
         """Cut ``text`` into runs of clauses of at most ``limit`` tokens (a clause still too long: at words,
         then in halves — a sentence of 510 phonemes without a comma is rare)."""
         ids = self._ids(text, g2p)
         if len(ids) <= limit:
             return [(text, ids)] if len(ids) else []
         parts = clauses(text)
-        if len(parts) < 2 and not clauses_only:
+        if len(parts) < 2:
             parts = re.findall(r"\s*\S+\s*", text)
             if len(parts) < 2:
                 parts = [text[: len(text) // 2], text[len(text) // 2 :]]
-        if len(parts) < 2:
-            return [(text, ids)]
         groups = greedy(parts, lambda chunk: len(self._ids(chunk, g2p)) <= limit)
-        if clauses_only:
-            return [(g, self._ids(g, g2p)) for g in groups]
         return [fitted for group in groups for fitted in self._fit(group, g2p, limit)]
 
     # ------------------------------------------------------------------ running the graph
