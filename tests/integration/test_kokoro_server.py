@@ -119,3 +119,17 @@ def test_sse_timestamps(server: Server) -> None:
     assert [w["word"] for w in words] == ["はい", "そう", "です"]
     starts = [w["start"] for w in words]
     assert starts == sorted(starts) and starts[0] < 0.4
+
+
+def test_piper_refuses_a_knob_it_does_not_have(server: Server) -> None:
+    """Piper used to ignore unknown ``extra`` fields; now it names them, as Kokoro and Supertonic do."""
+    import urllib.error
+    import urllib.request
+
+    for extra, param in (({"nope": 1}, "extra.nope"), ({"seed": 3}, "extra.seed")):
+        body = {"model": "piper-joe", "voice": "alloy", "input": "Hello.", "extra": extra}
+        request = urllib.request.Request(server.url + "/v1/audio/speech", json.dumps(body).encode(),
+                                         {"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request, timeout=60)
+        assert err.value.code == 400 and json.loads(err.value.read())["error"]["param"] == param

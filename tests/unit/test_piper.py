@@ -153,6 +153,27 @@ def test_bad_requests(joe: PiperEngine) -> None:
     assert info.value.param == "speed"
 
 
+@pytest.mark.parametrize(("extra", "param"), [
+    ({"nope": 1}, "extra.nope"), ({"seed": 1}, "extra.seed"), ({"temperature": 0.5}, "extra.temperature"),
+    ({"top_p": 0.9}, "extra.top_p"), ({"top_k": 5}, "extra.top_k"), ({"repetition_penalty": 1.1},
+                                                                     "extra.repetition_penalty"),
+    ({"total_steps": 4}, "extra.total_steps"), ({"timestamps": "yes"}, "extra.timestamps"),
+    ({"normalize": True, "zzz": 0}, "extra.zzz"),
+])
+def test_extra_knobs_piper_does_not_have_are_refused(joe: PiperEngine, extra: dict, param: str) -> None:
+    """Like Kokoro and Supertonic: a knob that passed silently (``{"nope": 1}``, a sampling knob Piper has no
+    use for: its noise is per voice) would look like it worked; it is a 400 naming it."""
+    with pytest.raises(EngineError) as info:
+        joe.prepare("Hello.", SynthesisParams(voice=JOE, extra=extra))
+    assert info.value.param == param and param.removeprefix("extra.") in info.value.message
+
+
+def test_extra_fields_piper_reads_still_pass(joe: PiperEngine) -> None:
+    extra = {"normalize": False, "locale": "en-GB", "lexicon": {"vTTS": "vee tee tee ess"},
+             "first_segment": "sentence", "timestamps": True}
+    assert joe.prepare("Hello vTTS.", SynthesisParams(voice=JOE, extra=extra))
+
+
 @pytest.mark.parametrize("ref", ["", "joe", JOE, "bundled"])
 def test_bundled_aliases(ref: str) -> None:
     from vtts.workers.engines.piper import resolve

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import espeak
 from ..engine import (
+    SAMPLING_KNOBS,
     EngineError,
     ModelLoadError,
     Segment,
@@ -48,6 +49,9 @@ MAX_TOKENS = 800
 SCALES = {"noise_scale": (0.0, 2.0), "length_scale": (0.1, 10.0), "noise_w": (0.0, 2.0)}
 #: the model options Piper knows; anything else is a typo that would otherwise pass silently
 OPTIONS = frozenset({"intra_op_threads", "warmup", "max_tokens", *SCALES, *TEXT_OPTIONS})
+#: request ``extra`` fields Piper reads (anything else is a 400 naming it): the text frontend's, and
+#: ``timestamps`` (a boolean; clients such as the playground ask every engine for them)
+EXTRA_FIELDS = (*TEXT_OPTIONS, "timestamps")
 
 
 @dataclass
@@ -333,6 +337,7 @@ class PiperEngine(SinglePassEngine):
         if params.language and base_language(params.language) != base_language(self.config.language):
             raise EngineError(f"language {params.language!r} is not supported by this Piper voice; it reads "
                               f"{self.config.language}", param="language", code="unsupported_language")
+        _check_extra(params.extra)
 
     def _sentences(self, text: str) -> list[str]:
         if self.config.phoneme_type == "text":
@@ -407,6 +412,19 @@ def _parse_options(options: dict[str, Any]) -> tuple[int | None, dict[str, float
     max_tokens = int(number("Piper", "max_tokens", options.get("max_tokens", MAX_TOKENS), 64, 8192, integer=True))
     return threads, overrides, max_tokens
 
+
+
+def _check_extra(extra: dict[str, Any]) -> None:
+    """EngineError naming the first ``extra`` field Piper does not read (a knob that passed silently would
+    look like it worked); the text fields' values are checked by the text frontend."""
+    for name in sorted(extra):
+        if name not in EXTRA_FIELDS:
+            hint = (" (Piper does not sample: its noise is the voice's noise_scale and noise_w model options)"
+                    if name in SAMPLING_KNOBS else "")
+            raise EngineError(f"unknown field extra.{name} for Piper{hint}; it knows: {', '.join(EXTRA_FIELDS)}",
+                              param=f"extra.{name}")
+    if not isinstance(extra.get("timestamps", False), bool):
+        raise EngineError("extra.timestamps must be true or false", param="extra.timestamps")
 
 
 def _check_phonemizer(config: PiperConfig) -> None:
