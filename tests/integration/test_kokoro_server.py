@@ -104,10 +104,14 @@ def test_kokoro_fastapi_blend_syntax(client: openai.OpenAI) -> None:
         assert err.value.body["param"] == "voice" and named in err.value.body["message"]
 
 
-def test_sse_timestamps(server: Server) -> None:
+@pytest.mark.parametrize(("model", "voice", "text", "expected"), [
+    ("kokoro-ja", "jf_alpha", "はい、そうです。", ["はい", "そう", "です"]),
+    ("piper-joe", "alloy", "Hello there, my friend.", ["Hello", "there", "my", "friend"]),
+])
+def test_sse_timestamps(server: Server, model: str, voice: str, text: str, expected: list[str]) -> None:
     import urllib.request
 
-    body = {"model": "kokoro-ja", "voice": "jf_alpha", "input": "はい、そうです。", "response_format": "pcm",
+    body = {"model": model, "voice": voice, "input": text, "response_format": "pcm",
             "stream_format": "sse", "extra": {"timestamps": True}}
     request = urllib.request.Request(
         server.url + "/v1/audio/speech", json.dumps(body).encode(), {"Content-Type": "application/json"}
@@ -116,7 +120,7 @@ def test_sse_timestamps(server: Server) -> None:
         lines = response.read().decode().splitlines()
     events = [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
     words = [w for e in events if e["type"] == "speech.audio.timestamps" for w in e["words"]]
-    assert [w["word"] for w in words] == ["はい", "そう", "です"]
+    assert [w["word"] for w in words] == expected
     starts = [w["start"] for w in words]
     assert starts == sorted(starts) and starts[0] < 0.4
 

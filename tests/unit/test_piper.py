@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vtts.workers.engine import EngineError, ModelLoadError, SynthesisParams
+from vtts.workers.engine import EngineError, ModelLoadError, SynthesisParams, WorkItem
 from vtts.workers.engines.piper import PiperEngine, phoneme_ids
 from vtts.workers.registry import detect_engine, engine_class
 
@@ -326,3 +326,56 @@ def test_a_language_the_voice_cannot_read_is_refused(joe: PiperEngine) -> None:
         joe.prepare("Bonjour.", SynthesisParams(JOE, language="fr"))
     assert err.value.param == "language" and "en-US" in err.value.message
     assert joe.prepare("Hello.", SynthesisParams(JOE, language="en-GB"))
+
+
+# --------------------------------------------------------------------------- word timestamps
+
+
+def timed(engine: PiperEngine, text: str, **kw: object) -> list[tuple[np.ndarray, list[dict]]]:
+    """prepare + one step per segment, as the worker drives an engine: (audio, timestamps) per segment."""
+    params = SynthesisParams(voice=engine.voices()[0].id, **kw)  # type: ignore[arg-type]
+    outs = [engine.step([WorkItem("r", i, s, params)])[0] for i, s in enumerate(engine.prepare(text, params))]
+    return [(o.audio, o.timestamps) for o in outs]
+
+
+def test_word_timestamps_from_the_graphs_durations(joe: PiperEngine) -> None:
+    """The graph's per-phoneme durations (its only Ceil, added as an output at load) time each written word:
+    in order, inside the audio, and the comma's pause falls between two words, not inside one."""
+    assert joe.has_timestamps
+    [(audio, stamps)] = timed(joe, "Hello world, this is a test.", extra={"timestamps": True, "first_segment":
+                                                                          "sentence"})
+    assert [s["word"] for s in stamps] == ["Hello", "world", "this", "is", "a", "test"]
+    seconds = audio.size / joe.sample_rate
+    for previous, current in zip(stamps, stamps[1:], strict=False):
+        assert previous["end"] <= current["start"] + 1e-6
+    assert all(0 <= s["start"] <= s["end"] <= seconds + 1e-3 for s in stamps)
+    assert stamps[0]["start"] < 0.2 and stamps[-1]["end"] > seconds - 0.4
+
+    def rms(start: float, end: float) -> float:
+        part = audio[int(start * joe.sample_rate): int(end * joe.sample_rate)]
+        return float(np.sqrt(np.mean(part**2)))
+
+    gap = rms(stamps[1]["end"], stamps[2]["start"])
+    assert stamps[2]["start"] - stamps[1]["end"] > 0.1 and gap < 0.5 * rms(stamps[0]["start"], stamps[0]["end"])
+
+
+def test_timestamps_name_the_written_words_and_follow_pauses(joe: PiperEngine) -> None:
+    [(_, stamps)] = timed(joe, "Dr. Smith paid $5 & left.", extra={"timestamps": True})
+    assert [s["word"] for s in stamps] == ["Dr", "Smith", "paid", "5", "left"]
+    (_, first), (second_audio, second) = timed(joe, '<speak>Hello.<break time="700ms"/>World.</speak>',
+                                               extra={"timestamps": True})
+    assert [s["word"] for s in first] == ["Hello"] and [s["word"] for s in second] == ["World"]
+    assert second[0]["start"] >= 0.7 and second[0]["end"] <= second_audio.size / joe.sample_rate
+    assert timed(joe, "Hello world.")[0][1] == []  # only when asked
+
+
+def test_no_durations_no_timestamps(tiny: Path) -> None:
+    """A graph without the durations node (the tiny voice), or ``timestamps = false`` in the model's options:
+    ``extra.timestamps`` is still accepted, and no words come back."""
+    engine = PiperEngine.load(str(tiny), options={"warmup": False})
+    assert not engine.has_timestamps
+    assert timed(engine, "Hello.", extra={"timestamps": True})[0][1] == []
+    off = PiperEngine.load("bundled", options={"warmup": False, "timestamps": False})
+    assert not off.has_timestamps and timed(off, "Hello.", extra={"timestamps": True})[0][1] == []
+    with pytest.raises(ModelLoadError, match="timestamps"):
+        PiperEngine.load(str(tiny), options={"timestamps": "yes"})

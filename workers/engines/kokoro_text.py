@@ -126,7 +126,7 @@ class EspeakG2P(G2P):
         phoneme count (numbers and abbreviations are read as several words)."""
         out = []
         for raw in text.split():
-            word = _strip_punctuation(raw)
+            word = strip_punctuation(raw)
             if word:
                 out.append((word, float(max(1, len(self.phonemes(word).replace(" ", ""))))))
         return out
@@ -154,7 +154,7 @@ class JapaneseG2P(G2P):
         return [(word, weight) for word, weight in align_surfaces(text, nodes) if weight > 0]
 
 
-def _strip_punctuation(word: str) -> str:
+def strip_punctuation(word: str) -> str:
     start, end = 0, len(word)
     while start < end and unicodedata.category(word[start])[0] in "PS":
         start += 1
@@ -238,18 +238,20 @@ def _spans_by_weight(weights: list[float], ids: np.ndarray, pause_ids: frozenset
 
 
 def word_timestamps(
-    words: list[tuple[str, float]], ids: np.ndarray, durations: np.ndarray, samples: int, pause_ids: frozenset[int]
+    words: list[tuple[str, float]], ids: np.ndarray, durations: np.ndarray, samples: int, pause_ids: frozenset[int],
+    sample_rate: int = SAMPLE_RATE,
 ) -> list[dict[str, Any]]:
     """Word-level timings in seconds from the start of this utterance's audio.
 
-    ``durations`` has one entry per token including the two pads (frames); they are scaled to the audio's
-    real length. Words map one to one onto the runs of sounds between pauses when the counts agree (espeak
-    and misaki write one run per word), else in proportion to their weights.
+    ``durations`` has one entry per token plus one for a leading pad before ``ids`` (Kokoro's two pads; a
+    trailing one may follow), in frames; they are scaled to the audio's real length (``samples`` at
+    ``sample_rate``). Words map one to one onto the runs of sounds between pauses when the counts agree
+    (espeak and misaki write one run per word), else in proportion to their weights.
     """
     if not words or not len(ids):
         return []
     frames = np.concatenate([[0.0], np.cumsum(np.asarray(durations, dtype=np.float64).reshape(-1))])
-    seconds = samples / SAMPLE_RATE / frames[-1] if frames[-1] > 0 else 0.0
+    seconds = samples / sample_rate / frames[-1] if frames[-1] > 0 else 0.0
     spans = _spans_by_groups(ids, pause_ids)
     if len(spans) != len(words):
         spans = _spans_by_weight([w for _, w in words], ids, pause_ids)
@@ -306,7 +308,7 @@ def written_labels(text: str, spoken: list[list[str]],
     A written word belongs to the chunk where its first spoken word is; a silent one to the chunk that ends
     where it stands. Written words that are only punctuation or symbols ("&") are aligned but not named."""
     raw = written_text(text).split()
-    written = [_strip_punctuation(w) for w in raw]
+    written = [strip_punctuation(w) for w in raw]
     starts = [0]
     for words in spoken:
         starts.append(starts[-1] + len(words))

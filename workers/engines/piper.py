@@ -3,6 +3,11 @@
 A Piper voice is ``NAME.onnx`` plus ``NAME.onnx.json`` (the phoneme id map, sample rate, espeak voice and
 inference defaults). Text becomes phoneme ids exactly as Piper builds them, so the voice hears what it was
 trained on; the graph turns one id sequence into one waveform.
+
+Word timestamps: a Piper graph outputs audio only, but VITS computes each phoneme id's duration in frames
+on the way (``ceil(exp(logw) * length_scale)``, the graph's only ``Ceil``), and the audio is exactly their
+sum times the hop. That tensor is added as an output at load (needs the ``onnx`` package; without it, or
+in a graph without that node, ``extra.timestamps`` gives no words), and words are timed as Kokoro's are.
 """
 
 from __future__ import annotations
@@ -23,14 +28,17 @@ from ..engine import (
     ModelLoadError,
     Segment,
     SinglePassEngine,
+    StepOutput,
     SynthesisParams,
     VoiceInfo,
+    WorkItem,
     check_option_names,
 )
 from ..onnx_session import open_session
-from ..text import TEXT_OPTIONS, TextFrontend, TextSegment, base_language
+from ..text import TEXT_OPTIONS, TextFrontend, TextSegment, base_language, normalize
+from .kokoro_text import PAUSES, label_timestamps, strip_punctuation, word_timestamps, written_labels
 from .options import number
-from .prosody import pad, split_tokens, token_limit
+from .prosody import pad, pause_samples, split_tokens, token_limit
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +56,7 @@ MAX_TOKENS = 800
 #: the inference scales' accepted ranges (Piper's voices ship 0.333-1.0; NaN or inf gave silent audio)
 SCALES = {"noise_scale": (0.0, 2.0), "length_scale": (0.1, 10.0), "noise_w": (0.0, 2.0)}
 #: the model options Piper knows; anything else is a typo that would otherwise pass silently
-OPTIONS = frozenset({"intra_op_threads", "warmup", "max_tokens", *SCALES, *TEXT_OPTIONS})
+OPTIONS = frozenset({"intra_op_threads", "warmup", "max_tokens", "timestamps", *SCALES, *TEXT_OPTIONS})
 #: request ``extra`` fields Piper reads (anything else is a 400 naming it): the text frontend's, and
 #: ``timestamps`` (a boolean; clients such as the playground ask every engine for them)
 EXTRA_FIELDS = (*TEXT_OPTIONS, "timestamps")
@@ -62,6 +70,10 @@ class PiperSegment(Segment):
     rate: float = 1.0
     pause_before_s: float = 0.0
     pause_after_s: float = 0.0
+    #: with timestamps asked for: the spoken words with their weights, and the input's words in terms of
+    #: them (:func:`.kokoro_text.written_labels`); None = no timestamps for this segment
+    words: list[tuple[str, float]] | None = None
+    labels: list[tuple[str, float, float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -231,8 +243,14 @@ class PiperEngine(SinglePassEngine):
     max_batch = 1
 
     def __init__(self, session: Any, config: PiperConfig, overrides: dict[str, float],
-                 text: TextFrontend | None = None, max_tokens: int = MAX_TOKENS) -> None:
+                 text: TextFrontend | None = None, max_tokens: int = MAX_TOKENS,
+                 durations_output: str | None = None) -> None:
         self._session = session
+        outputs = [o.name for o in session.get_outputs()]
+        self._duration_index = outputs.index(durations_output) if durations_output in outputs else None
+        id_map = config.phoneme_id_map
+        self._pause_ids = frozenset(i for symbol in (*PAUSES, BOS, EOS) for i in id_map.get(symbol, ()))
+        self._pad_ids = frozenset(id_map[PAD])
         self.max_tokens = max_tokens
         self.config = config
         #: normalization, SSML, lexicon and segmentation; ``text_frontend.reload()`` re-reads the lexicon
@@ -261,7 +279,10 @@ class PiperEngine(SinglePassEngine):
                                              config.language, phonemes=config.phoneme_type == "espeak")
         except ValueError as exc:
             raise ModelLoadError(f"bad Piper option: {exc}") from exc
-        engine = cls(open_session(onnx_path, device, intra_op_threads=threads), config, overrides, text, max_tokens)
+        graph, durations = (_graph_with_durations(onnx_path) if (options or {}).get("timestamps", True)
+                            else (onnx_path, None))
+        session = open_session(graph, device, intra_op_threads=threads, name=onnx_path)
+        engine = cls(session, config, overrides, text, max_tokens, durations)
         if options is None or options.get("warmup", True):
             engine.warm_up()
         return engine
@@ -296,11 +317,17 @@ class PiperEngine(SinglePassEngine):
     def sample_rate(self) -> int:
         return self.config.sample_rate
 
+    @property
+    def has_timestamps(self) -> bool:
+        """Whether the graph gives per-phoneme durations (see the module docstring)."""
+        return self._duration_index is not None
+
     def voices(self) -> list[VoiceInfo]:
         return list(self._voices)
 
     def prepare(self, text: str, params: SynthesisParams) -> list[Segment]:
         self._check(params)
+        timestamps = self.has_timestamps and params.extra.get("timestamps", False)
         segments: list[PiperSegment] = []
         pending = 0.0  # pauses of segments with nothing to say move to the next one
         for chunk in self.text_frontend.process(text, extra=params.extra, speed=params.speed,
@@ -313,15 +340,36 @@ class PiperEngine(SinglePassEngine):
                 continue
             new = [PiperSegment(chunk.text, np.asarray(ids, dtype=np.int64), len(ids), chunk.rate) for ids in runs]
             new[0].pause_before_s, new[-1].pause_after_s = pending, chunk.pause_after_ms / 1000
+            if timestamps and len(new) == 1:  # a segment cut into runs (a long phoneme string) gets none
+                new[0].words = _spoken_words(chunk.text)
             segments += new
             pending = 0.0
         if not segments:
             raise EngineError("input has nothing to speak", param="input")
         segments[-1].pause_after_s += pending
+        if timestamps:  # normalization may have rewritten words: name the input's own
+            locale = params.extra.get("locale") or self.text_frontend.locale
+            labels = written_labels(text, [[w for w, _ in s.words or []] for s in segments],
+                                    lambda w: len(normalize(w, self.config.language, locale).split()))
+            for segment, label in zip(segments, labels, strict=True):
+                segment.labels = label if segment.words else None
         return list(segments)
 
     def synthesize(self, segments: list[Segment], params: list[SynthesisParams]) -> list[np.ndarray]:
-        return [self._run(segment, p) for segment, p in zip(segments, params, strict=True)]
+        return [self._run(segment, p)[0] for segment, p in zip(segments, params, strict=True)]
+
+    def step(self, items: list[WorkItem]) -> list[StepOutput]:
+        """Each item alone (``max_batch`` is 1), with its words' timestamps when they were asked for; a
+        failing item fails only its own request."""
+        outputs = []
+        for item in items:
+            try:
+                audio, stamps = self._run(item.segment, item.params)
+            except Exception as exc:
+                outputs.append(StepOutput(item, np.zeros(0, np.float32), True, error=exc))
+                continue
+            outputs.append(StepOutput(item, audio, True, timestamps=stamps))
+        return outputs
 
     def close(self) -> None:
         self._session = None
@@ -385,7 +433,8 @@ class PiperEngine(SinglePassEngine):
             sentences.append(current)
         return self._framed(sentences, limit)
 
-    def _run(self, segment: Segment, params: SynthesisParams) -> np.ndarray:
+    def _run(self, segment: Segment, params: SynthesisParams) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """One segment's audio (its pauses around it) and, when its words are known, their timestamps."""
         ids = np.asarray(segment.tokens, dtype=np.int64).reshape(1, -1)
         speed = min(MAX_SPEED, max(MIN_SPEED, params.speed * getattr(segment, "rate", 1.0)))
         feeds = {
@@ -395,17 +444,71 @@ class PiperEngine(SinglePassEngine):
         }
         if "sid" in self._inputs:
             feeds["sid"] = np.array([self.config.speakers.get(params.voice, 0)], dtype=np.int64)
-        audio = np.clip(np.asarray(self._session.run(None, feeds)[0], dtype=np.float32).reshape(-1), -1.0, 1.0)
-        return pad(audio, getattr(segment, "pause_before_s", 0.0), getattr(segment, "pause_after_s", 0.0),
-                   self.config.sample_rate, params.speed)
+        outputs = self._session.run(None, feeds)
+        audio = np.clip(np.asarray(outputs[0], dtype=np.float32).reshape(-1), -1.0, 1.0)
+        stamps: list[dict[str, Any]] = []
+        words = getattr(segment, "words", None)
+        if words and self._duration_index is not None:
+            durations = np.asarray(outputs[self._duration_index], dtype=np.float64).reshape(-1)
+            # the first id (BOS) plays the leading pad; a PAD after a pause is silence, not the next word's
+            groups = ids[0].copy()
+            for k in range(groups.size):
+                if groups[k] in self._pad_ids and (k == 0 or groups[k - 1] in self._pause_ids or groups[k - 1] < 0):
+                    groups[k] = -1
+            stamps = word_timestamps(words, groups[1:], durations, audio.size, self._pause_ids | {-1},
+                                     self.config.sample_rate)
+            labels = getattr(segment, "labels", None)
+            if labels is not None:
+                stamps = label_timestamps(labels, stamps)
+        before = getattr(segment, "pause_before_s", 0.0)
+        audio = pad(audio, before, getattr(segment, "pause_after_s", 0.0), self.config.sample_rate, params.speed)
+        shift = pause_samples(before, self.config.sample_rate, params.speed) / self.config.sample_rate
+        if shift:
+            for stamp in stamps:
+                stamp["start"], stamp["end"] = round(stamp["start"] + shift, 3), round(stamp["end"] + shift, 3)
+        return audio, stamps
+
+
+def _spoken_words(text: str) -> list[tuple[str, float]]:
+    """A segment's words without surrounding punctuation, weighted by their length (for timing them when
+    the phoneme runs and the words do not pair up one to one)."""
+    return [(word, float(len(word))) for word in map(strip_punctuation, text.split()) if word]
+
+
+def _graph_with_durations(onnx_path: Path) -> tuple[bytes | Path, str | None]:
+    """(what to load, the durations output): the graph with its per-phoneme durations (the only ``Ceil``)
+    added as an output, or the file as it is when the onnx package is missing or the node is not there."""
+    try:
+        import onnx
+    except ImportError:
+        log.warning("the onnx package is missing: Piper word timestamps are off for %s", onnx_path)
+        return onnx_path, None
+    try:
+        model = onnx.load(str(onnx_path))
+    except Exception as exc:  # onnx raises DecodeError and friends for bad files
+        raise ModelLoadError(f"cannot read the ONNX graph {onnx_path}: {exc}") from exc
+    ceils = [node for node in model.graph.node if node.op_type == "Ceil"]
+    if len(ceils) != 1:
+        log.info("no duration tensor in %s: Piper word timestamps are off", onnx_path)
+        return onnx_path, None
+    tensor = ceils[0].output[0]
+    typed = {v.name: v for v in model.graph.value_info}
+    output = onnx.ValueInfoProto()
+    if tensor in typed:
+        output.CopyFrom(typed[tensor])
+    else:
+        output = onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None)
+    model.graph.output.append(output)
+    return model.SerializeToString(), tensor
 
 
 def _parse_options(options: dict[str, Any]) -> tuple[int | None, dict[str, float], int]:
     """(intra_op_threads, scale overrides, max_tokens) from the model's options; ModelLoadError for an
     unknown name or a bad value (a string, NaN, inf or a number outside its range, named with the range)."""
     check_option_names("Piper", options, OPTIONS)
-    if not isinstance(options.get("warmup", True), bool):
-        raise ModelLoadError(f"Piper option warmup must be true or false, not {options['warmup']!r}")
+    for flag in ("warmup", "timestamps"):
+        if not isinstance(options.get(flag, True), bool):
+            raise ModelLoadError(f"Piper option {flag} must be true or false, not {options[flag]!r}")
     threads = options.get("intra_op_threads")
     threads = None if threads is None else int(number("Piper", "intra_op_threads", threads, 0, 1024, integer=True))
     overrides = {k: number("Piper", k, options[k], lo, hi) for k, (lo, hi) in SCALES.items() if k in options}
