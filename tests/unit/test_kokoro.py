@@ -17,13 +17,16 @@ pytest.importorskip("onnxruntime")
 
 from vtts.workers.engine import EngineError, ModelLoadError, StepOutput, SynthesisParams, WorkItem  # noqa: E402
 from vtts.workers.engines import kokoro, kokoro_text  # noqa: E402
+from vtts.workers.engines import words as word_timing  # noqa: E402
 from vtts.workers.engines.kokoro import KokoroEngine  # noqa: E402
-from vtts.workers.engines.kokoro_text import align_surfaces, word_timestamps  # noqa: E402
+from vtts.workers.engines.kokoro_text import align_surfaces  # noqa: E402
 from vtts.workers.engines.kokoro_voices import parse_blend  # noqa: E402
+from vtts.workers.engines.words import word_timestamps  # noqa: E402
 from vtts.workers.registry import detect_engine, engine_class  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 HOP = 600
+SR = 24000
 JA_TEXT = "こんにちは。今日はいい天気ですね。"
 
 
@@ -136,7 +139,7 @@ def test_word_timestamps_follow_durations() -> None:
     ids = np.array([vocab[c] for c in "ab c,d"], dtype=np.int64)
     durations = np.array([2, 1, 1, 2, 3, 4, 1, 2], dtype=np.float32)  # pad a b ␣ c , d pad: 16 frames
     pauses = frozenset(vocab[c] for c in " ,")
-    stamps = word_timestamps([("ab", 1.0), ("c", 1.0), ("d", 1.0)], ids, durations, 16 * HOP, pauses)
+    stamps = word_timestamps([("ab", 1.0), ("c", 1.0), ("d", 1.0)], ids, durations, 16 * HOP, pauses, SR)
     frame = HOP / kokoro_text.SAMPLE_RATE
     assert stamps == [
         {"word": "ab", "start": round(2 * frame, 3), "end": round(4 * frame, 3)},
@@ -144,12 +147,12 @@ def test_word_timestamps_follow_durations() -> None:
         {"word": "d", "start": round(13 * frame, 3), "end": round(14 * frame, 3)},
     ]
     # fewer words than runs of sounds: shared out by weight, still in order and inside the audio
-    merged = word_timestamps([("ab c", 3.0), ("d", 1.0)], ids, durations, 16 * HOP, pauses)
+    merged = word_timestamps([("ab c", 3.0), ("d", 1.0)], ids, durations, 16 * HOP, pauses, SR)
     assert [s["word"] for s in merged] == ["ab c", "d"]
     assert merged[0]["start"] == stamps[0]["start"] and merged[0]["end"] == stamps[1]["end"]
     assert merged[1] == stamps[2]
     # more words than sounds: the extra words are zero-length marks, still in order
-    crowded = word_timestamps([(w, 1.0) for w in "vwxyz"], ids, durations, 16 * HOP, pauses)
+    crowded = word_timestamps([(w, 1.0) for w in "vwxyz"], ids, durations, 16 * HOP, pauses, SR)
     assert [s["word"] for s in crowded] == list("vwxyz")
     for previous, current in zip(crowded, crowded[1:], strict=False):
         assert previous["end"] <= current["start"] and current["start"] <= current["end"]
@@ -431,26 +434,26 @@ def test_timestamps_name_the_written_words(tiny: KokoroEngine) -> None:
     check_timestamps(stamps, audio.size / 24000)
     assert [s["word"] for s in stamps] == ["Dr", "Smith", "paid", "5", "left"]  # "&" is no word; "and" none's
     spoken = word_timestamps(item.item.segment.tokens.words, item.item.segment.tokens.ids,
-                             tiny._run(item.item.segment.tokens, 1.0)[1], audio.size, tiny._pause_ids)
+                             tiny._run(item.item.segment.tokens, 1.0)[1], audio.size, tiny._pause_ids, 24000)
     by_word = {s["word"]: s for s in spoken}
     five = next(s for s in stamps if s["word"] == "5")
     assert (five["start"], five["end"]) == (by_word["five"]["start"], by_word["dollars"]["end"])
 
 
 def test_align_words_shares_rewritten_stretches() -> None:
-    spans = kokoro_text.align_words(["Dr", "Smith", "on", "5/6", "x"], ["doctor", "smith", "on", "may", "sixth"])
+    spans = word_timing.align_words(["Dr", "Smith", "on", "5/6", "x"], ["doctor", "smith", "on", "may", "sixth"])
     assert spans == [("Dr", 0, 1), ("Smith", 1, 2), ("on", 2, 3), ("5/6", 3, 4), ("x", 4, 5)]
-    assert kokoro_text.align_words(["a", "3", "b"], ["a", "b"]) == [("a", 0, 1), ("3", 1, 1), ("b", 1, 2)]
-    assert kokoro_text.align_words(["3pm"], ["three", "p", "m"]) == [("3pm", 0, 3)]
+    assert word_timing.align_words(["a", "3", "b"], ["a", "b"]) == [("a", 0, 1), ("3", 1, 1), ("b", 1, 2)]
+    assert word_timing.align_words(["3pm"], ["three", "p", "m"]) == [("3pm", 0, 3)]
     # a rewritten stretch is shared by how many words each written word makes alone
-    assert kokoro_text.align_words(["5", "", "x"], ["five", "dollars", "and", "x"], [2, 1, 1].__getitem__) == [
+    assert word_timing.align_words(["5", "", "x"], ["five", "dollars", "and", "x"], [2, 1, 1].__getitem__) == [
         ("5", 0, 2), ("", 2, 3), ("x", 3, 4)]
-    labels = kokoro_text.written_labels("one $5 two", [["one", "five"], ["dollars", "two"]])
+    labels = word_timing.written_labels("one $5 two", [["one", "five"], ["dollars", "two"]])
     assert labels == [[("one", 0, 1), ("5", 1, 2)], [("two", 1, 2)]]
     spoken = [{"word": "five", "start": 0.0, "end": 0.4}, {"word": "dollars", "start": 0.5, "end": 1.0}]
-    assert kokoro_text.label_timestamps([("$5", 0, 2), ("x", 2, 2)], spoken) == [
+    assert word_timing.label_timestamps([("$5", 0, 2), ("x", 2, 2)], spoken) == [
         {"word": "$5", "start": 0.0, "end": 1.0}, {"word": "x", "start": 1.0, "end": 1.0}]
-    assert kokoro_text.label_timestamps([("a", 0, 0.5), ("b", 0.5, 1)], spoken[:1]) == [
+    assert word_timing.label_timestamps([("a", 0, 0.5), ("b", 0.5, 1)], spoken[:1]) == [
         {"word": "a", "start": 0.0, "end": 0.2}, {"word": "b", "start": 0.2, "end": 0.4}]
 
 

@@ -18,7 +18,7 @@ lexicon, SSML (``break`` is silence, ``prosody rate`` scales the speed, ``phonem
 the same symbol rewriting) and sentence segmentation. Word timestamps still name the input's own words.
 
 By stage: :mod:`.kokoro_files` finds a model's parts and opens its session, :mod:`.kokoro_text` holds the
-G2P, token ids and word timestamps, :mod:`.kokoro_voices` the style packs and blends; this module is the
+G2P and token ids, :mod:`.kokoro_voices` the style packs and blends (word timestamps: :mod:`.words`); this module is the
 engine that cuts a request into graph runs and runs them.
 """
 
@@ -46,24 +46,11 @@ from ..engine import (
 )
 from ..text import TEXT_OPTIONS, Piece, TextFrontend, TextSegment, base_language, normalize
 from .kokoro_files import NUMPY_TYPES, embedded_vocab, looks_like_kokoro, open_graph, resolve
-from .kokoro_text import (
-    G2P,
-    LANGUAGES,
-    PAUSES,
-    SAMPLE_RATE,
-    V1_VOCAB,
-    EspeakG2P,
-    JapaneseG2P,
-    Language,
-    clauses,
-    greedy,
-    label_timestamps,
-    word_timestamps,
-    written_labels,
-)
+from .kokoro_text import G2P, LANGUAGES, SAMPLE_RATE, V1_VOCAB, EspeakG2P, JapaneseG2P, Language, clauses, greedy
 from .kokoro_voices import MAX_CACHED_BLENDS, blend, load_voices
 from .options import number
 from .prosody import pad, pause_samples, split_tokens, token_limit
+from .words import PAUSES, label_timestamps, word_timestamps, written_labels
 
 log = logging.getLogger(__name__)
 
@@ -403,7 +390,8 @@ class KokoroEngine(SinglePassEngine):
         audio, durations = self._run(utterance, min(MAX_SPEED, max(MIN_SPEED, speed * utterance.rate)))
         stamps = None
         if utterance.words is not None and durations is not None:
-            stamps = word_timestamps(utterance.words, utterance.ids, durations, audio.size, self._pause_ids)
+            stamps = word_timestamps(utterance.words, utterance.ids, durations, audio.size, self._pause_ids,
+                                     SAMPLE_RATE)
             if utterance.labels is not None:
                 stamps = label_timestamps(utterance.labels, stamps)
         audio = pad(audio, utterance.pause_before_s, utterance.pause_after_s, SAMPLE_RATE, speed)

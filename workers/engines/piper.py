@@ -7,7 +7,8 @@ trained on; the graph turns one id sequence into one waveform.
 Word timestamps: a Piper graph outputs audio only, but VITS computes each phoneme id's duration in frames
 on the way (``ceil(exp(logw) * length_scale)``, the graph's only ``Ceil``), and the audio is exactly their
 sum times the hop. That tensor is added as an output at load (needs the ``onnx`` package; without it, or
-in a graph without that node, ``extra.timestamps`` gives no words), and words are timed as Kokoro's are.
+in a graph without that node, ``extra.timestamps`` gives no words), and words are timed as Kokoro's are
+(:mod:`.words`).
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ from ..engine import (
 )
 from ..onnx_session import open_session
 from ..text import TEXT_OPTIONS, TextFrontend, TextSegment, base_language, normalize
-from .kokoro_text import PAUSES, label_timestamps, strip_punctuation, word_timestamps, written_labels
 from .options import number
 from .prosody import pad, pause_samples, split_tokens, token_limit
+from .words import PAUSES, label_timestamps, strip_punctuation, word_timestamps, written_labels
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class PiperSegment(Segment):
     pause_before_s: float = 0.0
     pause_after_s: float = 0.0
     #: with timestamps asked for: the spoken words with their weights, and the input's words in terms of
-    #: them (:func:`.kokoro_text.written_labels`); None = no timestamps for this segment
+    #: them (:func:`.words.written_labels`); None = no timestamps for this segment
     words: list[tuple[str, float]] | None = None
     labels: list[tuple[str, float, float]] | None = None
 

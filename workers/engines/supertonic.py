@@ -51,11 +51,11 @@ from ..text import TEXT_OPTIONS, TextFrontend
 from ..text import normalize as spoken_form
 from ..text.segment import split_long
 from . import supertonic_files as files
-from .kokoro_text import label_timestamps, strip_punctuation, written_labels
 from .options import number
 from .prosody import pad, pause_samples, token_limit
 from .supertonic_batch import PROBE_RTOL, Policy, group, length_mask, pad_stack, probe
 from .supertonic_text import DENSE_LANGUAGES, LANGUAGES, Indexer, language_code, normalize, tagged
+from .words import label_timestamps, strip_punctuation, written_labels
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class SupertonicSegment(Segment):
     pause_before_s: float | None = None
     pause_after_s: float = 0.0
     #: with timestamps asked for: each spoken word and the share [start, end) of the segment's text it
-    #: covers; ``labels``: the input's words in terms of them (:func:`.kokoro_text.written_labels`)
+    #: covers; ``labels``: the input's words in terms of them (:func:`.words.written_labels`)
     words: list[tuple[str, float, float]] | None = None
     labels: list[tuple[str, float, float]] | None = None
 
