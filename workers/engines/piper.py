@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ from ..engine import (
     WorkItem,
     check_option_names,
 )
-from ..onnx_session import open_session
+from ..onnx_session import open_session, providers
 from ..text import TEXT_OPTIONS, TextFrontend, TextSegment, base_language, normalize
 from .options import number
 from .prosody import pad, pause_samples, split_tokens, token_limit
@@ -280,9 +281,10 @@ class PiperEngine(SinglePassEngine):
                                              config.language, phonemes=config.phoneme_type == "espeak")
         except ValueError as exc:
             raise ModelLoadError(f"bad Piper option: {exc}") from exc
-        graph, durations = (_graph_with_durations(onnx_path) if (options or {}).get("timestamps", True)
-                            else (onnx_path, None))
-        session = open_session(graph, device, intra_op_threads=threads, name=onnx_path)
+        if (options or {}).get("timestamps", True):
+            session, durations = _session_with_durations(onnx_path, device, threads)
+        else:
+            session, durations = open_session(onnx_path, device, intra_op_threads=threads), None
         engine = cls(session, config, overrides, text, max_tokens, durations)
         if options is None or options.get("warmup", True):
             engine.warm_up()
@@ -476,14 +478,17 @@ def _spoken_words(text: str) -> list[tuple[str, float]]:
     return [(word, float(len(word))) for word in map(strip_punctuation, text.split()) if word]
 
 
-def _graph_with_durations(onnx_path: Path) -> tuple[bytes | Path, str | None]:
-    """(what to load, the durations output): the graph with its per-phoneme durations (the only ``Ceil``)
-    added as an output, or the file as it is when the onnx package is missing or the node is not there."""
+def _session_with_durations(onnx_path: Path, device: str, threads: int | None) -> tuple[Any, str | None]:
+    """(session, the durations output): the graph with its per-phoneme durations (its only ``Ceil``) added
+    as an output, or the file as it is when the onnx package is missing or the node is not there. The
+    rewritten graph is loaded from a temporary file, not from bytes: ONNX Runtime keeps about 60 MB more
+    of the bundled voice when given bytes."""
     try:
         import onnx
     except ImportError:
         log.warning("the onnx package is missing: Piper word timestamps are off for %s", onnx_path)
-        return onnx_path, None
+        return open_session(onnx_path, device, intra_op_threads=threads), None
+    providers(device)  # an unusable device fails before the graph is read
     try:
         model = onnx.load(str(onnx_path))
     except Exception as exc:  # onnx raises DecodeError and friends for bad files
@@ -491,7 +496,7 @@ def _graph_with_durations(onnx_path: Path) -> tuple[bytes | Path, str | None]:
     ceils = [node for node in model.graph.node if node.op_type == "Ceil"]
     if len(ceils) != 1:
         log.info("no duration tensor in %s: Piper word timestamps are off", onnx_path)
-        return onnx_path, None
+        return open_session(onnx_path, device, intra_op_threads=threads), None
     tensor = ceils[0].output[0]
     typed = {v.name: v for v in model.graph.value_info}
     output = onnx.ValueInfoProto()
@@ -500,7 +505,11 @@ def _graph_with_durations(onnx_path: Path) -> tuple[bytes | Path, str | None]:
     else:
         output = onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None)
     model.graph.output.append(output)
-    return model.SerializeToString(), tensor
+    with tempfile.TemporaryDirectory(prefix="vtts-piper-") as folder:
+        rewritten = Path(folder) / onnx_path.name
+        onnx.save(model, str(rewritten))
+        del model
+        return open_session(rewritten, device, intra_op_threads=threads, name=onnx_path), tensor
 
 
 def _parse_options(options: dict[str, Any]) -> tuple[int | None, dict[str, float], int]:
