@@ -379,3 +379,16 @@ def test_no_durations_no_timestamps(tiny: Path) -> None:
     assert not off.has_timestamps and timed(off, "Hello.", extra={"timestamps": True})[0][1] == []
     with pytest.raises(ModelLoadError, match="timestamps"):
         PiperEngine.load(str(tiny), options={"timestamps": "yes"})
+
+
+def test_rewritten_graph_loads_without_a_writable_temp_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The graph with its durations output is loaded from a temporary file (less memory than from bytes); a
+    read-only container falls back to bytes rather than failing the load."""
+    from vtts.workers.engines import piper
+
+    def refuse(*_: object, **__: object) -> None:
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(piper.tempfile, "TemporaryDirectory", refuse)
+    engine = PiperEngine.load("bundled", options={"warmup": False})
+    assert engine.has_timestamps and timed(engine, "Hello world.", extra={"timestamps": True})[0][1]

@@ -193,9 +193,10 @@ def _duration_tensor(model: Any) -> str | None:
     return None
 
 
-def _graph_with_durations(onnx_path: Path) -> tuple[bytes | str, str | None]:
-    """(what to load, name of the durations output). Adds the durations tensor as an output when the graph
-    has none; without the ``onnx`` package the graph is loaded as it is (no timestamps)."""
+def _graph_with_durations(onnx_path: Path) -> tuple[Any, str | None]:
+    """(what to load: the file's path or a rewritten ModelProto, name of the durations output). Adds the
+    durations tensor as an output when the graph has none; without the ``onnx`` package the graph is loaded
+    as it is (no timestamps)."""
     try:
         import onnx
     except ImportError:
@@ -220,15 +221,27 @@ def _graph_with_durations(onnx_path: Path) -> tuple[bytes | str, str | None]:
     else:
         output = onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None)
     model.graph.output.append(output)
-    return model.SerializeToString(), tensor
+    return model, tensor
 
 
 def open_graph(onnx_path: Path, device: str, options: dict[str, Any]) -> tuple[Any, str | None]:
+    """(the session, the name of its durations output or None). A rewritten graph is loaded from a temporary
+    file, not from bytes: ONNX Runtime keeps about 100 MB more of the bundled model when given bytes."""
     providers(device)  # an unusable device fails before the graph is rewritten
     graph, durations = _graph_with_durations(onnx_path) if options.get("timestamps", True) else (str(onnx_path), None)
-    session = open_session(graph, device, intra_op_threads=options.get("intra_op_threads"),
-                           inter_op_threads=options.get("inter_op_threads"), name=onnx_path)
-    return session, durations
+    threads = {"intra_op_threads": options.get("intra_op_threads"), "inter_op_threads": options.get("inter_op_threads")}
+    if isinstance(graph, str):
+        return open_session(graph, device, **threads, name=onnx_path), durations
+    import onnx
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="vtts-kokoro-") as folder:
+            rewritten = Path(folder) / onnx_path.name
+            onnx.save(graph, str(rewritten))
+            return open_session(rewritten, device, **threads, name=onnx_path), durations
+    except OSError as exc:  # no writable temporary folder (a read-only container): from bytes, then
+        log.info("loading the rewritten graph from memory (%s)", exc)
+        return open_session(graph.SerializeToString(), device, **threads, name=onnx_path), durations
 
 
 def embedded_vocab(session: Any) -> dict[str, int] | None:

@@ -505,11 +505,14 @@ def _session_with_durations(onnx_path: Path, device: str, threads: int | None) -
     else:
         output = onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None)
     model.graph.output.append(output)
-    with tempfile.TemporaryDirectory(prefix="vtts-piper-") as folder:
-        rewritten = Path(folder) / onnx_path.name
-        onnx.save(model, str(rewritten))
-        del model
-        return open_session(rewritten, device, intra_op_threads=threads, name=onnx_path), tensor
+    try:
+        with tempfile.TemporaryDirectory(prefix="vtts-piper-") as folder:
+            rewritten = Path(folder) / onnx_path.name
+            onnx.save(model, str(rewritten))
+            return open_session(rewritten, device, intra_op_threads=threads, name=onnx_path), tensor
+    except OSError as exc:  # no writable temporary folder (a read-only container): from bytes, then
+        log.info("loading the rewritten graph from memory (%s)", exc)
+        return open_session(model.SerializeToString(), device, intra_op_threads=threads, name=onnx_path), tensor
 
 
 def _parse_options(options: dict[str, Any]) -> tuple[int | None, dict[str, float], int]:
