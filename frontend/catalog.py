@@ -6,6 +6,7 @@ OpenAI's model names alias the default model; OpenAI's voice names map to a mode
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from vtts.config import OPENAI_VOICES, Config, ConfigError, ModelConfig, parse_model
@@ -13,6 +14,10 @@ from vtts.config import OPENAI_VOICES, Config, ConfigError, ModelConfig, parse_m
 from .control import SupervisorLink
 from .errors import APIError
 from .pool import WorkerPool
+
+#: a voice name with these is an expression (a blend: "a:0.7+b:0.3", "a(2)+b") that only the engine
+#: understands: the catalog passes it through, the engine accepts or refuses it (400 naming the voice)
+_EXPRESSION = re.compile(r"[+:()]")
 
 
 class Catalog:
@@ -80,8 +85,8 @@ class Catalog:
             return folded[name.casefold()]
         if name in OPENAI_VOICES and ids:
             return ids[0]
-        if ("+" in name or ":" in name) and ids:
-            return name  # a blend such as "a:0.7+b:0.3": the engine validates it (400 with param "voice")
+        if ids and _EXPRESSION.search(name):
+            return name
         raise APIError(
             400,
             f"Unknown voice '{name}' for model '{model_id}'. Available: {', '.join(ids + list(OPENAI_VOICES))}",

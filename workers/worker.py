@@ -524,9 +524,8 @@ class Worker:
                 tr.queue_wait_s = req.first_scheduled - req.arrival
             if out.audio.size:
                 rate = self.engine.sample_rate
-                # engines not yet on typed outputs leave their timings in item.state
-                words = out.timestamps or out.item.state.pop("timestamps", None)
-                self.send(P.Audio(rid, tr.seq, rate, to_pcm16(out.audio), timestamps=_shift(words, tr.samples / rate)))
+                stamps = _shift(out.timestamps, tr.samples / rate)
+                self.send(P.Audio(rid, tr.seq, rate, to_pcm16(out.audio), timestamps=stamps))
                 if tr.first_audio_at is None:
                     tr.first_audio_at = time.monotonic() - req.arrival
                 tr.seq += 1

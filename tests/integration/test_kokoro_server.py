@@ -92,10 +92,26 @@ def test_blended_voice(client: openai.OpenAI) -> None:
     assert err.value.body["param"] == "voice"
 
 
-def test_sse_timestamps(server: Server) -> None:
+def test_kokoro_fastapi_blend_syntax(client: openai.OpenAI) -> None:
+    """``name(weight)+name`` passes the frontend untouched; the engine reads it, or names what is wrong."""
+    response = client.audio.speech.create(
+        model="kokoro-ja", voice="jf_alpha(2)+jf_nezumi", input="はい、そうです。", response_format="wav"
+    )
+    assert rms(decode(response.content, "wav")[0]) > 0.02
+    for voice, named in (("jf_alpha(2)+nobody", "nobody"), ("jf_alpha(0)+jf_nezumi", "jf_alpha")):
+        with pytest.raises(openai.BadRequestError) as err:
+            client.audio.speech.create(model="kokoro-ja", voice=voice, input="はい。")
+        assert err.value.body["param"] == "voice" and named in err.value.body["message"]
+
+
+@pytest.mark.parametrize(("model", "voice", "text", "expected"), [
+    ("kokoro-ja", "jf_alpha", "はい、そうです。", ["はい", "そう", "です"]),
+    ("piper-joe", "alloy", "Hello there, my friend.", ["Hello", "there", "my", "friend"]),
+])
+def test_sse_timestamps(server: Server, model: str, voice: str, text: str, expected: list[str]) -> None:
     import urllib.request
 
-    body = {"model": "kokoro-ja", "voice": "jf_alpha", "input": "はい、そうです。", "response_format": "pcm",
+    body = {"model": model, "voice": voice, "input": text, "response_format": "pcm",
             "stream_format": "sse", "extra": {"timestamps": True}}
     request = urllib.request.Request(
         server.url + "/v1/audio/speech", json.dumps(body).encode(), {"Content-Type": "application/json"}
@@ -104,6 +120,20 @@ def test_sse_timestamps(server: Server) -> None:
         lines = response.read().decode().splitlines()
     events = [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
     words = [w for e in events if e["type"] == "speech.audio.timestamps" for w in e["words"]]
-    assert [w["word"] for w in words] == ["はい", "そう", "です"]
+    assert [w["word"] for w in words] == expected
     starts = [w["start"] for w in words]
     assert starts == sorted(starts) and starts[0] < 0.4
+
+
+def test_piper_refuses_a_knob_it_does_not_have(server: Server) -> None:
+    """Piper used to ignore unknown ``extra`` fields; now it names them, as Kokoro and Supertonic do."""
+    import urllib.error
+    import urllib.request
+
+    for extra, param in (({"nope": 1}, "extra.nope"), ({"seed": 3}, "extra.seed")):
+        body = {"model": "piper-joe", "voice": "alloy", "input": "Hello.", "extra": extra}
+        request = urllib.request.Request(server.url + "/v1/audio/speech", json.dumps(body).encode(),
+                                         {"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request, timeout=60)
+        assert err.value.code == 400 and json.loads(err.value.read())["error"]["param"] == param

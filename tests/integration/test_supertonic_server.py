@@ -92,6 +92,23 @@ def test_sse_and_usage(client: openai.OpenAI) -> None:
     assert rms(decode(pcm, "pcm")[0]) > 0.02
 
 
+def test_sse_timestamps(client: openai.OpenAI) -> None:
+    """``extra.timestamps`` works on SSE for Supertonic as for Kokoro: the input's words, in order, on the
+    request's timeline (the second segment's words after the first's)."""
+    with client.audio.speech.with_streaming_response.create(
+        model="supertonic-tiny", voice="F1", input="Hello there. Dr. Smith paid $5.", response_format="pcm",
+        stream_format="sse", extra_body={"extra": {"timestamps": True}}
+    ) as response:
+        events = [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")]
+    words = [w for e in events if e["type"] == "speech.audio.timestamps" for w in e["words"]]
+    assert [w["word"] for w in words] == ["Hello", "there", "Dr", "Smith", "paid", "5"]
+    starts = [w["start"] for w in words]
+    assert starts == sorted(starts) and words[2]["start"] > words[1]["end"] + 0.2  # the gap between segments
+    pcm = b"".join(base64.b64decode(e["audio"]) for e in events if e["type"] == "speech.audio.delta")
+    samples, rate = decode(pcm, "pcm")
+    assert words[-1]["end"] <= samples.size / rate + 1e-3
+
+
 def test_piper_from_the_same_frontend(client: openai.OpenAI, server: Server) -> None:
     response = client.audio.speech.create(model="piper-joe", voice="alloy", input="Piper is here too.",
                                           response_format="wav")

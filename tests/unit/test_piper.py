@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.tiny_models import make_tiny_piper_voice as make_tiny_voice
-from vtts.workers.engine import EngineError, ModelLoadError, SynthesisParams
+from vtts.workers.engine import EngineError, ModelLoadError, SynthesisParams, WorkItem
 from vtts.workers.engines.piper import PiperEngine, phoneme_ids
 from vtts.workers.registry import detect_engine, engine_class
 
@@ -138,6 +138,27 @@ def test_bad_requests(joe: PiperEngine) -> None:
     with pytest.raises(EngineError) as info:
         joe.prepare("Hello.", SynthesisParams(voice=JOE, speed=5.0))
     assert info.value.param == "speed"
+
+
+@pytest.mark.parametrize(("extra", "param"), [
+    ({"nope": 1}, "extra.nope"), ({"seed": 1}, "extra.seed"), ({"temperature": 0.5}, "extra.temperature"),
+    ({"top_p": 0.9}, "extra.top_p"), ({"top_k": 5}, "extra.top_k"), ({"repetition_penalty": 1.1},
+                                                                     "extra.repetition_penalty"),
+    ({"total_steps": 4}, "extra.total_steps"), ({"timestamps": "yes"}, "extra.timestamps"),
+    ({"normalize": True, "zzz": 0}, "extra.zzz"),
+])
+def test_extra_knobs_piper_does_not_have_are_refused(joe: PiperEngine, extra: dict, param: str) -> None:
+    """Like Kokoro and Supertonic: a knob that passed silently (``{"nope": 1}``, a sampling knob Piper has no
+    use for: its noise is per voice) would look like it worked; it is a 400 naming it."""
+    with pytest.raises(EngineError) as info:
+        joe.prepare("Hello.", SynthesisParams(voice=JOE, extra=extra))
+    assert info.value.param == param and param.removeprefix("extra.") in info.value.message
+
+
+def test_extra_fields_piper_reads_still_pass(joe: PiperEngine) -> None:
+    extra = {"normalize": False, "locale": "en-GB", "lexicon": {"vTTS": "vee tee tee ess"},
+             "first_segment": "sentence", "timestamps": True}
+    assert joe.prepare("Hello vTTS.", SynthesisParams(voice=JOE, extra=extra))
 
 
 @pytest.mark.parametrize("ref", ["", "joe", JOE, "bundled"])
@@ -292,3 +313,69 @@ def test_a_language_the_voice_cannot_read_is_refused(joe: PiperEngine) -> None:
         joe.prepare("Bonjour.", SynthesisParams(JOE, language="fr"))
     assert err.value.param == "language" and "en-US" in err.value.message
     assert joe.prepare("Hello.", SynthesisParams(JOE, language="en-GB"))
+
+
+# --------------------------------------------------------------------------- word timestamps
+
+
+def timed(engine: PiperEngine, text: str, **kw: object) -> list[tuple[np.ndarray, list[dict]]]:
+    """prepare + one step per segment, as the worker drives an engine: (audio, timestamps) per segment."""
+    params = SynthesisParams(voice=engine.voices()[0].id, **kw)  # type: ignore[arg-type]
+    outs = [engine.step([WorkItem("r", i, s, params)])[0] for i, s in enumerate(engine.prepare(text, params))]
+    return [(o.audio, o.timestamps) for o in outs]
+
+
+def test_word_timestamps_from_the_graphs_durations(joe: PiperEngine) -> None:
+    """The graph's per-phoneme durations (its only Ceil, added as an output at load) time each written word:
+    in order, inside the audio, and the comma's pause falls between two words, not inside one."""
+    assert joe.has_timestamps
+    [(audio, stamps)] = timed(joe, "Hello world, this is a test.", extra={"timestamps": True, "first_segment":
+                                                                          "sentence"})
+    assert [s["word"] for s in stamps] == ["Hello", "world", "this", "is", "a", "test"]
+    seconds = audio.size / joe.sample_rate
+    for previous, current in zip(stamps, stamps[1:], strict=False):
+        assert previous["end"] <= current["start"] + 1e-6
+    assert all(0 <= s["start"] <= s["end"] <= seconds + 1e-3 for s in stamps)
+    assert stamps[0]["start"] < 0.2 and stamps[-1]["end"] > seconds - 0.4
+
+    def rms(start: float, end: float) -> float:
+        part = audio[int(start * joe.sample_rate): int(end * joe.sample_rate)]
+        return float(np.sqrt(np.mean(part**2)))
+
+    gap = rms(stamps[1]["end"], stamps[2]["start"])
+    assert stamps[2]["start"] - stamps[1]["end"] > 0.1 and gap < 0.5 * rms(stamps[0]["start"], stamps[0]["end"])
+
+
+def test_timestamps_name_the_written_words_and_follow_pauses(joe: PiperEngine) -> None:
+    [(_, stamps)] = timed(joe, "Dr. Smith paid $5 & left.", extra={"timestamps": True})
+    assert [s["word"] for s in stamps] == ["Dr", "Smith", "paid", "5", "left"]
+    (_, first), (second_audio, second) = timed(joe, '<speak>Hello.<break time="700ms"/>World.</speak>',
+                                               extra={"timestamps": True})
+    assert [s["word"] for s in first] == ["Hello"] and [s["word"] for s in second] == ["World"]
+    assert second[0]["start"] >= 0.7 and second[0]["end"] <= second_audio.size / joe.sample_rate
+    assert timed(joe, "Hello world.")[0][1] == []  # only when asked
+
+
+def test_no_durations_no_timestamps(tiny: Path) -> None:
+    """A graph without the durations node (the tiny voice), or ``timestamps = false`` in the model's options:
+    ``extra.timestamps`` is still accepted, and no words come back."""
+    engine = PiperEngine.load(str(tiny), options={"warmup": False})
+    assert not engine.has_timestamps
+    assert timed(engine, "Hello.", extra={"timestamps": True})[0][1] == []
+    off = PiperEngine.load("bundled", options={"warmup": False, "timestamps": False})
+    assert not off.has_timestamps and timed(off, "Hello.", extra={"timestamps": True})[0][1] == []
+    with pytest.raises(ModelLoadError, match="timestamps"):
+        PiperEngine.load(str(tiny), options={"timestamps": "yes"})
+
+
+def test_rewritten_graph_loads_without_a_writable_temp_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The graph with its durations output is loaded from a temporary file (less memory than from bytes); a
+    read-only container falls back to bytes rather than failing the load."""
+    from vtts.workers.engines import piper
+
+    def refuse(*_: object, **__: object) -> None:
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(piper.tempfile, "TemporaryDirectory", refuse)
+    engine = PiperEngine.load("bundled", options={"warmup": False})
+    assert engine.has_timestamps and timed(engine, "Hello world.", extra={"timestamps": True})[0][1]

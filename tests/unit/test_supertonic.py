@@ -233,7 +233,7 @@ def test_characters_outside_the_indexer_are_named(engines: dict[int, SupertonicE
     ({"total_steps": 0}, "extra.total_steps"), ({"total_steps": 101}, "extra.total_steps"),
     ({"total_steps": "5"}, "extra.total_steps"), ({"total_steps": True}, "extra.total_steps"),
     ({"silence_s": -0.1}, "extra.silence_s"), ({"silence_s": float("nan")}, "extra.silence_s"),
-    ({"seed": -1}, "extra.seed"), ({"steps": 4}, "extra.steps"),
+    ({"seed": -1}, "extra.seed"), ({"steps": 4}, "extra.steps"), ({"timestamps": "yes"}, "extra.timestamps"),
 ])
 def test_bad_knobs_are_400s_naming_the_field(engines, extra: dict, param: str) -> None:
     with pytest.raises(EngineError) as err:
@@ -475,3 +475,33 @@ def test_long_phoneme_words_are_cut_to_max_chars(engines) -> None:
 def test_bad_numeric_options_fail_the_load(models, options: dict) -> None:
     with pytest.raises(ModelLoadError, match=next(iter(options))):
         SupertonicEngine.load(str(models[2]), options=options)
+
+
+def test_word_timestamps_share_the_predicted_duration(engines) -> None:
+    """``extra.timestamps``: the duration predictor gives one length per segment, so words get their
+    characters' share of it; in order, inside the speech, named as the input wrote them, shifted past the
+    silence before a later segment; the audio is the same as without them."""
+    engine = engines[2]
+    text = "Hello world, this is a test. Dr. Smith paid $5 & left."
+    params = SynthesisParams(voice="M1", extra={"timestamps": True, "seed": 3})
+    items = [WorkItem("r", i, seg, params) for i, seg in enumerate(engine.prepare(text, params))]
+    outs = []
+    for it in items:
+        while not (out := engine.step([it])[0]).finished:
+            pass
+        outs.append(out)
+    words = [w["word"] for out in outs for w in out.timestamps]
+    assert words == ["Hello", "world", "this", "is", "a", "test", "Dr", "Smith", "paid", "5", "left"]
+    for k, out in enumerate(outs):
+        stamps, state = out.timestamps, out.item.state["supertonic"]
+        lead = state.silence if k else 0.0
+        for previous, current in zip(stamps, stamps[1:], strict=False):
+            assert previous["end"] <= current["start"] + 1e-6
+        assert lead - 1e-3 <= stamps[0]["start"] and stamps[-1]["end"] <= lead + state.samples / SR + 1e-3
+    assert outs[1].timestamps[0]["start"] >= 0.3  # the usual silence before a later segment
+    plain = SynthesisParams(voice="M1", extra={"seed": 3})
+    first = WorkItem("r", 0, engine.prepare(text, plain)[0], plain)
+    while not (out := engine.step([first])[0]).finished:
+        pass
+    np.testing.assert_array_equal(out.audio, outs[0].audio)
+    assert out.timestamps == []  # only when asked

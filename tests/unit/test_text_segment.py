@@ -88,3 +88,25 @@ def test_first_segment_modes() -> None:
     assert split_segments(text, first_max_chars=0, first_segment="phrase") == split_sentences(text)
     with pytest.raises(ValueError):
         split_segments(text, first_segment="word")
+
+
+def test_first_segment_bounded_in_an_engines_tokens() -> None:
+    """An engine that counts its own tokens (Kokoro's phonemes) gets a first segment within its bound, cut
+    at clause marks only (never mid-clause), the rest re-joined as written: the cut Kokoro used to re-do."""
+    def count(text: str) -> int:
+        return 2 * len(text)  # a script whose characters each read as two tokens (kana)
+
+    text = "私は昨日、東京駅の近くにある大きな本屋で、面白そうな小説を三冊も買ってしまいました。次の文。"
+    assert split_segments(text, first_max_chars=100, language="ja")[0] == split_sentences(text, "ja")[0]
+    got = split_segments(text, first_max_chars=100, language="ja", first_max_tokens=30, count_tokens=count)
+    assert got == ["私は昨日、", "東京駅の近くにある大きな本屋で、面白そうな小説を三冊も買ってしまいました。",
+                   "次の文。"]
+    # a clause over the bound is not cut at a space; "sentence" keeps the first sentence whole
+    english = "Supercalifragilistic words without any commas go on for a while. Next."
+    assert split_segments(english, first_max_chars=100, first_segment="clause", first_max_tokens=10,
+                          count_tokens=len) == split_sentences(english)
+    long = "One, two, three, four, five, six. Next."
+    assert split_segments(long, first_segment="sentence", first_max_tokens=5, count_tokens=len) == [
+        "One, two, three, four, five, six.", "Next."]
+    assert split_segments(long, first_segment="clause", first_max_tokens=10, count_tokens=len)[:2] == [
+        "One, two,", "three, four, five, six."]

@@ -3,12 +3,19 @@
 A Piper voice is ``NAME.onnx`` plus ``NAME.onnx.json`` (the phoneme id map, sample rate, espeak voice and
 inference defaults). Text becomes phoneme ids exactly as Piper builds them, so the voice hears what it was
 trained on; the graph turns one id sequence into one waveform.
+
+Word timestamps: a Piper graph outputs audio only, but VITS computes each phoneme id's duration in frames
+on the way (``ceil(exp(logw) * length_scale)``, the graph's only ``Ceil``), and the audio is exactly their
+sum times the hop. That tensor is added as an output at load (needs the ``onnx`` package; without it, or
+in a graph without that node, ``extra.timestamps`` gives no words), and words are timed as Kokoro's are
+(:mod:`.words`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,18 +25,22 @@ import numpy as np
 
 from .. import espeak
 from ..engine import (
+    SAMPLING_KNOBS,
     EngineError,
     ModelLoadError,
     Segment,
     SinglePassEngine,
+    StepOutput,
     SynthesisParams,
     VoiceInfo,
+    WorkItem,
     check_option_names,
 )
-from ..onnx_session import open_session
-from ..text import TEXT_OPTIONS, TextFrontend, TextSegment, base_language
+from ..onnx_session import open_session, providers
+from ..text import TEXT_OPTIONS, TextFrontend, TextSegment, base_language, normalize
 from .options import number
-from .prosody import pad, split_tokens, token_limit
+from .prosody import pad, pause_samples, split_tokens, token_limit
+from .words import PAUSES, label_timestamps, strip_punctuation, word_timestamps, written_labels
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +58,10 @@ MAX_TOKENS = 800
 #: the inference scales' accepted ranges (Piper's voices ship 0.333-1.0; NaN or inf gave silent audio)
 SCALES = {"noise_scale": (0.0, 2.0), "length_scale": (0.1, 10.0), "noise_w": (0.0, 2.0)}
 #: the model options Piper knows; anything else is a typo that would otherwise pass silently
-OPTIONS = frozenset({"intra_op_threads", "warmup", "max_tokens", *SCALES, *TEXT_OPTIONS})
+OPTIONS = frozenset({"intra_op_threads", "warmup", "max_tokens", "timestamps", *SCALES, *TEXT_OPTIONS})
+#: request ``extra`` fields Piper reads (anything else is a 400 naming it): the text frontend's, and
+#: ``timestamps`` (a boolean; clients such as the playground ask every engine for them)
+EXTRA_FIELDS = (*TEXT_OPTIONS, "timestamps")
 
 
 @dataclass
@@ -58,6 +72,10 @@ class PiperSegment(Segment):
     rate: float = 1.0
     pause_before_s: float = 0.0
     pause_after_s: float = 0.0
+    #: with timestamps asked for: the spoken words with their weights, and the input's words in terms of
+    #: them (:func:`.words.written_labels`); None = no timestamps for this segment
+    words: list[tuple[str, float]] | None = None
+    labels: list[tuple[str, float, float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -227,8 +245,14 @@ class PiperEngine(SinglePassEngine):
     max_batch = 1
 
     def __init__(self, session: Any, config: PiperConfig, overrides: dict[str, float],
-                 text: TextFrontend | None = None, max_tokens: int = MAX_TOKENS) -> None:
+                 text: TextFrontend | None = None, max_tokens: int = MAX_TOKENS,
+                 durations_output: str | None = None) -> None:
         self._session = session
+        outputs = [o.name for o in session.get_outputs()]
+        self._duration_index = outputs.index(durations_output) if durations_output in outputs else None
+        id_map = config.phoneme_id_map
+        self._pause_ids = frozenset(i for symbol in (*PAUSES, BOS, EOS) for i in id_map.get(symbol, ()))
+        self._pad_ids = frozenset(id_map[PAD])
         self.max_tokens = max_tokens
         self.config = config
         #: normalization, SSML, lexicon and segmentation; ``text_frontend.reload()`` re-reads the lexicon
@@ -257,7 +281,11 @@ class PiperEngine(SinglePassEngine):
                                              config.language, phonemes=config.phoneme_type == "espeak")
         except ValueError as exc:
             raise ModelLoadError(f"bad Piper option: {exc}") from exc
-        engine = cls(open_session(onnx_path, device, intra_op_threads=threads), config, overrides, text, max_tokens)
+        if (options or {}).get("timestamps", True):
+            session, durations = _session_with_durations(onnx_path, device, threads)
+        else:
+            session, durations = open_session(onnx_path, device, intra_op_threads=threads), None
+        engine = cls(session, config, overrides, text, max_tokens, durations)
         if options is None or options.get("warmup", True):
             engine.warm_up()
         return engine
@@ -292,11 +320,17 @@ class PiperEngine(SinglePassEngine):
     def sample_rate(self) -> int:
         return self.config.sample_rate
 
+    @property
+    def has_timestamps(self) -> bool:
+        """Whether the graph gives per-phoneme durations (see the module docstring)."""
+        return self._duration_index is not None
+
     def voices(self) -> list[VoiceInfo]:
         return list(self._voices)
 
     def prepare(self, text: str, params: SynthesisParams) -> list[Segment]:
         self._check(params)
+        timestamps = self.has_timestamps and params.extra.get("timestamps", False)
         segments: list[PiperSegment] = []
         pending = 0.0  # pauses of segments with nothing to say move to the next one
         for chunk in self.text_frontend.process(text, extra=params.extra, speed=params.speed,
@@ -309,15 +343,36 @@ class PiperEngine(SinglePassEngine):
                 continue
             new = [PiperSegment(chunk.text, np.asarray(ids, dtype=np.int64), len(ids), chunk.rate) for ids in runs]
             new[0].pause_before_s, new[-1].pause_after_s = pending, chunk.pause_after_ms / 1000
+            if timestamps and len(new) == 1:  # a segment cut into runs (a long phoneme string) gets none
+                new[0].words = _spoken_words(chunk.text)
             segments += new
             pending = 0.0
         if not segments:
             raise EngineError("input has nothing to speak", param="input")
         segments[-1].pause_after_s += pending
+        if timestamps:  # normalization may have rewritten words: name the input's own
+            locale = params.extra.get("locale") or self.text_frontend.locale
+            labels = written_labels(text, [[w for w, _ in s.words or []] for s in segments],
+                                    lambda w: len(normalize(w, self.config.language, locale).split()))
+            for segment, label in zip(segments, labels, strict=True):
+                segment.labels = label if segment.words else None
         return list(segments)
 
     def synthesize(self, segments: list[Segment], params: list[SynthesisParams]) -> list[np.ndarray]:
-        return [self._run(segment, p) for segment, p in zip(segments, params, strict=True)]
+        return [self._run(segment, p)[0] for segment, p in zip(segments, params, strict=True)]
+
+    def step(self, items: list[WorkItem]) -> list[StepOutput]:
+        """Each item alone (``max_batch`` is 1), with its words' timestamps when they were asked for; a
+        failing item fails only its own request."""
+        outputs = []
+        for item in items:
+            try:
+                audio, stamps = self._run(item.segment, item.params)
+            except Exception as exc:
+                outputs.append(StepOutput(item, np.zeros(0, np.float32), True, error=exc))
+                continue
+            outputs.append(StepOutput(item, audio, True, timestamps=stamps))
+        return outputs
 
     def close(self) -> None:
         self._session = None
@@ -333,6 +388,7 @@ class PiperEngine(SinglePassEngine):
         if params.language and base_language(params.language) != base_language(self.config.language):
             raise EngineError(f"language {params.language!r} is not supported by this Piper voice; it reads "
                               f"{self.config.language}", param="language", code="unsupported_language")
+        _check_extra(params.extra)
 
     def _sentences(self, text: str) -> list[str]:
         if self.config.phoneme_type == "text":
@@ -380,7 +436,8 @@ class PiperEngine(SinglePassEngine):
             sentences.append(current)
         return self._framed(sentences, limit)
 
-    def _run(self, segment: Segment, params: SynthesisParams) -> np.ndarray:
+    def _run(self, segment: Segment, params: SynthesisParams) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """One segment's audio (its pauses around it) and, when its words are known, their timestamps."""
         ids = np.asarray(segment.tokens, dtype=np.int64).reshape(1, -1)
         speed = min(MAX_SPEED, max(MIN_SPEED, params.speed * getattr(segment, "rate", 1.0)))
         feeds = {
@@ -390,23 +447,100 @@ class PiperEngine(SinglePassEngine):
         }
         if "sid" in self._inputs:
             feeds["sid"] = np.array([self.config.speakers.get(params.voice, 0)], dtype=np.int64)
-        audio = np.clip(np.asarray(self._session.run(None, feeds)[0], dtype=np.float32).reshape(-1), -1.0, 1.0)
-        return pad(audio, getattr(segment, "pause_before_s", 0.0), getattr(segment, "pause_after_s", 0.0),
-                   self.config.sample_rate, params.speed)
+        outputs = self._session.run(None, feeds)
+        audio = np.clip(np.asarray(outputs[0], dtype=np.float32).reshape(-1), -1.0, 1.0)
+        stamps: list[dict[str, Any]] = []
+        words = getattr(segment, "words", None)
+        if words and self._duration_index is not None:
+            durations = np.asarray(outputs[self._duration_index], dtype=np.float64).reshape(-1)
+            # the first id (BOS) plays the leading pad; a PAD after a pause is silence, not the next word's
+            groups = ids[0].copy()
+            for k in range(groups.size):
+                if groups[k] in self._pad_ids and (k == 0 or groups[k - 1] in self._pause_ids or groups[k - 1] < 0):
+                    groups[k] = -1
+            stamps = word_timestamps(words, groups[1:], durations, audio.size, self._pause_ids | {-1},
+                                     self.config.sample_rate)
+            labels = getattr(segment, "labels", None)
+            if labels is not None:
+                stamps = label_timestamps(labels, stamps)
+        before = getattr(segment, "pause_before_s", 0.0)
+        audio = pad(audio, before, getattr(segment, "pause_after_s", 0.0), self.config.sample_rate, params.speed)
+        shift = pause_samples(before, self.config.sample_rate, params.speed) / self.config.sample_rate
+        if shift:
+            for stamp in stamps:
+                stamp["start"], stamp["end"] = round(stamp["start"] + shift, 3), round(stamp["end"] + shift, 3)
+        return audio, stamps
+
+
+def _spoken_words(text: str) -> list[tuple[str, float]]:
+    """A segment's words without surrounding punctuation, weighted by their length (for timing them when
+    the phoneme runs and the words do not pair up one to one)."""
+    return [(word, float(len(word))) for word in map(strip_punctuation, text.split()) if word]
+
+
+def _session_with_durations(onnx_path: Path, device: str, threads: int | None) -> tuple[Any, str | None]:
+    """(session, the durations output): the graph with its per-phoneme durations (its only ``Ceil``) added
+    as an output, or the file as it is when the onnx package is missing or the node is not there. The
+    rewritten graph is loaded from a temporary file, not from bytes: ONNX Runtime keeps about 60 MB more
+    of the bundled voice when given bytes."""
+    try:
+        import onnx
+    except ImportError:
+        log.warning("the onnx package is missing: Piper word timestamps are off for %s", onnx_path)
+        return open_session(onnx_path, device, intra_op_threads=threads), None
+    providers(device)  # an unusable device fails before the graph is read
+    try:
+        model = onnx.load(str(onnx_path))
+    except Exception as exc:  # onnx raises DecodeError and friends for bad files
+        raise ModelLoadError(f"cannot read the ONNX graph {onnx_path}: {exc}") from exc
+    ceils = [node for node in model.graph.node if node.op_type == "Ceil"]
+    if len(ceils) != 1:
+        log.info("no duration tensor in %s: Piper word timestamps are off", onnx_path)
+        return open_session(onnx_path, device, intra_op_threads=threads), None
+    tensor = ceils[0].output[0]
+    typed = {v.name: v for v in model.graph.value_info}
+    output = onnx.ValueInfoProto()
+    if tensor in typed:
+        output.CopyFrom(typed[tensor])
+    else:
+        output = onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None)
+    model.graph.output.append(output)
+    try:
+        with tempfile.TemporaryDirectory(prefix="vtts-piper-") as folder:
+            rewritten = Path(folder) / onnx_path.name
+            onnx.save(model, str(rewritten))
+            return open_session(rewritten, device, intra_op_threads=threads, name=onnx_path), tensor
+    except OSError as exc:  # no writable temporary folder (a read-only container): from bytes, then
+        log.info("loading the rewritten graph from memory (%s)", exc)
+        return open_session(model.SerializeToString(), device, intra_op_threads=threads, name=onnx_path), tensor
 
 
 def _parse_options(options: dict[str, Any]) -> tuple[int | None, dict[str, float], int]:
     """(intra_op_threads, scale overrides, max_tokens) from the model's options; ModelLoadError for an
     unknown name or a bad value (a string, NaN, inf or a number outside its range, named with the range)."""
     check_option_names("Piper", options, OPTIONS)
-    if not isinstance(options.get("warmup", True), bool):
-        raise ModelLoadError(f"Piper option warmup must be true or false, not {options['warmup']!r}")
+    for flag in ("warmup", "timestamps"):
+        if not isinstance(options.get(flag, True), bool):
+            raise ModelLoadError(f"Piper option {flag} must be true or false, not {options[flag]!r}")
     threads = options.get("intra_op_threads")
     threads = None if threads is None else int(number("Piper", "intra_op_threads", threads, 0, 1024, integer=True))
     overrides = {k: number("Piper", k, options[k], lo, hi) for k, (lo, hi) in SCALES.items() if k in options}
     max_tokens = int(number("Piper", "max_tokens", options.get("max_tokens", MAX_TOKENS), 64, 8192, integer=True))
     return threads, overrides, max_tokens
 
+
+
+def _check_extra(extra: dict[str, Any]) -> None:
+    """EngineError naming the first ``extra`` field Piper does not read (a knob that passed silently would
+    look like it worked); the text fields' values are checked by the text frontend."""
+    for name in sorted(extra):
+        if name not in EXTRA_FIELDS:
+            hint = (" (Piper does not sample: its noise is the voice's noise_scale and noise_w model options)"
+                    if name in SAMPLING_KNOBS else "")
+            raise EngineError(f"unknown field extra.{name} for Piper{hint}; it knows: {', '.join(EXTRA_FIELDS)}",
+                              param=f"extra.{name}")
+    if not isinstance(extra.get("timestamps", False), bool):
+        raise EngineError("extra.timestamps must be true or false", param="extra.timestamps")
 
 
 def _check_phonemizer(config: PiperConfig) -> None:

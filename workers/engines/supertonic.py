@@ -18,12 +18,17 @@ language (English and Korean rules; the others pass through), the model's lexico
 silence, ``prosody rate`` scales the model speed) and segmentation; then through the reference package's
 own character normalization (:func:`.supertonic_text.normalize`). Supertonic reads characters, not
 phonemes: SSML ``phoneme`` (and IPA lexicon entries) are read as their written words, logged once.
+
+Word timestamps (``extra.timestamps``) are estimates: the duration predictor gives one length per segment,
+not one per character, so each word gets the share of that length its characters have in the segment's
+text (spaces and punctuation included, so commas keep their time). Words are named as the input wrote them.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,12 +48,14 @@ from ..engine import (
 )
 from ..onnx_session import open_session
 from ..text import TEXT_OPTIONS, TextFrontend
+from ..text import normalize as spoken_form
 from ..text.segment import split_long
 from . import supertonic_files as files
 from .options import number
-from .prosody import pad, token_limit
+from .prosody import pad, pause_samples, token_limit
 from .supertonic_batch import PROBE_RTOL, Policy, group, length_mask, pad_stack, probe
 from .supertonic_text import DENSE_LANGUAGES, LANGUAGES, Indexer, language_code, normalize, tagged
+from .words import label_timestamps, strip_punctuation, written_labels
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +68,7 @@ RANGES = {"steps_per_call": (1, MAX_TOTAL_STEPS), "silence_s": (0.0, MAX_SILENCE
           "base_speed": (MIN_MODEL_SPEED, MAX_MODEL_SPEED), "pad_slack": (-1.0, 100.0), "probe_rtol": (-1.0, 1.0),
           "max_chars": (20, 2000), "first_max_chars": (0, 2000), "intra_op_threads": (0, 1024),
           "inter_op_threads": (0, 1024)}
-KNOBS = ("total_steps", "silence_s", "seed", *TEXT_OPTIONS)
+KNOBS = ("total_steps", "silence_s", "seed", "timestamps", *TEXT_OPTIONS)
 #: graph -> the inputs the engine feeds it (the released exports' names)
 INPUTS = {
     "duration_predictor": {"text_ids", "style_dp", "text_mask"},
@@ -129,6 +136,7 @@ class Knobs:
     silence_s: float
     seed: int | None
     model_speed: float
+    timestamps: bool = False
 
 
 def _number(extra: dict[str, Any], name: str, default: float, lo: float, hi: float, integer: bool) -> Any:
@@ -155,7 +163,10 @@ def parse_knobs(params: SynthesisParams, settings: Settings) -> Knobs:
     if not MIN_MODEL_SPEED <= model_speed <= MAX_MODEL_SPEED:
         lo, hi = MIN_MODEL_SPEED / settings.base_speed, MAX_MODEL_SPEED / settings.base_speed
         raise EngineError(f"speed must be between {lo:.2f} and {hi:.2f} for Supertonic", param="speed")
-    return Knobs(int(steps), float(silence), seed, model_speed)
+    timestamps = extra.get("timestamps", False)
+    if not isinstance(timestamps, bool):
+        raise EngineError("extra.timestamps must be true or false", param="extra.timestamps")
+    return Knobs(int(steps), float(silence), seed, model_speed, timestamps)
 
 
 @dataclass
@@ -166,6 +177,10 @@ class SupertonicSegment(Segment):
     rate: float = 1.0
     pause_before_s: float | None = None
     pause_after_s: float = 0.0
+    #: with timestamps asked for: each spoken word and the share [start, end) of the segment's text it
+    #: covers; ``labels``: the input's words in terms of them (:func:`.words.written_labels`)
+    words: list[tuple[str, float, float]] | None = None
+    labels: list[tuple[str, float, float]] | None = None
 
 
 @dataclass
@@ -289,11 +304,18 @@ class SupertonicEngine(Engine):
                 before = pending + chunk.pause_before_ms if not k else 0
                 after = chunk.pause_after_ms / 1000 if k == len(pieces) - 1 else 0.0
                 segments.append(SupertonicSegment(piece, ids, int(ids.size), chunk.rate,
-                                                  before / 1000 if before else None, after))
+                                                  before / 1000 if before else None, after,
+                                                  words=_word_shares(piece) if knobs.timestamps else None))
             pending = 0
         if not segments:
             raise EngineError("input has nothing to speak", param="input")
         segments[-1].pause_after_s += pending / 1000
+        if knobs.timestamps:  # normalization may have rewritten words: name the input's own
+            locale = text_extra.get("locale") or self.text_frontend.locale
+            labels = written_labels(text, [[w for w, _, _ in s.words or []] for s in segments],
+                                    lambda w: len(spoken_form(w, lang, locale).split()))
+            for segment, label in zip(segments, labels, strict=True):
+                segment.labels = label
         return [*segments]
 
     def step(self, items: list[WorkItem]) -> list[StepOutput]:
@@ -309,7 +331,8 @@ class SupertonicEngine(Engine):
         audio = self._finish(done) if done else {}
         log.debug("step: %d items, %d new, %d finished", len(items), len(fresh), len(done))
         empty = np.zeros(0, dtype=np.float32)
-        return [StepOutput(i, audio.get(id(i), empty), id(i) in audio) for i in items]
+        return [StepOutput(i, audio.get(id(i), empty), id(i) in audio,
+                           timestamps=self._timestamps(i) if id(i) in audio else []) for i in items]
 
     def close(self) -> None:
         self._sessions = {}
@@ -375,6 +398,20 @@ class SupertonicEngine(Engine):
                 audio[id(item)] = pad(wav[: s.samples], s.silence, s.trailing, self.sample_rate, item.params.speed)
         return audio
 
+    def _timestamps(self, item: WorkItem) -> list[dict[str, Any]]:
+        """A finished item's words over its predicted speech (after its leading silence), each with its
+        share of the segment's text; [] when none were asked for."""
+        words = getattr(item.segment, "words", None)
+        if not words:
+            return []
+        s = _st(item)
+        seconds = s.samples / self.sample_rate
+        shift = pause_samples(s.silence, self.sample_rate, item.params.speed) / self.sample_rate
+        stamps = [{"word": w, "start": round(shift + a * seconds, 3), "end": round(shift + b * seconds, 3)}
+                  for w, a, b in words]
+        labels = getattr(item.segment, "labels", None)
+        return stamps if labels is None else label_timestamps(labels, stamps)
+
     # ------------------------------------------------------------------ the graphs, batched
 
     def encode(self, ids: list[np.ndarray], voices: list[int]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -437,6 +474,23 @@ def _phonemes_read_as_words() -> None:
         _PHONEMES_LOGGED.append(True)
         log.warning("Supertonic reads characters, not phonemes: SSML <phoneme> and IPA lexicon entries are read "
                     "as their written words")
+
+
+_WORD = re.compile(r"\S+")
+
+
+def _word_shares(text: str) -> list[tuple[str, float, float]]:
+    """Each word of ``text`` (punctuation stripped) with the share [start, end) of the text's characters it
+    spans: the duration predictor times the whole segment, so characters share it evenly."""
+    total = max(1, len(text.strip()))
+    lead = len(text) - len(text.lstrip())
+    out = []
+    for m in _WORD.finditer(text):
+        word = strip_punctuation(m.group(0))
+        if word:
+            start = m.start() + m.group(0).index(word) - lead
+            out.append((word, start / total, (start + len(word)) / total))
+    return out
 
 
 def _st(item: WorkItem) -> ItemState:

@@ -204,11 +204,16 @@ class TextFrontend:
 
     def process(self, text: str, *, language: str | None = None, extra: Mapping[str, Any] | None = None,
                 max_chars: int | None = None, first_max_chars: int | None = None, speed: float = 1.0,
-                max_audio_s: float = 0.0, gap_s: float = 0.0) -> list[TextSegment]:
+                max_audio_s: float = 0.0, gap_s: float = 0.0, first_max_tokens: int = 0,
+                count_tokens: Callable[[str], int] | None = None) -> list[TextSegment]:
         """Text or SSML → segments. EngineError (param "input" or "extra") for what the client got wrong, and
         (code "audio_too_long") when ``max_audio_s`` > 0 and the estimated audio at ``speed`` (with ``gap_s``
         of silence between segments) is longer: checked before any synthesis, so one request cannot make
-        hours of audio."""
+        hours of audio.
+
+        The first segment is cut short (its synthesis time is the time to first audio): to
+        ``first_max_chars`` characters, then, with ``count_tokens``, at clause marks to ``first_max_tokens``
+        of the engine's own units (e.g. Kokoro's phonemes; phonemes given as IPA are not counted)."""
         request = RequestText.from_extra(extra)
         surrogate = _SURROGATE.search(text)
         if surrogate:
@@ -223,6 +228,7 @@ class TextFrontend:
         marks = _Marks()
         max_chars = max_chars or self.max_chars
         first = self.first_max_chars if first_max_chars is None else first_max_chars
+        count = None if count_tokens is None else (lambda piece: count_tokens(_MARK.sub(" ", piece)))
         segments: list[TextSegment] = []
         pause = 0
         blocks, trailing = _blocks(spans)
@@ -231,7 +237,7 @@ class TextFrontend:
             words = "".join(self._span_text(s, lang, locale, lexicon, marks, request.normalize) for s in block)
             words = _SPACE_BEFORE_MARK.sub("", words)
             for piece in split_segments(words, max_chars, first if not segments else 0, lang,
-                                        request.first_segment or self.first_segment):
+                                        request.first_segment or self.first_segment, first_max_tokens, count):
                 pieces = marks.split(piece)
                 if not pieces:
                     continue

@@ -9,6 +9,7 @@ decimals; Chinese and Japanese end sentences with 。！？ and no space; Korean
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 
 #: abbreviations whose trailing period does not end a sentence (lower-case, without the period)
 ABBREVIATIONS = frozenset(
@@ -63,31 +64,48 @@ def _split_paragraph(text: str, english_rules: bool) -> list[str]:
     return sentences
 
 
-def split_long(sentence: str, max_chars: int) -> list[str]:
-    """Cut a sentence longer than ``max_chars`` at clause marks, then at spaces, never mid-word (text
-    without spaces, such as Chinese, is cut at the limit as a last resort)."""
-    if len(sentence) <= max_chars:
+def split_long(sentence: str, max_chars: int, measure: Callable[[str], int] = len,
+               at_spaces: bool = True) -> list[str]:
+    """Cut a sentence longer than ``max_chars`` at clause marks, then (``at_spaces``) at spaces, never
+    mid-word (text without spaces, such as Chinese, is cut at the limit as a last resort). ``measure`` is how
+    long a piece is: characters by default; an engine may count its own tokens (Kokoro's phonemes)."""
+    if measure(sentence) <= max_chars:
         return [sentence]
     pieces: list[str] = []
     current = ""
     for part in _split_keep(sentence, _CLAUSE_END):
-        if current and len(current) + len(part) > max_chars:
+        if current and measure(current + part) > max_chars:
             pieces.append(current.strip())
             current = ""
         current += part
     if current.strip():
         pieces.append(current.strip())
     out: list[str] = []
+    if not at_spaces:
+        return pieces
     for piece in pieces:
-        while len(piece) > max_chars:
-            cut = piece.rfind(" ", 0, max_chars + 1)
-            if cut <= 0:
-                cut = max_chars
+        while measure(piece) > max_chars:
+            cut = _longest_fit(piece, [i for i, c in enumerate(piece) if c == " " and i > 0], max_chars, measure)
+            if cut is None:
+                cut = _longest_fit(piece, range(1, len(piece)), max_chars, measure) or 1
             out.append(piece[:cut].strip())
             piece = piece[cut:].strip()
         if piece:
             out.append(piece)
     return out
+
+
+def _longest_fit(text: str, cuts: Sequence[int], limit: int, measure: Callable[[str], int]) -> int | None:
+    """The last of the ascending ``cuts`` whose head ``text[:cut]`` measures at most ``limit`` (a binary
+    search: heads grow with the cut), None when none does. With ``len`` it is the last cut <= ``limit``."""
+    lo, hi, best = 0, len(cuts) - 1, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if measure(text[: cuts[mid]]) <= limit:
+            best, lo = cuts[mid], mid + 1
+        else:
+            hi = mid - 1
+    return best
 
 
 def _split_keep(text: str, pattern: re.Pattern[str]) -> list[str]:
@@ -143,13 +161,18 @@ def split_first_phrase(sentence: str, language: str | None = None) -> tuple[str,
 
 
 def split_segments(text: str, max_chars: int = 400, first_max_chars: int = 100,
-                   language: str | None = None, first_segment: str = "clause") -> list[str]:
+                   language: str | None = None, first_segment: str = "clause",
+                   first_max_tokens: int = 0, count_tokens: Callable[[str], int] | None = None) -> list[str]:
     """Sentences, long ones cut at clauses, and a short first segment:
 
     - ``"phrase"``: the first sentence is cut at its earliest phrase boundary (:func:`split_first_phrase`),
       else as ``"clause"``;
     - ``"clause"``: a first sentence over ``first_max_chars`` is cut at a clause mark (then at a space);
     - ``"sentence"`` (or ``first_max_chars=0``): the first sentence stays whole.
+
+    An engine that knows what its model reads may bound the first segment in its own units too
+    (``count_tokens``, e.g. Kokoro's phonemes): a first segment over ``first_max_tokens`` is then cut
+    again, at clause marks only, so the time to first audio stays bounded in any script.
     """
     if first_segment not in FIRST_SEGMENT_MODES:
         raise ValueError(f"first_segment must be one of {', '.join(FIRST_SEGMENT_MODES)}")
@@ -160,10 +183,19 @@ def split_segments(text: str, max_chars: int = 400, first_max_chars: int = 100,
         return segments
     phrase = split_first_phrase(segments[0], language) if first_segment == "phrase" else None
     if phrase is not None and len(phrase[0]) <= first_max_chars:
-        return [*phrase, *segments[1:]]
-    if len(segments[0]) > first_max_chars:
-        first = split_long(segments[0], first_max_chars)
-        # only take a clause-sized head; re-join the rest so later segments stay sentence-sized
-        head, rest = first[0], " ".join(first[1:])
-        segments = [head] + ([rest] if rest else []) + segments[1:]
+        segments = [*phrase, *segments[1:]]
+    elif len(segments[0]) > first_max_chars:
+        segments = [*_head_and_rest(split_long(segments[0], first_max_chars)), *segments[1:]]
+    if count_tokens is not None and first_max_tokens > 0 and count_tokens(segments[0]) > first_max_tokens:
+        pieces = split_long(segments[0], first_max_tokens, count_tokens, at_spaces=False)
+        head = pieces[0]
+        # the rest as written (segments are stripped, so the head is a prefix): no space between CJK clauses
+        rest = segments[0][len(head):].strip() if segments[0].startswith(head) else " ".join(pieces[1:])
+        segments = [head, *([rest] if rest else []), *segments[1:]]
     return segments
+
+
+def _head_and_rest(pieces: list[str]) -> list[str]:
+    """Only a clause-sized head is cut off; the rest is re-joined so later segments stay sentence-sized."""
+    rest = " ".join(pieces[1:])
+    return [pieces[0], rest] if rest else pieces[:1]
