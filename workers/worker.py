@@ -202,12 +202,16 @@ class Heartbeat:
                         sock.send(frame, zmq.NOBLOCK)
                     except zmq.Again:  # a peer that is not reading: heartbeats to it are best effort
                         pass
+                sent_at = time.monotonic()
                 if stop:
                     return
                 self._wake.wait(HEARTBEAT_S)
                 self._wake.clear()
-                if not self._stop:
-                    time.sleep(MIN_STATUS_GAP_S)  # a burst of pokes makes one status
+                # a burst of pokes makes one status; a lone poke (turned idle) goes out at once, since the
+                # supervisor reads "busy" from it when it picks a model to evict
+                gap = MIN_STATUS_GAP_S - (time.monotonic() - sent_at)
+                if gap > 0 and not self._stop:
+                    time.sleep(gap)
         except Exception:  # pragma: no cover - a bug here would silently kill liveness: say so
             log.exception("heartbeat thread failed")
         finally:
@@ -535,6 +539,7 @@ class Worker:
 
     def finish(self, req: Request) -> None:
         assert self.engine is not None
+        self.publish()  # the idle status leaves before the Done a client could answer with a new request
         tr = self.tracking.pop(req.id, Tracking())
         audio_s = tr.samples / self.engine.sample_rate
         out_tokens = tr.emitted_tokens or math.ceil(audio_s * FRAMES_PER_SECOND)

@@ -82,8 +82,8 @@ def test_first_request_loads_the_model(srv: Server) -> None:
 
 
 def test_loading_past_the_budget_evicts_the_idle_lru_model_not_the_pinned_one(srv: Server) -> None:
-    status, _ = speak(srv, "b")
-    assert status == 200
+    status, answer = speak(srv, "b")
+    assert status == 200, answer.get("body")
     deadline = time.monotonic() + 30
     while states(srv)["a"] != "unloaded":
         assert time.monotonic() < deadline
