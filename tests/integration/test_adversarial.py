@@ -967,7 +967,10 @@ def test_slow_and_non_reading_clients(adv: Harness) -> None:
     write_t = bound("write_timeout_s")
     frontend = processes(srv, b"vtts.frontend")
     assert frontend, "no frontend process"
-    text = (PROSE * 4)[:1100]  # about 70 s of audio: below max_audio_seconds, far above the buffer bound
+    # about 105 s of audio (below max_audio_seconds), mostly pauses, so the worker makes it at once: 5 MB of
+    # PCM per response (6.7 MB as SSE), more than the kernel's socket buffers (at most 4 MB on loopback)
+    # plus max_buffered_bytes hold, so the server must notice each of these clients within write_timeout_s
+    text = "<speak>" + "".join(f'Part {i}.<break time="10s"/>' for i in range(10)) + "The end.</speak>"
     problems: list[str] = []
     socks: list[socket.socket] = []
     active_before = metric(srv, "vtts_active_streams")
