@@ -7,7 +7,9 @@ afterwards a normal request gets 200 with decodable audio, and no process of the
 then gets a fresh server, so one finding does not hide the others.
 
 The config is built from the fields the installed ``ServerConfig`` knows, so the same module runs on code
-without the hardening fields (and fails on the findings there) and on code with them.
+without the hardening fields (and fails on the findings there) and on code with them. The server runs with
+256 descriptors, as in the report of idle connections starving real requests. Families run in file order;
+the signals come last, SIGHUP very last (it may stop the server).
 """
 
 from __future__ import annotations
