@@ -624,6 +624,10 @@ def test_fields(adv: Harness) -> None:
             "extra": {"lexicon": {f"w{i}": "word" for i in range(10000)}}})),
         ("extra lexicon file", lambda: send("extra.lexicon /etc/passwd", {"extra": {"lexicon": "/etc/passwd"}})),
         ("extra first_segment 1", lambda: send("extra.first_segment 1", {"extra": {"first_segment": 1}})),
+        ("extra key lone surrogate", lambda: send("extra key lone surrogate", json.dumps(
+            {**base, "extra": {"\ud800": 1}}))),
+        ("extra value lone surrogate", lambda: send("extra value lone surrogate", json.dumps(
+            {**base, "extra": {"locale": "en\udfff"}}))),
         ("body a list", lambda: send("body [ ]", [base])),
         ("body null", lambda: send("body null", "null")),
     ]
@@ -873,6 +877,9 @@ def test_admin_entries(adv: Harness) -> None:
         ("engine subprocess:Popen without admin key", {"id": "adv-sp", "engine": "subprocess:Popen", "model": "x"},
          client_error),
         ("id 2**64", {"id": 2**64}, client_error),
+        ("id with a lone surrogate", json.dumps(entry("adv-\ud800")), client_error),
+        ("option with a lone surrogate", json.dumps(entry("adv-sur", options={"warmup": False,
+                                                                               "locale": "\udc00"})), client_error),
         ("body nested 1000 deep", "[" * 1000 + "]" * 1000, client_error),
     ]
     cases: list[tuple[Callable[[], Reply], Callable[[Reply], bool]]] = [
