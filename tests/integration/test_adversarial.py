@@ -300,7 +300,7 @@ def write_config(path: Path) -> dict[str, Any]:
 
 class Harness:
     """The module's server: started with a low descriptor limit, warmed up, its processes' RSS recorded.
-    :meth:`ensure` replaces a server an earlier family left dead or unusable."""
+    :meth:`ensure` replaces a server an earlier family left dead, unusable or inflated."""
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
@@ -355,7 +355,11 @@ class Harness:
         return {p for p in descendants(self.server.proc.pid) if alive(p)} | {self.server.proc.pid}
 
     def usable(self) -> bool:
+        """Up, serving, and within its memory bound: a family after one that inflated a process starts
+        afresh, so each family reports only its own growth."""
         if self.srv is None or self.srv.proc.poll() is not None:
+            return False
+        if any(not alive(pid) or rss(pid) > before * RSS_GROWTH for pid, before in self.warm.items()):
             return False
         return speech(self.srv, "usable?", timeout=20).status == 200
 
@@ -413,8 +417,8 @@ def adv(harness: Harness) -> Harness:
 
 def verdict(h: Harness, family: str, problems: list[str], replaced_ok: bool = False) -> None:
     problems = problems + h.check(family, replaced_ok)
-    if problems:  # what the server said about it: its last warnings and errors
-        said = [line for line in h.server.logs(20000).splitlines() if " WARNING " in line or " ERROR " in line]
+    said = [line for line in h.server.logs(20000).splitlines() if " WARNING " in line or " ERROR " in line]
+    if problems and said:  # what the server said about it: its last warnings and errors
         problems.append("server log (last warnings and errors):\n    " + "\n    ".join(said[-12:]))
     assert not problems, f"{len(problems)} problem(s) in {family}:\n" + "\n".join(problems)
 
