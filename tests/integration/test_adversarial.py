@@ -853,6 +853,10 @@ def test_admin_entries(adv: Harness) -> None:
     def entry(mid: str, **fields: Any) -> dict:
         return {"id": mid, **piper, **fields}
 
+    def refused(r: Reply) -> bool:
+        """Turned away before anything starts (a 409 load_failed means the interpreter or module ran)."""
+        return r.status in (400, 401, 403)
+
     deep = json.loads('{"a":' * 600 + "1" + "}" * 600)
     bodies: list[tuple[str, dict | str, Callable[[Reply], bool]]] = [
         ("replicas 1000", entry("adv-r1000", replicas=1000), client_error),
@@ -877,12 +881,11 @@ def test_admin_entries(adv: Harness) -> None:
         ("alias of another model's id", entry("adv-steal", aliases=[MODEL]), client_error),
         ("id tts-1", entry("tts-1"), client_error),
         ("alias 2**64", entry("adv-a64", aliases=[2**64]), client_error),
-        ("python /usr/bin/python3 without admin key", entry("adv-py", python="/usr/bin/python3"), client_error),
-        ("python /bin/sh without admin key", entry("adv-sh", python="/bin/sh"), client_error),
-        ("engine os:system without admin key", {"id": "adv-os", "engine": "os:system", "model": "x"},
-         client_error),
+        ("python /usr/bin/python3 without admin key", entry("adv-py", python="/usr/bin/python3"), refused),
+        ("python /bin/sh without admin key", entry("adv-sh", python="/bin/sh"), refused),
+        ("engine os:system without admin key", {"id": "adv-os", "engine": "os:system", "model": "x"}, refused),
         ("engine subprocess:Popen without admin key", {"id": "adv-sp", "engine": "subprocess:Popen", "model": "x"},
-         client_error),
+         refused),
         ("id 2**64", {"id": 2**64}, client_error),
         ("id with a lone surrogate", json.dumps(entry("adv-\ud800")), client_error),
         ("option with a lone surrogate", json.dumps(entry("adv-sur", options={"warmup": False,
