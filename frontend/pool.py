@@ -85,8 +85,14 @@ class Stream:
     """The messages of one request, in order, ending with ``done`` or ``error``.
 
     The queue fills while the HTTP handler waits on a slow client, so the audio it holds is counted: past
-    ``max_buffered_bytes`` the stream ends with a ``client_too_slow`` error and its audio is dropped.
+    ``max_buffered_bytes`` the stream ends with a ``client_too_slow`` error and its audio is dropped — if
+    nothing was read from it for ``OVERFLOW_GRACE_S`` after the bound was passed. The grace is for a
+    frontend that was itself paused (a stopped process, a frozen VM): what the worker made meanwhile
+    arrives at once on resume, and a client that reads drains it within the grace.
     """
+
+    #: how long a stream may stay over its bound with nothing read before it is cut
+    OVERFLOW_GRACE_S = 1.0
 
     def __init__(self, request_id: str, worker: WorkerInfo, max_buffered_bytes: int = 0) -> None:
         self.id = request_id
@@ -97,27 +103,44 @@ class Stream:
         self.max_buffered_bytes = max_buffered_bytes
         self.buffered = 0
         self.overflowed = False
+        #: called once when the stream is cut for a slow client (the pool cancels the worker's request)
+        self.on_overflow: Callable[[Stream], None] | None = None
+        self._reads = 0
+        self._check: asyncio.TimerHandle | None = None
 
     def push(self, msg: P.Message) -> bool:
-        """Queue a message; False (and the stream ended with an error) when it would exceed the bound."""
+        """Queue a message; False once the stream was cut for a slow client (the message is dropped)."""
         if self.overflowed:
             return False
         if isinstance(msg, P.Audio):
             self.buffered += len(msg.pcm)
             # one chunk alone never trips it: only audio piling up behind an unread chunk
-            if self.max_buffered_bytes and self.buffered > self.max_buffered_bytes and not self.queue.empty():
-                self.overflowed = True
-                while not self.queue.empty():  # free the audio now, not when the client catches up
-                    self.queue.get_nowait()
-                self.buffered = 0
-                self.queue.put_nowait(P.Error(self.id, TOO_SLOW, "the client did not read the audio in time",
-                                              status=408))
-                return False
+            over = self.max_buffered_bytes and self.buffered > self.max_buffered_bytes and not self.queue.empty()
+            if over and self._check is None:
+                reads = self._reads
+                self._check = asyncio.get_running_loop().call_later(
+                    self.OVERFLOW_GRACE_S, self._check_overflow, reads)
         self.queue.put_nowait(msg)
         return True
 
+    def _check_overflow(self, reads: int) -> None:
+        """Cut the stream if it is still over its bound and nothing was read since the bound was passed."""
+        self._check = None
+        if self.finished and self.queue.empty() or self.overflowed:
+            return
+        if self._reads != reads or self.buffered <= self.max_buffered_bytes:
+            return
+        self.overflowed = True
+        while not self.queue.empty():  # free the audio now, not when the client catches up
+            self.queue.get_nowait()
+        self.buffered = 0
+        self.queue.put_nowait(P.Error(self.id, TOO_SLOW, "the client did not read the audio in time", status=408))
+        if self.on_overflow is not None:
+            self.on_overflow(self)
+
     async def next(self, timeout: float | None = None) -> P.Message:
         msg = await asyncio.wait_for(self.queue.get(), timeout)
+        self._reads += 1
         if isinstance(msg, P.Audio):
             self.buffered -= len(msg.pcm)
         return msg
@@ -149,6 +172,8 @@ class WorkerPool:
         self.sock.setsockopt(zmq.SNDHWM, 100_000)
         self.sock.setsockopt(zmq.RCVHWM, 100_000)
         self._tasks: list[asyncio.Task] = []
+        #: cancellations started from callbacks (kept referenced until done)
+        self._background: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         if self.endpoint.startswith("ipc://"):
@@ -216,6 +241,7 @@ class WorkerPool:
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # UnicodeEncodeError: a ValueError
             raise Unencodable(str(exc)) from exc
         stream = Stream(msg.id, worker, self.max_buffered_bytes)
+        stream.on_overflow = self._overflowed
         self.streams[msg.id] = stream
         worker.streams.add(msg.id)
         worker.waiting.add(msg.id)
@@ -251,6 +277,13 @@ class WorkerPool:
         with contextlib.suppress(zmq.ZMQError):
             await self.sock.send_multipart([stream.worker_id.encode(), P.encode(P.Cancel(stream.id))])
 
+    def _overflowed(self, stream: Stream) -> None:
+        log.warning("request %s: client too slow, over %d buffered bytes; cancelling", stream.id,
+                    stream.max_buffered_bytes)
+        task = asyncio.get_running_loop().create_task(self.cancel(stream))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def _forget(self, request_id: str) -> None:
         stream = self.streams.pop(request_id, None)
         if stream is None:
@@ -284,10 +317,7 @@ class WorkerPool:
                 worker.waiting.discard(stream.id)
             if isinstance(msg, (P.Done, P.Error, P.ControlReply)):
                 self._forget(stream.id)
-            if not stream.push(msg):
-                log.warning("request %s: client too slow, over %d buffered bytes; cancelling", stream.id,
-                            stream.max_buffered_bytes)
-                await self.cancel(stream)
+            stream.push(msg)
 
     def _on_status(self, st: P.Status) -> None:
         old = self.workers.get(st.worker_id)

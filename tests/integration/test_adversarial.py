@@ -335,6 +335,10 @@ class Harness:
             lambda: call(srv, "GET", "/admin/models"),
             lambda: call(srv, "GET", "/metrics"),
             lambda: speech(srv, "warm 400", "x", speed=99),
+            # the slowest speed OpenAI allows, on a paragraph: Piper's worker grows about 100 MB (ONNX
+            # Runtime's arena) on its first such request and stays flat after, a cost of legitimate traffic;
+            # the attacks below must add nothing beyond it
+            lambda: speech(srv, "warm slow paragraph", PROSE, timeout=90, response_format="pcm", speed=0.25),
         ]
         replies = run_all(cases, workers=4)
         # the concurrency the families use: 8 streams at once (the frontend's buffers and threads grow to it)

