@@ -99,6 +99,9 @@ class Synthesize(Message):
     max_audio_s: float = 0.0
     #: OpenAI's ``instructions`` (style, tone), for engines that take them
     instructions: str | None = None
+    #: a listener plays the audio as it arrives; False = the answer is delivered whole, so the worker's
+    #: scheduler gives it a relaxed deadline
+    streaming: bool = True
 
 
 @dataclass
