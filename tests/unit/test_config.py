@@ -86,12 +86,21 @@ def model(**fields: object) -> dict:
         ({"max_queue": 2**63}, "max_queue"),
         ({"options": {"a": 2**64}}, "options"),
         ({"voice_aliases": {"alloy": 3}}, "voice_aliases"),
+        ({"first_audio_target_s": -0.1}, "first_audio_target_s: must be 0..3600 seconds"),
+        ({"playback_margin_s": 1e9}, "playback_margin_s"),
+        ({"relaxed_deadline_s": "5"}, "relaxed_deadline_s"),
+        ({"jitter_buffer_s": True}, "jitter_buffer_s"),
     ],
 )
 def test_every_numeric_field_of_a_model_is_bounded(fields: dict, needle: str) -> None:
     """The admin API takes entries from clients: no number may start unbounded work or break the wire."""
     with pytest.raises(cfg.ConfigError, match=needle.replace("[", r"\[").replace(".", r"\.")):
         cfg.parse_model(model(**fields))
+
+
+def test_pacing_fields_have_defaults_and_take_whole_numbers() -> None:
+    m = cfg.parse_model(model(first_audio_target_s=1))
+    assert (m.first_audio_target_s, m.playback_margin_s, m.relaxed_deadline_s, m.jitter_buffer_s) == (1, 0.2, 5.0, 0.2)
 
 
 def test_options_nesting_is_bounded_without_recursion() -> None:
