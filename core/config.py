@@ -116,6 +116,10 @@ class ServerConfig:
     #: audio a session holds for a client that does not read (PCM waiting plus encoded bytes unsent);
     #: past it the client is disconnected and everything in flight cancelled
     ws_max_buffered_bytes: int = 4194304
+    #: admission by streaming capacity: a model takes a new HTTP stream while its in-flight requests stay
+    #: within this fraction of its ready replicas' measured speed (× real time, from done timings); past
+    #: it, 429 with Retry-After. 0 = off (frontend/admission.py)
+    stream_headroom: float = 0.0
     #: serve the web playground at ``/playground`` (``/`` redirects there); false = both are 404
     playground: bool = True
 
@@ -242,6 +246,9 @@ def validate(config: Config) -> Config:
         raise ConfigError("server: max_restarts must be >= 1 and memory sizes >= 0")
     if not 1 <= s.max_replicas <= 1024:
         raise ConfigError("server.max_replicas: must be 1..1024")
+    if isinstance(s.stream_headroom, bool) or not isinstance(s.stream_headroom, (int, float)) \
+            or not 0 <= s.stream_headroom <= 100:
+        raise ConfigError("server.stream_headroom: must be 0..100 (0 = off)")
     names: dict[str, str] = {}
     for i, m in enumerate(config.models):
         where = f"models[{i}]"

@@ -28,7 +28,7 @@ from .control import SupervisorUnavailable
 from .encoders import make_encoder
 from .errors import APIError
 from .pool import TOO_SLOW, NoWorker, Overloaded, Stream, Unencodable
-from .state import CATALOG, CONFIG, CONTROL, EXECUTOR, METRICS, POOL
+from .state import ADMISSION, CATALOG, CONFIG, CONTROL, EXECUTOR, METRICS, POOL
 from .validation import SpeechRequest, parse_speech
 
 log = logging.getLogger("vtts.frontend.speech")
@@ -78,6 +78,10 @@ async def _start(request: web.Request, speech: SpeechRequest, model_id: str) -> 
     for attempt in range(MAX_ATTEMPTS):
         if not pool.ready_workers(model_id):
             await _ensure_loaded(request, model_id, deadline)
+        if not app[ADMISSION].admits(pool.ready_workers(model_id)):
+            metrics.rejected.labels(model_id, "stream_capacity").inc()
+            raise APIError(429, f"Model '{model_id}' is streaming all it can keep smooth; retry later",
+                           code="rate_limit_exceeded", retry_after=RETRY_AFTER_S)
         voice = app[CATALOG].resolve_voice(model_id, speech.voice)
         msg = P.Synthesize(
             id=uuid.uuid4().hex, text=speech.input, voice=voice, speed=speech.speed, language=speech.language,

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from vtts.config import Config
 
+from .admission import StreamAdmission
 from .catalog import Catalog
 from .control import SupervisorLink
 from .metrics import Metrics
@@ -20,3 +21,4 @@ METRICS = web.AppKey("metrics", Metrics)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 STARTED_AT = web.AppKey("started_at", float)
 CONTROL = web.AppKey("control", SupervisorLink)
+ADMISSION = web.AppKey("admission", StreamAdmission)

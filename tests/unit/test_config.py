@@ -72,6 +72,14 @@ def test_http_limits_must_be_positive(name: str) -> None:
     assert getattr(cfg.parse({}).server, name) > 0
     with pytest.raises(cfg.ConfigError, match=f"server.{name}"):
         cfg.parse({"server": {name: 0}})
+def test_stream_headroom_is_off_by_default_and_bounded() -> None:
+    assert cfg.parse({}).server.stream_headroom == 0.0
+    assert cfg.parse({"server": {"stream_headroom": 0.8}}).server.stream_headroom == 0.8
+    for bad in (-0.1, 1e9):
+        with pytest.raises(cfg.ConfigError, match="server.stream_headroom"):
+            cfg.parse({"server": {"stream_headroom": bad}})
+
+
 def model(**fields: object) -> dict:
     return {"id": "m", "engine": "piper", **fields}
 
