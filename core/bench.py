@@ -44,6 +44,7 @@ from typing import Any
 from vtts.bench_summary import render_summary, summarize
 from vtts.bench_texts import TextSource
 from vtts.local_server import LocalServer, descendants
+from vtts.playback import DEFAULT_JITTER_S, PlaybackMeter
 
 #: the response formats a run can ask for
 FORMATS = ("pcm", "wav", "mp3", "opus", "aac", "flac")
@@ -94,6 +95,10 @@ class RequestRecord:
     window_bytes: int = 0
     #: exact audio seconds per body byte when the format says (pcm); otherwise learnt from whole answers
     seconds_per_byte: float | None = None
+    #: the longest gap a player starting ``--jitter`` seconds after the first byte heard, and how many
+    #: gaps; None when the format does not tell each chunk's duration as it arrives (only pcm does)
+    max_stall: float | None = None
+    stalls: int = 0
 
     @property
     def ok(self) -> bool:
@@ -138,6 +143,12 @@ class LevelStats:
     cores: dict[str, float] = field(default_factory=dict)
     #: which pass over the matrix this row belongs to (``--repeat``), from 0
     round: int = 0
+    #: successful measured requests whose stalls were measured (pcm answers), how many of them stalled,
+    #: and their longest stall's worst and 99th percentile
+    stall_measured: int = 0
+    stalled: int = 0
+    stall_max: float = math.nan
+    stall_p99: float = math.nan
 
 
 def error_summary(errors: Iterable[RequestRecord]) -> tuple[dict[str, int], list[str]]:
@@ -175,6 +186,7 @@ def aggregate(records: Iterable[RequestRecord], *, server: str, concurrency: int
     audio = sum(r.window_bytes * seconds_per_byte(r) for r in records if r.window_bytes)
     errors = [r for r in measured if not r.ok and not r.unfinished]
     kinds, examples = error_summary(errors)
+    stalls = [r for r in good if r.max_stall is not None]
     return LevelStats(
         server=server,
         concurrency=concurrency,
@@ -194,6 +206,10 @@ def aggregate(records: Iterable[RequestRecord], *, server: str, concurrency: int
         error_kinds=kinds,
         error_examples=examples,
         cores=dict(cores or {}),
+        stall_measured=len(stalls),
+        stalled=sum(1 for r in stalls if r.stalls),
+        stall_max=max((r.max_stall or 0.0 for r in stalls), default=math.nan),
+        stall_p99=percentile([r.max_stall or 0.0 for r in stalls], 99),
     )
 
 
@@ -317,9 +333,10 @@ class Window:
 
 async def fetch(session: Any, url: str, shape: RequestShape, text: str, clock: Callable[[], float],
                 record: RequestRecord, headers: Mapping[str, str] | None = None,
-                window: Window | None = None) -> RequestRecord:
+                window: Window | None = None, jitter: float = DEFAULT_JITTER_S) -> RequestRecord:
     """One request, filling ``record`` as it goes (so a cancelled request keeps what it received); every
-    failure (status, transport, short or invalid body) becomes the record's ``error``."""
+    failure (status, transport, short or invalid body) becomes the record's ``error``. When the format gives
+    each chunk's duration (pcm), the gaps a player with a ``jitter``-second buffer hears are measured."""
     import aiohttp
 
     path, payload = shape.request(text)
@@ -335,11 +352,16 @@ async def fetch(session: Any, url: str, shape: RequestShape, text: str, clock: C
                 record.retry_after = _retry_after(resp.headers.get("Retry-After"))
                 return record
             record.seconds_per_byte = shape.seconds_per_byte(resp.headers)
+            player = PlaybackMeter(jitter) if record.seconds_per_byte else None
             async for chunk in resp.content.iter_any():
                 if not chunk:
                     continue
+                now = clock()
                 if record.ttfb is None:
-                    record.ttfb = clock() - record.start
+                    record.ttfb = now - record.start
+                if player is not None and record.seconds_per_byte:
+                    player.add(now, len(chunk) * record.seconds_per_byte)
+                    record.max_stall, record.stalls = player.longest, player.stalls
                 record.size += len(chunk)
                 if window is not None and window.open:
                     record.window_bytes += len(chunk)
@@ -383,7 +405,8 @@ class LevelRun:
 async def run_level(url: str, shape: RequestShape, concurrency: int, *, duration: float, warmup: float,
                     texts: TextSource, max_warmup: float | None = None, drain_timeout: float = 60.0,
                     request_timeout: float = 120.0, headers: Mapping[str, str] | None = None,
-                    probe: Callable[[], dict[str, float]] | None = None) -> LevelRun:
+                    probe: Callable[[], dict[str, float]] | None = None,
+                    jitter: float = DEFAULT_JITTER_S) -> LevelRun:
     """Run ``concurrency`` closed-loop clients against ``url``.
 
     The window opens after ``warmup`` seconds, or later, once the opening burst of ``concurrency``
@@ -417,7 +440,7 @@ async def run_level(url: str, shape: RequestShape, concurrency: int, *, duration
             if measured:
                 pending.add(record.index)
             try:
-                await fetch(session, url, shape, texts.next(), clock, record, headers, window)
+                await fetch(session, url, shape, texts.next(), clock, record, headers, window, jitter)
             except asyncio.CancelledError:
                 record.error = (f"{UNFINISHED}: still running at the drain timeout" if measured
                                 else "cancelled: the level ended")
@@ -697,13 +720,18 @@ def _fmt_s(value: float) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
+def _stalled(stalled: int, measured: int) -> str:
+    """"3/70" (stalled of measured requests), "–" when nothing was measured (not pcm)."""
+    return f"{stalled}/{measured}" if measured else "–"
+
+
 def render_table(rows: Sequence[LevelStats]) -> str:
     """The report's main table, in Markdown."""
     rounds = any(r.round for r in rows)
     lines = [
         "| server | concurrency | " + ("round | " if rounds else "") + "throughput (× real time) | R | / R | "
-        "TTFB p50 | TTFB p99 | latency p50 | latency p99 | requests | errors |",
-        "|---|---:|" + ("---:|" if rounds else "") + "---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "TTFB p50 | TTFB p99 | stalled | stall max | latency p50 | latency p99 | requests | errors |",
+        "|---|---:|" + ("---:|" if rounds else "") + "---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         ratio = f"{r.ratio:.2f}" if r.ratio is not None else "–"
@@ -711,8 +739,8 @@ def render_table(rows: Sequence[LevelStats]) -> str:
         lines.append(
             f"| {r.server} | {r.concurrency} | " + (f"{r.round + 1} | " if rounds else "")
             + f"{r.throughput:.1f}× | {ceiling} | {ratio} | {_fmt_s(r.ttfb_p50)} | "
-            f"{_fmt_s(r.ttfb_p99)} | {_fmt_s(r.latency_p50)} | {_fmt_s(r.latency_p99)} | {r.requests} | "
-            f"{r.errors} |"
+            f"{_fmt_s(r.ttfb_p99)} | {_stalled(r.stalled, r.stall_measured)} | {_fmt_s(r.stall_max)} | "
+            f"{_fmt_s(r.latency_p50)} | {_fmt_s(r.latency_p99)} | {r.requests} | {r.errors} |"
         )
     return "\n".join(lines)
 
@@ -745,6 +773,10 @@ def render_report(result: Mapping[str, Any]) -> str:
                    f"{_fmt_s(c['prepare_p50'])} p50 of prepare")
     rows = [LevelStats(**row) for row in result["levels"]]
     out += ["", render_table(rows)]
+    if any(r.stall_measured for r in rows):
+        jitter = (result.get("settings") or {}).get("jitter", DEFAULT_JITTER_S)
+        out += ["", f"Stalled: measured requests whose player, starting {jitter:g} s after the first byte and "
+                    "playing at real time, ran dry at least once; stall max: the longest gap one heard."]
     repeated = any(r.round for r in rows)
     if repeated:
         out += ["", f"Over {max(r.round for r in rows) + 1} rounds (mean ratio and its range; formats paired with "
@@ -781,7 +813,7 @@ def plot(result: Mapping[str, Any], path: Path) -> bool:
         return False
     rows = [LevelStats(**row) for row in result["levels"]]
     summaries = summarize(rows)  # one point per server and level: the mean over rounds (``--repeat``)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.2))
     for i, server in enumerate(dict.fromkeys(s.server for s in summaries)):
         color = f"C{i}"  # one colour per server in both panels
         mine = sorted((s for s in summaries if s.server == server), key=lambda s: s.concurrency)
@@ -792,6 +824,8 @@ def plot(result: Mapping[str, Any], path: Path) -> bool:
                      label=f"{server}: R around each level")
         ax2.plot(xs, [s.ttfb_p50 for s in mine], "o-", color=color, label=f"{server} p50")
         ax2.plot(xs, [s.ttfb_p99 for s in mine], "s--", color=color, label=f"{server} p99")
+        ax3.plot(xs, [100 * s.stalled / s.stall_measured if s.stall_measured else math.nan for s in mine], "o-",
+                 color=color, label=server)
     ceiling = (result.get("ceiling") or {}).get("rtx")
     if ceiling:
         ax1.axhline(ceiling, color="grey", linestyle="--", label=f"engine ceiling R = {ceiling:.1f}× (mean)")
@@ -801,8 +835,10 @@ def plot(result: Mapping[str, Any], path: Path) -> bool:
     ax2.set(yscale="log" if wide else "linear", ylabel="seconds", title="Time to first audio byte")
     if not wide:
         ax2.set_ylim(0, None)
+    jitter = (result.get("settings") or {}).get("jitter", DEFAULT_JITTER_S)
+    ax3.set(ylabel="% of requests", title=f"Stalled streams (player buffer {jitter:g} s)", ylim=(0, None))
     levels = sorted({r.concurrency for r in rows})
-    for ax in (ax1, ax2):
+    for ax in (ax1, ax2, ax3):
         ax.set_xscale("log")
         ax.set_xticks(levels)
         ax.xaxis.set_major_formatter(ScalarFormatter())
@@ -916,7 +952,7 @@ def _matrix(args: argparse.Namespace, targets: Sequence[tuple[str, RequestShape]
         run = asyncio.run(run_level(url, shape, concurrency, duration=args.duration, warmup=args.warmup,
                                     max_warmup=args.max_warmup, texts=TextSource(args.seed),
                                     drain_timeout=args.drain_timeout, request_timeout=args.request_timeout,
-                                    headers=headers, probe=probe))
+                                    headers=headers, probe=probe, jitter=args.jitter))
         waited = wait_idle(server_pid, least=args.settle, most=args.settle_timeout)
         if waited > args.settle + 1:
             _say(f"{label}: waited {waited:.0f} s for the server to go idle")
@@ -930,7 +966,8 @@ def _matrix(args: argparse.Namespace, targets: Sequence[tuple[str, RequestShape]
         rows.append(row)
         _say(f"{label} c={concurrency}{of}: {row.throughput:.1f}× real time"
              + (f" ({row.ratio:.2f} R)" if row.ratio is not None else "")
-             + f", TTFB p50 {_fmt_s(row.ttfb_p50)} p99 {_fmt_s(row.ttfb_p99)}, {row.requests} requests, "
+             + f", TTFB p50 {_fmt_s(row.ttfb_p50)} p99 {_fmt_s(row.ttfb_p99)}, stalled "
+             f"{_stalled(row.stalled, row.stall_measured)} (max {_fmt_s(row.stall_max)}), {row.requests} requests, "
              f"{row.errors} errors")
     return rows
 
@@ -1064,6 +1101,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--format", type=_formats, default=["pcm"],
                    help="response_format the clients ask for; several, comma-separated (wav,mp3,opus), run back "
                         "to back at each level, so their ratios compare (pcm)")
+    p.add_argument("--jitter", type=float, default=DEFAULT_JITTER_S,
+                   help="seconds of audio the clients' player buffers: it starts this long after the first byte "
+                        "and plays at real time; a request stalled if it ran dry (pcm only) (0.2)")
     p.add_argument("--voice", default="alloy", help="voice the clients ask for (alloy)")
     p.add_argument("--extra", type=_json_object, help="vTTS's per-request 'extra' object the clients send, e.g. "
                                                       "'{\"first_segment\": \"sentence\"}'")

@@ -41,6 +41,10 @@ class RowSummary:
     #: mean over rounds of this row's ratio divided by the first server's (format's) ratio in the same round
     #: and level; None for the first server itself or without ratios
     paired: float | None = None
+    #: requests whose stalls were measured, how many stalled, and the longest stall of any round
+    stall_measured: int = 0
+    stalled: int = 0
+    stall_max: float = math.nan
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -74,6 +78,9 @@ def summarize(rows: Sequence[LevelStats]) -> list[RowSummary]:
             requests=sum(r.requests for r in mine),
             errors=sum(r.errors for r in mine),
             paired=_mean(pairs) if server != first_server else None,
+            stall_measured=sum(r.stall_measured for r in mine),
+            stalled=sum(r.stalled for r in mine),
+            stall_max=max((r.stall_max for r in mine if not math.isnan(r.stall_max)), default=math.nan),
         ))
     return out
 
@@ -84,13 +91,15 @@ def render_summary(rows: Sequence[LevelStats], fmt_s: Callable[[float], str]) ->
     first = summaries[0].server if summaries else ""
     lines = [
         f"| server | concurrency | rounds | throughput (mean) | / R mean | / R range | / {first} (paired) "
-        "| TTFB p50 (median) | TTFB p99 (worst) | requests | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| TTFB p50 (median) | TTFB p99 (worst) | stalled | stall max | requests | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in summaries:
         ratio = f"{s.ratio:.2f}" if s.ratio is not None else "–"
         spread = f"{s.ratio_min:.2f}–{s.ratio_max:.2f}" if s.ratio_min is not None else "–"
         paired = f"{s.paired:.3f}" if s.paired is not None else "–"
         lines.append(f"| {s.server} | {s.concurrency} | {s.rounds} | {s.throughput:.1f}× | {ratio} | {spread} | "
-                     f"{paired} | {fmt_s(s.ttfb_p50)} | {fmt_s(s.ttfb_p99)} | {s.requests} | {s.errors} |")
+                     f"{paired} | {fmt_s(s.ttfb_p50)} | {fmt_s(s.ttfb_p99)} | "
+                     f"{f'{s.stalled}/{s.stall_measured}' if s.stall_measured else '–'} | {fmt_s(s.stall_max)} | "
+                     f"{s.requests} | {s.errors} |")
     return "\n".join(lines)

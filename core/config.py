@@ -32,6 +32,8 @@ API_KEY_ENV = "VTTS_API_KEY"
 ADMIN_KEY_ENV = "VTTS_ADMIN_KEY"
 #: bounds of a model entry's numeric fields (the admin API takes entries from clients)
 MAX_MEMORY_MB = 1024 * 1024
+#: bound on the pacing fields of a model entry (first_audio_target_s, playback_margin_s, ...), in seconds
+MAX_PACING_S = 3600.0
 MAX_BATCH = 1024
 MAX_QUEUE = 65536
 #: nesting depth of a model entry's ``options`` (tables and lists)
@@ -114,6 +116,10 @@ class ServerConfig:
     #: audio a session holds for a client that does not read (PCM waiting plus encoded bytes unsent);
     #: past it the client is disconnected and everything in flight cancelled
     ws_max_buffered_bytes: int = 4194304
+    #: admission by streaming capacity: a model takes a new HTTP stream while its in-flight requests stay
+    #: within this fraction of its ready replicas' measured speed (× real time, from done timings); past
+    #: it, 429 with Retry-After. 0 = off (frontend/admission.py)
+    stream_headroom: float = 0.0
     #: serve the web playground at ``/playground`` (``/`` redirects there); false = both are 404
     playground: bool = True
     #: custom voices and consents (SQLite + FLAC files); empty = $XDG_DATA_HOME/vtts or ~/.local/share/vtts
@@ -153,6 +159,16 @@ class ModelConfig:
     pinned: bool = False
     #: memory one replica needs (MiB); 0 = measured at load (until then a default estimate)
     memory_mb: int = 0
+    #: playback-deadline scheduling (workers/scheduler.py): a new request's first segment is due this long
+    #: after it arrives...
+    first_audio_target_s: float = 0.3
+    #: ...a later one this long before its listener's buffer runs dry...
+    playback_margin_s: float = 0.2
+    #: ...and a request with no listener (a non-streamed answer) this much later than a stream would be
+    relaxed_deadline_s: float = 5.0
+    #: the listener's buffer the worker's stall timings (``stall_s``, ``stalls``) assume: a player that
+    #: starts this long after the first audio and plays at real time
+    jitter_buffer_s: float = 0.2
 
 
 @dataclass
@@ -236,6 +252,9 @@ def validate(config: Config) -> Config:
         raise ConfigError("server: max_restarts must be >= 1 and memory sizes >= 0")
     if not 1 <= s.max_replicas <= 1024:
         raise ConfigError("server.max_replicas: must be 1..1024")
+    if isinstance(s.stream_headroom, bool) or not isinstance(s.stream_headroom, (int, float)) \
+            or not 0 <= s.stream_headroom <= 100:
+        raise ConfigError("server.stream_headroom: must be 0..100 (0 = off)")
     names: dict[str, str] = {}
     for i, m in enumerate(config.models):
         where = f"models[{i}]"
@@ -310,6 +329,10 @@ def validate_model(m: ModelConfig, where: str = "model", max_replicas: int = DEF
         raise ConfigError(f"{where}.device: expected 'cpu', 'cuda' or 'cuda:N', got {m.device!r}")
     if not 0 <= m.memory_mb <= MAX_MEMORY_MB:
         raise ConfigError(f"{where}.memory_mb: must be 0..{MAX_MEMORY_MB}")
+    for name in ("first_audio_target_s", "playback_margin_s", "relaxed_deadline_s", "jitter_buffer_s"):
+        value = getattr(m, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_PACING_S:
+            raise ConfigError(f"{where}.{name}: must be 0..{MAX_PACING_S:g} seconds")
     if not _depth_and_ints_ok(m.options, MAX_OPTIONS_DEPTH):
         raise ConfigError(f"{where}.options: nested deeper than {MAX_OPTIONS_DEPTH} or holds an integer "
                           "outside 64 bits")

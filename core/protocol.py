@@ -102,6 +102,9 @@ class Synthesize(Message):
     #: a custom voice (cloning engines only): ``id``, ``version``, ``pcm`` (16-bit mono), ``sample_rate``,
     #: ``transcript``, ``language``; empty = one of the engine's own voices
     reference: dict[str, Any] = field(default_factory=dict)
+    #: a listener plays the audio as it arrives; False = the answer is delivered whole, so the worker's
+    #: scheduler gives it a relaxed deadline
+    streaming: bool = True
 
 
 @dataclass

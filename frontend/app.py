@@ -10,9 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from vtts import __version__
+from vtts import protocol as P
 from vtts.config import Config
 
 from .admin import setup_admin_routes
+from .admission import StreamAdmission
 from .auth import bearer_token, key_matches
 from .body import MAX_BODY_BYTES, expect_within_limit
 from .catalog import Catalog
@@ -20,9 +22,9 @@ from .control import SupervisorLink, SupervisorUnavailable
 from .errors import APIError
 from .metrics import Metrics
 from .playground import setup_playground_routes
-from .pool import WorkerPool
+from .pool import GONE, WorkerPool
 from .speech import create_speech
-from .state import API_KEY, CATALOG, CONFIG, CONTROL, EXECUTOR, METRICS, POOL, STARTED_AT
+from .state import ADMISSION, API_KEY, CATALOG, CONFIG, CONTROL, EXECUTOR, METRICS, POOL, STARTED_AT
 from .text_routes import setup_text_routes
 from .voices import custom_voices, setup_voice_routes
 from .ws import SESSIONS, WS_PATH, protocol_key, shutdown_sessions, speech_stream
@@ -195,8 +197,15 @@ def build_app(config: Config, endpoint: str, control: str) -> web.Application:
     app.on_shutdown.append(shutdown_sessions)
     app[CONFIG] = config
     app[METRICS] = Metrics()
-    app[POOL] = WorkerPool(endpoint, config.server.heartbeat_timeout_s, on_status=app[METRICS].on_status,
-                           max_buffered_bytes=config.server.max_buffered_bytes)
+    app[ADMISSION] = admission = StreamAdmission(config.server.stream_headroom)
+
+    def on_status(st: P.Status) -> None:
+        app[METRICS].on_status(st)
+        if st.state == GONE:
+            admission.forget(st.worker_id)
+
+    app[POOL] = WorkerPool(endpoint, config.server.heartbeat_timeout_s, on_status=on_status,
+                           max_buffered_bytes=config.server.max_buffered_bytes, on_done=admission.record)
     app[CONTROL] = SupervisorLink(control, app[POOL].ctx)
     app[CATALOG] = Catalog(config, app[POOL], app[CONTROL])
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vtts-encode")

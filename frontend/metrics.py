@@ -11,6 +11,8 @@ from vtts import protocol as P
 from .pool import GONE
 
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0)
+#: a request that stalled none observes 0 (the first bucket), so the count is every finished request
+STALL_BUCKETS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 
 class Metrics:
@@ -28,6 +30,11 @@ class Metrics:
         self.audio_seconds = Counter("vtts_audio_seconds_total", "Seconds of audio produced", ["model"], registry=r)
         self.rtf = Histogram("vtts_real_time_factor", "Engine seconds per audio second, per request", ["model"],
                              buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0), registry=r)
+        self.stall = Histogram("vtts_stall_seconds", "Per request, the longest gap a listener heard (a player "
+                               "starting the model's jitter_buffer_s after the first audio), as the worker sent it",
+                               ["model"], buckets=STALL_BUCKETS, registry=r)
+        self.stalled = Counter("vtts_stalled_requests_total", "Requests whose listener heard at least one gap",
+                               ["model"], registry=r)
         self.active = Gauge("vtts_active_streams", "Requests being streamed", ["model"], registry=r)
         self.rejected = Counter("vtts_rejected_total", "Requests refused for overload or no worker",
                                 ["model", "reason"], registry=r)
@@ -77,6 +84,10 @@ class Metrics:
         self.queue_wait.labels(model).observe(t.get("queue_wait_s", 0.0))
         if audio_s > 0:
             self.rtf.labels(model).observe(t.get("engine_s", 0.0) / audio_s)
+        if "stall_s" in t:  # workers that predate stall timings report none
+            self.stall.labels(model).observe(t["stall_s"])
+            if t.get("stalls", 0.0) > 0:
+                self.stalled.labels(model).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

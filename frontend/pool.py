@@ -155,11 +155,14 @@ class WorkerPool:
         heartbeat_timeout_s: float = 10.0,
         on_status: Callable[[P.Status], None] | None = None,
         max_buffered_bytes: int = 0,
+        on_done: Callable[[str, P.Done], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self.max_buffered_bytes = max_buffered_bytes
         self.on_status = on_status
+        #: hears every finished request with the worker that served it (admission learns speeds)
+        self.on_done = on_done
         self.workers: dict[str, WorkerInfo] = {}
         self.streams: dict[str, Stream] = {}
         #: (model id, engine) -> capacity units one running request holds, learned from heartbeats
@@ -315,6 +318,8 @@ class WorkerPool:
             if worker:
                 worker.last_seen = time.monotonic()
                 worker.waiting.discard(stream.id)
+            if isinstance(msg, P.Done) and self.on_done:
+                self.on_done(stream.worker_id, msg)
             if isinstance(msg, (P.Done, P.Error, P.ControlReply)):
                 self._forget(stream.id)
             stream.push(msg)

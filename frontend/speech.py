@@ -28,7 +28,7 @@ from .control import SupervisorUnavailable
 from .encoders import make_encoder
 from .errors import APIError
 from .pool import TOO_SLOW, NoWorker, Overloaded, Stream, Unencodable
-from .state import CATALOG, CONFIG, CONTROL, EXECUTOR, METRICS, POOL
+from .state import ADMISSION, CATALOG, CONFIG, CONTROL, EXECUTOR, METRICS, POOL
 from .validation import SpeechRequest, parse_speech
 from .voices import speech_reference
 
@@ -79,6 +79,10 @@ async def _start(request: web.Request, speech: SpeechRequest, model_id: str) -> 
     for attempt in range(MAX_ATTEMPTS):
         if not pool.ready_workers(model_id):
             await _ensure_loaded(request, model_id, deadline)
+        if not app[ADMISSION].admits(pool.ready_workers(model_id)):
+            metrics.rejected.labels(model_id, "stream_capacity").inc()
+            raise APIError(429, f"Model '{model_id}' is streaming all it can keep smooth; retry later",
+                           code="rate_limit_exceeded", retry_after=RETRY_AFTER_S)
         reference = await speech_reference(request, model_id, speech.voice)
         voice = speech.voice if reference else app[CATALOG].resolve_voice(model_id, speech.voice)
         msg = P.Synthesize(

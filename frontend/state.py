@@ -8,6 +8,7 @@ from aiohttp import web
 
 from vtts.config import Config
 
+from .admission import StreamAdmission
 from .catalog import Catalog
 from .control import SupervisorLink
 from .metrics import Metrics
@@ -22,3 +23,4 @@ STARTED_AT = web.AppKey("started_at", float)
 CONTROL = web.AppKey("control", SupervisorLink)
 #: the API key the auth middleware accepted for this request (custom voices belong to it)
 API_KEY = web.RequestKey("api_key", str)
+ADMISSION = web.AppKey("admission", StreamAdmission)

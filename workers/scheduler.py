@@ -1,13 +1,19 @@
 """Which work items run in the next engine step. Pure bookkeeping: no model, no sockets, no torch.
 
-Policy (docs/engines.md explains it to engine authors), in order:
+Policy (docs/engines.md explains it to engine authors):
 
 1. items already running in an iterative engine keep their slot (they hold state across steps), oldest
    request first;
-2. items preempted earlier resume, oldest first;
-3. the first segment of a request that has produced nothing yet, oldest first — time to first audio
-   comes first;
-4. the next segment of a running request, least recently served first — fairness among streams.
+2. every other request — preempted, new, or waiting for its next segment — joins in order of its playback
+   deadline, earliest first (:meth:`Scheduler.due`): a request that has sent no audio yet is due at its
+   arrival plus the first-audio target; one that has is due when its listener's buffer runs dry (its first
+   audio's send time plus the audio seconds sent so far), less a margin. Ties go to first audio. A request
+   with no listener (a non-streamed answer) is due ``relaxed_s`` later. Deadlines of waiting requests do not
+   move, and new requests are due after their arrival, so none starves.
+
+"First segments first, then round robin" starved running streams whenever new requests arrived (a quarter
+of the streams stalled at half the engine's capacity); earliest deadline first keeps first audio within its
+target while there is slack, and otherwise serves the stream whose listener would hear a gap soonest.
 
 A request has at most one item in flight, so its audio comes out in order. Waiting requests (nothing
 scheduled yet) are bounded by ``max_queue``; past it :meth:`Scheduler.add` raises :class:`QueueFull`.
@@ -22,7 +28,6 @@ Every way out of the scheduler goes through one place, which calls :meth:`Engine
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -40,6 +45,11 @@ log = logging.getLogger("vtts.scheduler")
 
 #: the default bound on waiting requests per worker (configs/default.toml ``max_queue``)
 DEFAULT_MAX_QUEUE = 128
+#: defaults of the model entry's pacing fields (configs/default.toml ``first_audio_target_s``,
+#: ``playback_margin_s``, ``relaxed_deadline_s``)
+DEFAULT_FIRST_AUDIO_TARGET_S = 0.3
+DEFAULT_PLAYBACK_MARGIN_S = 0.2
+DEFAULT_RELAXED_S = 5.0
 
 
 class QueueFull(Exception):
@@ -57,7 +67,12 @@ class Request(RequestContext):
     #: its in-flight item gave its memory back and waits to resume
     preempted: bool = False
     first_scheduled: float | None = None
-    last_served: int = -1
+    #: a listener plays the audio as it arrives; False = the answer is delivered whole (relaxed deadline)
+    streaming: bool = True
+    #: monotonic time the request's first audio was sent (None = none yet)
+    first_sent: float | None = None
+    #: seconds of audio sent so far
+    audio_sent_s: float = 0.0
 
     @property
     def started(self) -> bool:
@@ -75,15 +90,21 @@ class Scheduler:
     and hears of preemptions and releases; without it only ``max_batch`` bounds a step."""
 
     def __init__(self, max_batch: int = 1, max_queue: int = DEFAULT_MAX_QUEUE,
-                 clock: Callable[[], float] = time.monotonic, engine: Engine | None = None):
+                 clock: Callable[[], float] = time.monotonic, engine: Engine | None = None, *,
+                 first_audio_target_s: float = DEFAULT_FIRST_AUDIO_TARGET_S,
+                 playback_margin_s: float = DEFAULT_PLAYBACK_MARGIN_S, relaxed_s: float = DEFAULT_RELAXED_S):
         if max_batch < 1 or max_queue < 1:
             raise ValueError("max_batch and max_queue must be positive")
+        if min(first_audio_target_s, playback_margin_s, relaxed_s) < 0:
+            raise ValueError("pacing times must not be negative")
         self.max_batch = max_batch
         self.max_queue = max_queue
         self.engine = engine
+        self.first_audio_target_s = first_audio_target_s
+        self.playback_margin_s = playback_margin_s
+        self.relaxed_s = relaxed_s
         self._clock = clock
         self._requests: dict[str, Request] = {}
-        self._tick = itertools.count()
         #: how many preemptions happened (for tests and logs)
         self.preemptions = 0
 
@@ -127,6 +148,31 @@ class Scheduler:
                 log.exception("release of request %s (%s) failed", request_id, reason.value)
         return r
 
+    # -- deadlines -----------------------------------------------------------------------------------
+    def sent(self, request_id: str, audio_s: float, at: float | None = None) -> None:
+        """The worker sent ``audio_s`` seconds of the request's audio at monotonic time ``at`` (default now):
+        its listener's buffer now runs dry later."""
+        r = self._requests.get(request_id)
+        if r is None or audio_s <= 0:
+            return
+        if r.first_sent is None:
+            r.first_sent = self._clock() if at is None else at
+        r.audio_sent_s += audio_s
+
+    def due(self, r: Request) -> float:
+        """Monotonic time by which the request's next segment should run: arrival + first-audio target
+        before any audio was sent, else when its listener's buffer runs dry, less the margin; a request
+        nobody listens to as it arrives is due ``relaxed_s`` later."""
+        if r.first_sent is None:
+            due = r.arrival + self.first_audio_target_s
+        else:
+            due = r.first_sent + r.audio_sent_s - self.playback_margin_s
+        return due if r.streaming else due + self.relaxed_s
+
+    def _order(self, r: Request) -> tuple[float, bool, float]:
+        """Earliest deadline first; ties toward first audio, then the older request."""
+        return (self.due(r), r.first_sent is not None, r.arrival)
+
     # -- the step loop -------------------------------------------------------------------------------
     def _free(self) -> float:
         free = self.engine.capacity() if self.engine is not None else None
@@ -167,12 +213,10 @@ class Scheduler:
             used += cost
         if just_preempted:
             return batch  # the budget is short: nothing joins (a request just preempted would only thrash)
-        idle = [r for r in self._requests.values() if (r.in_flight is None or r.preempted) and not r.finished]
-        resumed = sorted((r for r in idle if r.preempted), key=lambda r: (r.first_scheduled, r.arrival))
-        fresh = sorted((r for r in idle if not r.started), key=lambda r: r.arrival)
-        going = sorted((r for r in idle if r.started and not r.preempted), key=lambda r: (r.last_served, r.arrival))
+        idle = sorted((r for r in self._requests.values() if (r.in_flight is None or r.preempted) and not r.finished),
+                      key=self._order)
         now = self._clock()
-        for r in itertools.chain(resumed, fresh, going):
+        for r in idle:
             if len(batch) >= self.max_batch:
                 break
             item = r.in_flight or WorkItem(r.id, r.cursor, r.segments[r.cursor], r.params, context=r)
@@ -183,7 +227,6 @@ class Scheduler:
                 r.cursor += 1
                 r.in_flight = item
             r.preempted = False
-            r.last_served = next(self._tick)
             if r.first_scheduled is None:
                 r.first_scheduled = now
             batch.append(item)

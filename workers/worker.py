@@ -34,11 +34,20 @@ import numpy as np
 import zmq
 
 from vtts import protocol as P
+from vtts.playback import DEFAULT_JITTER_S, PlaybackMeter
 from vtts.protocol import ErrorCode, FinishReason, WorkerState
 
 from .engine import Engine, EngineError, StepOutput, SynthesisParams, WorkItem
 from .registry import engine_class
-from .scheduler import DEFAULT_MAX_QUEUE, QueueFull, Request, Scheduler
+from .scheduler import (
+    DEFAULT_FIRST_AUDIO_TARGET_S,
+    DEFAULT_MAX_QUEUE,
+    DEFAULT_PLAYBACK_MARGIN_S,
+    DEFAULT_RELAXED_S,
+    QueueFull,
+    Request,
+    Scheduler,
+)
 
 log = logging.getLogger("vtts.worker")
 
@@ -110,6 +119,8 @@ class Tracking:
     usage_tokens: int = 0
     #: speech tokens the engine reported emitting (0 = it reports none: count audio frames)
     emitted_tokens: int = 0
+    #: gaps a listener would hear, from the times this worker sent the audio
+    playback: PlaybackMeter | None = None
 
 
 def to_pcm16(audio: np.ndarray) -> bytes:
@@ -251,6 +262,8 @@ class Worker:
         #: time.time() the running engine step began, 0.0 between steps
         self.step_started_at = 0.0
         self._prepare_pool: ThreadPoolExecutor | None = None
+        #: the player the stall timings assume (model entry ``jitter_buffer_s``)
+        self.jitter_buffer_s = DEFAULT_JITTER_S
         #: ids whose ``prepare`` runs, mapped to whether they were cancelled meanwhile
         self._preparing: dict[str, bool] = {}
         self._prepared: queue.SimpleQueue[tuple[P.Synthesize, float, float, Any]] = queue.SimpleQueue()
@@ -335,7 +348,13 @@ class Worker:
             return False
         max_batch = int(self.model.get("max_batch") or 0) or self.engine.max_batch
         max_queue = int(self.model.get("max_queue") or DEFAULT_MAX_QUEUE)
-        self.scheduler = Scheduler(max_batch=max_batch, max_queue=max_queue, engine=self.engine)
+        m = self.model
+        self.scheduler = Scheduler(
+            max_batch=max_batch, max_queue=max_queue, engine=self.engine,
+            first_audio_target_s=float(m.get("first_audio_target_s", DEFAULT_FIRST_AUDIO_TARGET_S)),
+            playback_margin_s=float(m.get("playback_margin_s", DEFAULT_PLAYBACK_MARGIN_S)),
+            relaxed_s=float(m.get("relaxed_deadline_s", DEFAULT_RELAXED_S)))
+        self.jitter_buffer_s = float(m.get("jitter_buffer_s", DEFAULT_JITTER_S))
         self._prepare_pool = ThreadPoolExecutor(max(1, self.engine.prepare_threads), thread_name_prefix="prepare")
         self._voices = [v.__dict__ for v in self.engine.voices()]
         self.publish()
@@ -458,7 +477,7 @@ class Worker:
                 self.send(P.Error(msg.id, ErrorCode.ENGINE_ERROR, f"text preparation failed: {result}", status=500))
                 continue
             params, segments = result
-            request = Request(msg.id, params, segments, arrival=arrival, deadline=deadline)
+            request = Request(msg.id, params, segments, arrival=arrival, deadline=deadline, streaming=msg.streaming)
             if not segments:  # nothing to run: done without reaching the engine's steps
                 self.finish(request)
                 continue
@@ -467,7 +486,8 @@ class Worker:
             except QueueFull as exc:
                 self.send(P.Error(msg.id, ErrorCode.QUEUE_FULL, f"server is busy: {exc}", status=429))
                 continue
-            self.tracking[msg.id] = Tracking(usage_tokens=sum(s.num_tokens for s in segments))
+            self.tracking[msg.id] = Tracking(usage_tokens=sum(s.num_tokens for s in segments),
+                                             playback=PlaybackMeter(self.jitter_buffer_s))
 
     def on_control(self, msg: P.Control) -> None:
         """Operations on the loaded engine between steps: re-read the pronunciation lexicon; forget a
@@ -530,8 +550,12 @@ class Worker:
                 rate = self.engine.sample_rate
                 stamps = _shift(out.timestamps, tr.samples / rate)
                 self.send(P.Audio(rid, tr.seq, rate, to_pcm16(out.audio), timestamps=stamps))
+                sent_at = time.monotonic()
+                self.scheduler.sent(rid, out.audio.size / rate, sent_at)
+                if tr.playback is not None:
+                    tr.playback.add(sent_at, out.audio.size / rate)
                 if tr.first_audio_at is None:
-                    tr.first_audio_at = time.monotonic() - req.arrival
+                    tr.first_audio_at = sent_at - req.arrival
                 tr.seq += 1
                 tr.samples += int(out.audio.size)
         for req in self.scheduler.update(o for o in outputs if o.error is None):
@@ -550,7 +574,11 @@ class Worker:
                        "total_tokens": tr.usage_tokens + out_tokens},
                 timings={"queue_wait_s": tr.queue_wait_s, "engine_s": tr.engine_s,
                          "first_audio_s": tr.first_audio_at or 0.0, "audio_s": audio_s,
-                         "segments": float(len(req.segments))},
+                         "segments": float(len(req.segments)),
+                         # the longest gap (and how many) a listener with a jitter_buffer_s player would
+                         # hear, from when this worker sent each chunk
+                         "stall_s": tr.playback.longest if tr.playback else 0.0,
+                         "stalls": float(tr.playback.stalls if tr.playback else 0)},
             )
         )
 

@@ -125,6 +125,8 @@ def test_metrics_count_requests_and_audio(server) -> None:
     audio = [line for line in text.splitlines() if line.startswith('vtts_audio_seconds_total{model="piper-joe"}')]
     assert audio and float(audio[0].split()[-1]) > 0
     assert "vtts_time_to_first_audio_seconds_bucket" in text
+    stalls = [line for line in text.splitlines() if line.startswith('vtts_stall_seconds_count{model="piper-joe"}')]
+    assert stalls and float(stalls[0].split()[-1]) >= 1  # the worker's Done carried its stall timings
     assert 'vtts_worker_queue_depth{model="piper-joe",worker="piper-joe-0"}' in text
 
 

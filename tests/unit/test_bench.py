@@ -8,11 +8,13 @@ import io
 import json
 import math
 import struct
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import numpy as np
 import pytest
 from aiohttp import web
@@ -134,7 +136,8 @@ def result_for(rows: list[LevelStats]) -> dict[str, Any]:
 
 def rows_for_report() -> list[LevelStats]:
     return [
-        LevelStats("vtts", 1, 30.0, 100, 0, 840.0, 28.0, 28.0, 1.0, 0.08, 0.25, 0.3, 0.9, cores={"worker": 1.9}),
+        LevelStats("vtts", 1, 30.0, 100, 0, 840.0, 28.0, 28.0, 1.0, 0.08, 0.25, 0.3, 0.9, cores={"worker": 1.9},
+                   stall_measured=100, stalled=2, stall_max=0.35, stall_p99=0.1),
         LevelStats("vtts", 32, 30.0, 400, 3, 780.0, 26.0, 28.0, 26 / 28, 0.6, 1.5, 6.0, 11.0,
                    cores={"worker": 1.7, "frontend": 0.2}),
         LevelStats("peer (piper-http)", 32, 30.0, 300, 0, 750.0, 25.0, None, None, 5.1, math.nan, 5.2, 9.5),
@@ -145,8 +148,9 @@ def test_render_table_rows_and_units() -> None:
     lines = render_table(rows_for_report()).splitlines()
     assert lines[0].startswith("| server | concurrency | throughput")
     assert len(lines) == 2 + 3
-    assert lines[2] == "| vtts | 1 | 28.0× | 28.0× | 1.00 | 80 ms | 250 ms | 300 ms | 900 ms | 100 | 0 |"
-    assert "| 0.93 | 600 ms | 1.50 s | 6.00 s | 11.00 s | 400 | 3 |" in lines[3]
+    assert lines[2] == ("| vtts | 1 | 28.0× | 28.0× | 1.00 | 80 ms | 250 ms | 2/100 | 350 ms | 300 ms | 900 ms | "
+                        "100 | 0 |")
+    assert "| 0.93 | 600 ms | 1.50 s | – | – | 6.00 s | 11.00 s | 400 | 3 |" in lines[3]  # stalls not measured
     assert "| 25.0× | – | – | 5.10 s | – |" in lines[4]  # no ceiling, no ratio, NaN percentile
 
 
@@ -157,6 +161,7 @@ def test_render_report_has_machine_ceiling_table_and_cores() -> None:
     assert "first segment alone: 50 ms p50" in text
     assert "One client (what the server adds to the engine's first segment): vtts: TTFB p50 80 ms, +30 ms" in text
     assert "| vtts | 32 | 26.0× |" in text
+    assert "Stalled: measured requests whose player, starting 0.2 s after the first byte" in text
     assert "| server | concurrency | worker | frontend |" in text
     assert "| vtts | 32 | 1.70 | 0.20 |" in text
     json.dumps(result_for(rows_for_report()))  # the JSON file holds the same structure
@@ -280,6 +285,18 @@ async def speech(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def gappy(request: web.Request) -> web.StreamResponse:
+    """0.1 s of audio, then nothing for 1 s, then 0.1 s more: a player with a 0.2 s buffer runs dry."""
+    resp = web.StreamResponse(headers={"Content-Type": "audio/pcm", "X-Sample-Rate": "24000"})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    await resp.write(b"\1\0" * (CHUNK // 2))
+    await asyncio.sleep(1.0)
+    await resp.write(b"\1\0" * (CHUNK // 2))
+    await resp.write_eof()
+    return resp
+
+
 async def failing(request: web.Request) -> web.Response:
     return web.json_response({"error": {"message": "boom"}}, status=429, headers={"Retry-After": "0.05"})
 
@@ -314,6 +331,7 @@ async def tiny_server() -> AsyncIterator[str]:
     app[CALLS] = 0
     app.router.add_post("/v1/audio/speech", speech)
     app.router.add_post("/fail", failing)
+    app.router.add_post("/gappy", gappy)
     app.router.add_post("/truncated", truncated)
     app.router.add_post("/slow", slow)
     app.router.add_post("/", piper)
@@ -367,6 +385,26 @@ def test_closed_loop_clients_stream_and_measure() -> None:
     assert sum(r.window_bytes for r in run.records) > 0
     row = aggregate(run.records, server="t", concurrency=3, window=run.window, ceiling=1.0)
     assert row.errors == 0 and row.unfinished == 0 and row.requests > 0 and row.throughput > 0
+
+
+def test_client_measures_the_gaps_a_player_hears() -> None:
+    """A steady stream stalls no player; one that pauses 1 s after 0.1 s of audio stalls a player with a
+    0.2 s buffer (by about 0.7 s), not one with a 2 s buffer."""
+
+    async def main(path: str, jitter: float) -> RequestRecord:
+        async with tiny_server() as url, aiohttp.ClientSession() as session:
+            return await bench.fetch(session, url, PathShape(path), "Hi.", time.monotonic, RequestRecord(0),
+                                     jitter=jitter)
+
+    steady = asyncio.run(main("/v1/audio/speech", 0.2))
+    assert steady.ok and steady.max_stall == 0.0 and steady.stalls == 0
+    gap = asyncio.run(main("/gappy", 0.2))
+    assert gap.ok and gap.stalls == 1 and 0.4 < (gap.max_stall or 0) < 1.0
+    buffered = asyncio.run(main("/gappy", 2.0))
+    assert buffered.stalls == 0
+    row = aggregate([RequestRecord(i, start=1.0, end=2.0, max_stall=s, stalls=int(s > 0)) for i, s in
+                     enumerate([0.9, 0.5, 0.0, 0.2])], server="t", concurrency=1, window=(0.0, 5.0), ceiling=None)
+    assert (row.stall_measured, row.stalled, row.stall_max) == (3, 2, 0.5)  # the burst's request left out
 
 
 def test_window_opens_after_the_opening_burst() -> None:

@@ -11,10 +11,10 @@ from vtts.bench_summary import render_summary, summarize
 
 
 def row(server: str, concurrency: int, rnd: int, throughput: float, ceiling: float | None,
-        p50: float = 0.3, p99: float = 0.5, errors: int = 0) -> LevelStats:
+        p50: float = 0.3, p99: float = 0.5, errors: int = 0, stalled: int = 0, stall_max: float = 0.0) -> LevelStats:
     ratio = throughput / ceiling if ceiling else None
     return LevelStats(server, concurrency, 60.0, 100, errors, throughput * 60, throughput, ceiling, ratio,
-                      p50, p99, 10.0, 20.0, round=rnd)
+                      p50, p99, 10.0, 20.0, round=rnd, stall_measured=100, stalled=stalled, stall_max=stall_max)
 
 
 def rounds() -> list[LevelStats]:
@@ -62,8 +62,15 @@ def test_without_ceilings_there_are_no_ratios() -> None:
     assert only.throughput == pytest.approx(10.0)
 
 
+def test_stalls_are_pooled_over_rounds() -> None:
+    (only,) = summarize([row("vtts", 8, 0, 9.0, None, stalled=3, stall_max=0.4),
+                         row("vtts", 8, 1, 9.0, None, stalled=1, stall_max=1.2)])
+    assert (only.stall_measured, only.stalled, only.stall_max) == (200, 4, 1.2)
+
+
 def test_render_summary_table() -> None:
     lines = render_summary(rounds(), _fmt_s).splitlines()
     assert lines[0].startswith("| server | concurrency | rounds |") and "/ vtts wav (paired)" in lines[0]
-    assert lines[2] == "| vtts wav | 32 | 2 | 14.5× | 0.96 | 0.93–1.00 | – | 270 ms | 600 ms | 200 | 1 |"
+    assert lines[2] == ("| vtts wav | 32 | 2 | 14.5× | 0.96 | 0.93–1.00 | – | 270 ms | 600 ms | 0/200 | 0 ms | 200 "
+                        "| 1 |")
     assert lines[3].startswith("| vtts mp3 | 32 | 2 | 13.8× | 0.92 | 0.88–0.95 | 0.950 | 270 ms | 450 ms |")

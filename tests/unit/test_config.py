@@ -72,6 +72,14 @@ def test_http_limits_must_be_positive(name: str) -> None:
     assert getattr(cfg.parse({}).server, name) > 0
     with pytest.raises(cfg.ConfigError, match=f"server.{name}"):
         cfg.parse({"server": {name: 0}})
+def test_stream_headroom_is_off_by_default_and_bounded() -> None:
+    assert cfg.parse({}).server.stream_headroom == 0.0
+    assert cfg.parse({"server": {"stream_headroom": 0.8}}).server.stream_headroom == 0.8
+    for bad in (-0.1, 1e9):
+        with pytest.raises(cfg.ConfigError, match="server.stream_headroom"):
+            cfg.parse({"server": {"stream_headroom": bad}})
+
+
 def model(**fields: object) -> dict:
     return {"id": "m", "engine": "piper", **fields}
 
@@ -86,12 +94,21 @@ def model(**fields: object) -> dict:
         ({"max_queue": 2**63}, "max_queue"),
         ({"options": {"a": 2**64}}, "options"),
         ({"voice_aliases": {"alloy": 3}}, "voice_aliases"),
+        ({"first_audio_target_s": -0.1}, "first_audio_target_s: must be 0..3600 seconds"),
+        ({"playback_margin_s": 1e9}, "playback_margin_s"),
+        ({"relaxed_deadline_s": "5"}, "relaxed_deadline_s"),
+        ({"jitter_buffer_s": True}, "jitter_buffer_s"),
     ],
 )
 def test_every_numeric_field_of_a_model_is_bounded(fields: dict, needle: str) -> None:
     """The admin API takes entries from clients: no number may start unbounded work or break the wire."""
     with pytest.raises(cfg.ConfigError, match=needle.replace("[", r"\[").replace(".", r"\.")):
         cfg.parse_model(model(**fields))
+
+
+def test_pacing_fields_have_defaults_and_take_whole_numbers() -> None:
+    m = cfg.parse_model(model(first_audio_target_s=1))
+    assert (m.first_audio_target_s, m.playback_margin_s, m.relaxed_deadline_s, m.jitter_buffer_s) == (1, 0.2, 5.0, 0.2)
 
 
 def test_options_nesting_is_bounded_without_recursion() -> None:

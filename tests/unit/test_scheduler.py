@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from vtts.playback import PlaybackMeter
 from vtts.protocol import FinishReason
 from vtts.workers.engine import RequestContext, Segment, StepOutput, SynthesisParams, WorkItem
 from vtts.workers.scheduler import QueueFull, Request, Scheduler
@@ -28,24 +29,114 @@ def run_single_pass(s: Scheduler) -> list[tuple[str, int]]:
     return [(i.request_id, i.index) for i in items]
 
 
-def test_first_segments_outrank_later_segments_of_running_requests() -> None:
-    s = Scheduler(max_batch=1, clock=Clock())
+def step(s: Scheduler, clock: Clock, engine_s: float, audio_s: float = 1.0) -> list[tuple[str, int]]:
+    """One single-pass step taking ``engine_s`` on the synthetic clock; each item's segment yields
+    ``audio_s`` of audio, sent at the step's end."""
+    items = s.schedule()
+    clock.t += engine_s
+    for i in items:
+        s.sent(i.request_id, audio_s)
+    s.update([StepOutput(i, np.zeros(1, np.float32), True) for i in items])
+    return [(i.request_id, i.index) for i in items]
+
+
+def test_deadlines_follow_arrival_and_the_listeners_buffer() -> None:
+    clock = Clock()
+    s = Scheduler(clock=clock, first_audio_target_s=0.3, playback_margin_s=0.2, relaxed_s=5.0)
+    r = req("a", 3, 1.0)
+    s.add(r)
+    assert s.due(r) == pytest.approx(1.3)  # no audio yet: arrival + first-audio target
+    s.sent("a", 2.0, at=1.25)
+    s.sent("a", 1.5, at=1.5)
+    assert r.first_sent == 1.25 and r.audio_sent_s == 3.5
+    assert s.due(r) == pytest.approx(1.25 + 3.5 - 0.2)  # buffer runs dry at first send + audio sent
+    quiet = Request("b", SynthesisParams(voice="v"), [Segment("b", None, 1)], arrival=1.0, streaming=False)
+    s.add(quiet)
+    assert s.due(quiet) == pytest.approx(1.3 + 5.0)  # no listener: relaxed
+
+
+def test_a_running_stream_about_to_run_dry_goes_before_a_new_first_segment() -> None:
+    clock = Clock()
+    s = Scheduler(clock=clock, first_audio_target_s=0.3, playback_margin_s=0.2)
     s.add(req("a", 3, 0.0))
-    assert run_single_pass(s) == [("a", 0)]
-    s.add(req("b", 2, 1.0))
-    s.add(req("c", 2, 2.0))
-    order = [run_single_pass(s)[0] for _ in range(5)]
-    assert order[:2] == [("b", 0), ("c", 0)]
-    assert sorted(order[2:]) == [("a", 1), ("b", 1), ("c", 1)]
+    assert step(s, clock, 0.5, audio_s=1.0) == [("a", 0)]  # a: 1 s sent at 0.5, dry at 1.5, due 1.3
+    clock.t = 1.2
+    s.add(req("b", 2, 1.1))  # due 1.4: a is due first and b still gets its first audio by 1.4 + a's step
+    assert step(s, clock, 0.1) == [("a", 1)]
+    assert step(s, clock, 0.1) == [("b", 0)]
 
 
-def test_round_robin_among_running_requests_is_fair() -> None:
-    s = Scheduler(max_batch=1, clock=Clock())
+def test_a_new_request_gets_its_first_audio_first_when_the_streams_have_slack() -> None:
+    clock = Clock()
+    s = Scheduler(clock=clock, first_audio_target_s=0.3, playback_margin_s=0.2)
+    s.add(req("a", 3, 0.0))
+    step(s, clock, 0.1, audio_s=5.0)  # a's listener has 5 s of audio: due at 4.9
+    s.add(req("b", 2, clock.t))
+    assert step(s, clock, 0.1) == [("b", 0)]
+    assert clock.t - 0.1 <= s.get("b").arrival + 0.3  # b started within its target
+
+
+def test_ties_go_to_first_audio() -> None:
+    clock = Clock()
+    s = Scheduler(clock=clock, first_audio_target_s=0.3, playback_margin_s=0.0)
+    s.add(req("a", 2, 0.0))
+    step(s, clock, 0.0, audio_s=1.0)  # a: sent at 0, due 1.0
+    s.add(req("b", 2, 0.7))  # due 0.7 + 0.3 = 1.0: the same
+    assert step(s, clock, 0.1) == [("b", 0)]
+
+
+def test_bursts_of_new_requests_do_not_make_running_streams_stall() -> None:
+    """Five requests arrive together every 5 s; a first segment (a clause, 0.5 s of audio) takes 0.075 s,
+    a later one (1 s of audio) 0.15 s: the engine has room to spare. Serving every first segment before
+    any running stream's next one (the old policy) left 4 of 20 listeners with a gap; earliest deadline
+    first leaves none, and still gives every first audio within its target plus one step."""
+    clock = Clock()
+    s = Scheduler(max_batch=1, clock=clock, first_audio_target_s=0.5, playback_margin_s=0.2)
+    meters: dict[str, PlaybackMeter] = {}
+    first_audio: dict[str, float] = {}
+    n = 0
+    while clock.t < 20.0 or len(s):
+        while clock.t < 20.0 and n < 5 * (clock.t // 5 + 1):
+            s.add(req(f"r{n}", 6, clock.t))
+            n += 1
+        items = s.schedule()
+        if not items:
+            clock.t += 0.05
+            continue
+        first = items[0].index == 0
+        clock.t += 0.075 if first else 0.15
+        for i in items:
+            s.sent(i.request_id, 0.5 if first else 1.0)
+            meters.setdefault(i.request_id, PlaybackMeter(0.2)).add(clock.t, 0.5 if first else 1.0)
+            first_audio.setdefault(i.request_id, clock.t - s.get(i.request_id).arrival)
+        s.update([StepOutput(i, np.zeros(1, np.float32), True) for i in items])
+    assert n == 20 and len(meters) == n  # every request finished: none starved
+    assert max(m.longest for m in meters.values()) == 0.0
+    assert max(first_audio.values()) <= 0.5 + 0.15 + 1e-9
+
+
+def test_a_non_streamed_request_yields_to_streams_but_is_not_starved() -> None:
+    clock = Clock()
+    s = Scheduler(clock=clock, first_audio_target_s=0.3, playback_margin_s=0.2, relaxed_s=2.0)
+    s.add(Request("whole", SynthesisParams(voice="v"), [Segment("w", None, 1)], arrival=0.0, streaming=False))
+    n = 0
+    served: list[str] = []
+    while "whole" in s:
+        s.add(req(f"s{n}", 1, clock.t))  # a new stream every step, for ever
+        n += 1
+        served += [rid for rid, _ in step(s, clock, 0.2)]
+        assert clock.t < 5.0
+    assert served[0] == "s0" and "whole" in served
+
+
+def test_streams_are_served_in_turn_by_their_buffers() -> None:
+    clock = Clock()
+    s = Scheduler(max_batch=1, clock=clock)
     for i, rid in enumerate("abc"):
-        s.add(req(rid, 4, float(i)))
-    served = [run_single_pass(s)[0][0] for _ in range(12)]
-    # after the three first segments, each request is served once per round
-    for k in range(3, 12, 3):
+        s.add(req(rid, 4, float(i) * 0.01))
+    served = [step(s, clock, 0.1)[0][0] for _ in range(12)]
+    # equal audio per segment: each request is served once per round
+    for k in range(0, 12, 3):
         assert sorted(served[k : k + 3]) == ["a", "b", "c"]
     assert len(s) == 0
 
@@ -245,3 +336,25 @@ def test_the_youngest_running_request_is_preempted_and_resumes_later() -> None:
     assert sorted(r for r, _ in eng.released) == ["old", "young"]
     # the preempted item kept its own progress: 4 steps in all, not restarted
     assert sum(b.count("young") for b in order) == 4
+
+
+def test_deadlines_order_admission_into_a_budgeted_running_batch() -> None:
+    """An autoregressive engine's budget fits one more request: the stream about to run dry joins before a
+    newer request's first segment, and the running item keeps its slot."""
+    clock = Clock()
+    eng = Budget(14)
+    s = Scheduler(max_batch=8, clock=clock, engine=eng, first_audio_target_s=0.3,  # type: ignore[arg-type]
+                  playback_margin_s=0.2)
+    s.add(Request("stream", SynthesisParams(voice="v"), [Segment("s", None, 4) for _ in range(2)], arrival=0.0))
+    (item,) = s.schedule()
+    s.update(eng.step([item], steps_to_finish=1))  # its first segment done
+    s.sent("stream", 0.4, at=0.0)  # due at 0.2
+    s.add(prompt_req("long", 4, 0.0))  # running, holds 5 of 14 after its first step
+    assert [i.request_id for i in s.schedule()] == ["stream", "long"]
+    s.cancel("stream")
+    clock.t = 0.1
+    s.add(prompt_req("new", 4, 0.1))  # due 0.4
+    s.add(Request("late", SynthesisParams(voice="v"), [Segment("l", None, 4)], arrival=0.1))
+    s.get("late").first_sent, s.get("late").audio_sent_s = 0.0, 0.3  # pretend: due at 0.1
+    batch = [i.request_id for i in s.schedule()]
+    assert batch[0] == "long" and batch[1] == "late" and "new" not in batch  # 1 + 5 fits the 9 left; 5 more does not

@@ -481,3 +481,24 @@ def test_voice_cache_computes_once_per_version_is_bounded_and_forgets() -> None:
     cache.get(eng, {**ref, "id": "voice_b"})
     assert len(cache) == 2  # the least recently used entry went
     assert cache.forget("voice_a") == 1 and len(cache) == 1
+
+
+def test_done_reports_the_gap_a_listener_heard_and_pacing_reaches_the_scheduler(tmp_path: Path) -> None:
+    """The first chunk (10 ms of audio) is sent, then the next step is held 0.3 s: a listener with no
+    jitter buffer hears a gap of about that, once. The model entry's pacing fields and the request's
+    ``streaming`` flag reach the scheduler."""
+    with running_worker(tmp_path, jitter_buffer_s=0.0, first_audio_target_s=0.7, playback_margin_s=0.1,
+                        relaxed_deadline_s=9.0) as peer:
+        sched = peer.worker.scheduler
+        assert sched is not None
+        assert (sched.first_audio_target_s, sched.playback_margin_s, sched.relaxed_s) == (0.7, 0.1, 9.0)
+        peer.send(synth("r", "a gate", streaming=False))
+        assert peer.engine.stepping.wait(WAIT_S)
+        request = sched.get("r")
+        assert request is not None and not request.streaming and request.audio_sent_s == pytest.approx(0.01)
+        time.sleep(0.3)
+        peer.engine.gate.set()
+        done = peer.until("r")[-1]
+        assert isinstance(done, P.Done)
+        assert done.timings["stalls"] == 1.0
+        assert 0.28 <= done.timings["stall_s"] < WAIT_S
