@@ -257,8 +257,13 @@ def test_what_will_it_read_shows_the_normalized_text(page: Page) -> None:
 def test_live_view_shows_models_and_plots(page: Page) -> None:
     p = page.page
     p.wait_for_function("() => window.vttsPlayground.stats.polls >= 2", timeout=15000)
-    rows = p.eval_on_selector_all("#models-table tbody tr", "rs => rs.map(r => [...r.cells].map(c => c.textContent))")
-    assert ["piper-joe", "ready", "1", "0"] in rows  # the state comes from /admin/models (loopback, no admin key)
+    # the state comes from /admin/models (loopback, no admin key); the view polls every few seconds, so a
+    # request an earlier test stopped may still show as active for one poll
+    row = '["piper-joe", "ready", "1", "0"]'
+    p.wait_for_function(
+        f"""() => [...document.querySelectorAll('#models-table tbody tr')]
+              .some(r => JSON.stringify([...r.cells].map(c => c.textContent)) === '{row.replace(" ", "")}')""",
+        timeout=15000)
     assert p.get_attribute("#plot-active polyline.series", "points")
     assert p.text_content("#now-active") == "0"
 

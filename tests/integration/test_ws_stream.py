@@ -26,7 +26,7 @@ from tests.integration.conftest import Server, processes, start_server
 from tests.integration.test_http_limits import closed_within, metric, rss_bytes
 
 KEY = "k"
-IDLE_S = 2.0
+IDLE_S = 3.0
 #: the HTTP deadlines are short, so a session that outlives them shows they do not apply to it
 HTTP_TIMEOUT_S = 1.5
 MAX_CHARS = 6000
@@ -107,10 +107,13 @@ def test_tokens_every_30ms_give_audio_per_sentence_in_order(srv: Server) -> None
         sent_at: list[float] = []
 
         def feed() -> None:
-            for tok in tokens(TEXT):
+            pieces = tokens(TEXT)
+            for i, tok in enumerate(pieces):
                 conn.send(json.dumps({"type": "input.text", "text": tok}))
                 sent_at.append(time.monotonic())
                 time.sleep(0.03)
+                if i == len(pieces) // 2:  # an LLM that pauses to think, longer than every HTTP deadline
+                    time.sleep(HTTP_TIMEOUT_S + 0.5)
             conn.send(json.dumps({"type": "input.done"}))
 
         feeder = threading.Thread(target=feed)
