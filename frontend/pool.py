@@ -24,9 +24,13 @@ import zmq.asyncio
 
 from vtts import protocol as P
 
+from . import heap
+
 log = logging.getLogger("vtts.frontend.pool")
 
 MONITOR_INTERVAL_S = 0.5
+#: how often the monitor gives freed audio buffers back to the system (:mod:`.heap`)
+TRIM_INTERVAL_S = 10.0
 #: the state ``on_status`` listeners receive for a worker the pool has forgotten (not a protocol state)
 GONE = "gone"
 
@@ -135,6 +139,7 @@ class Stream:
             self.queue.get_nowait()
         self.buffered = 0
         self.queue.put_nowait(P.Error(self.id, TOO_SLOW, "the client did not read the audio in time", status=408))
+        heap.trim()  # the dropped audio goes back to the system now, not at the next periodic trim
         if self.on_overflow is not None:
             self.on_overflow(self)
 
@@ -359,10 +364,13 @@ class WorkerPool:
         more than half a heartbeat timeout late, every worker gets a fresh grace period instead. A worker
         that died meanwhile is still caught by its pid, and a hung one is killed by the supervisor's
         watchdog (then its pid is gone too)."""
-        last_tick = time.monotonic()
+        last_tick = last_trim = time.monotonic()
         while True:
             await asyncio.sleep(MONITOR_INTERVAL_S)
             now = time.monotonic()
+            if now - last_trim > TRIM_INTERVAL_S:
+                last_trim = now
+                heap.trim()
             paused = now - last_tick > self.heartbeat_timeout_s / 2
             last_tick = now
             for worker in list(self.workers.values()):
