@@ -46,3 +46,18 @@ def open_session(model: str | Path | bytes, device: str, *, intra_op_threads: in
         return ort.InferenceSession(source, sess_options=options, providers=chosen)
     except Exception as exc:  # onnxruntime raises its own exception types for bad files
         raise ModelLoadError(f"ONNX Runtime could not load {name or model}: {exc}") from exc
+
+
+def expose_output(model: Any, tensor: str) -> None:
+    """Make an intermediate ``tensor`` of an ``onnx.ModelProto`` a graph output, keeping its declared type
+    (exports record it in ``value_info``: float16 in fp16 graphs), else float32: how Piper and Kokoro get
+    the per-phoneme durations their graphs compute but do not return, for word timestamps."""
+    import onnx  # only engines that rewrite their graph need it
+
+    typed = {v.name: v for v in model.graph.value_info}
+    output = onnx.ValueInfoProto()
+    if tensor in typed:
+        output.CopyFrom(typed[tensor])
+    else:
+        output = onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None)
+    model.graph.output.append(output)

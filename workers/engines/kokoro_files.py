@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import ModelLoadError
-from ..onnx_session import open_session, providers
+from ..onnx_session import expose_output, open_session, providers
 
 log = logging.getLogger(__name__)
 
@@ -214,13 +214,7 @@ def _graph_with_durations(onnx_path: Path) -> tuple[Any, str | None]:
     if tensor is None:
         log.warning("no duration tensor found in %s: word timestamps are off", onnx_path)
         return str(onnx_path), None
-    typed = {v.name: v for v in model.graph.value_info}  # exports keep it: its type (float16 in fp16 graphs)
-    output = onnx.ValueInfoProto()
-    if tensor in typed:
-        output.CopyFrom(typed[tensor])
-    else:
-        output = onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None)
-    model.graph.output.append(output)
+    expose_output(model, tensor)
     return model, tensor
 
 

@@ -36,7 +36,7 @@ from ..engine import (
     WorkItem,
     check_option_names,
 )
-from ..onnx_session import open_session, providers
+from ..onnx_session import expose_output, open_session, providers
 from ..text import TEXT_OPTIONS, TextFrontend, TextSegment, base_language, normalize
 from .options import number
 from .prosody import pad, pause_samples, split_tokens, token_limit
@@ -506,13 +506,7 @@ def _session_with_durations(onnx_path: Path, device: str, threads: int | None) -
         log.info("no duration tensor in %s: Piper word timestamps are off", onnx_path)
         return open_session(onnx_path, device, intra_op_threads=threads), None
     tensor = ceils[0].output[0]
-    typed = {v.name: v for v in model.graph.value_info}
-    output = onnx.ValueInfoProto()
-    if tensor in typed:
-        output.CopyFrom(typed[tensor])
-    else:
-        output = onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None)
-    model.graph.output.append(output)
+    expose_output(model, tensor)
     try:
         with tempfile.TemporaryDirectory(prefix="vtts-piper-") as folder:
             rewritten = Path(folder) / onnx_path.name
