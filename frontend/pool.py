@@ -30,7 +30,9 @@ log = logging.getLogger("vtts.frontend.pool")
 
 MONITOR_INTERVAL_S = 0.5
 #: how often the monitor gives freed audio buffers back to the system (:mod:`.heap`)
-TRIM_INTERVAL_S = 10.0
+TRIM_INTERVAL_S = 2.0
+#: a gap this long between the monitor's ticks means this process was stopped or its loop stalled
+STALL_S = 1.0
 #: the state ``on_status`` listeners receive for a worker the pool has forgotten (not a protocol state)
 GONE = "gone"
 
@@ -90,9 +92,10 @@ class Stream:
 
     The queue fills while the HTTP handler waits on a slow client, so the audio it holds is counted: past
     ``max_buffered_bytes`` the stream ends with a ``client_too_slow`` error and its audio is dropped — if
-    nothing was read from it for ``OVERFLOW_GRACE_S`` after the bound was passed. The grace is for a
-    frontend that was itself paused (a stopped process, a frozen VM): what the worker made meanwhile
-    arrives at once on resume, and a client that reads drains it within the grace.
+    nothing was read from it for ``OVERFLOW_GRACE_S`` after the bound was passed, or at once past twice the
+    bound with nothing read. The grace is for a frontend that was itself paused (a stopped process, a
+    frozen VM): what the worker made meanwhile arrives at once on resume, the pool lets the handler read
+    between those messages, and a client that reads is never cut.
     """
 
     #: how long a stream may stay over its bound with nothing read before it is cut
@@ -110,9 +113,11 @@ class Stream:
         #: called once when the stream is cut for a slow client (the pool cancels the worker's request)
         self.on_overflow: Callable[[Stream], None] | None = None
         self._reads = 0
+        #: reads counted when the bound was last found passed (None: not over it)
+        self._over_reads: int | None = None
         self._check: asyncio.TimerHandle | None = None
 
-    def push(self, msg: P.Message) -> bool:
+    def push(self, msg: P.Message, lenient: bool = False) -> bool:
         """Queue a message; False once the stream was cut for a slow client (the message is dropped)."""
         if self.overflowed:
             return False
@@ -120,12 +125,23 @@ class Stream:
             self.buffered += len(msg.pcm)
             # one chunk alone never trips it: only audio piling up behind an unread chunk
             over = self.max_buffered_bytes and self.buffered > self.max_buffered_bytes and not self.queue.empty()
-            if over and self._check is None:
-                reads = self._reads
-                self._check = asyncio.get_running_loop().call_later(
-                    self.OVERFLOW_GRACE_S, self._check_overflow, reads)
+            if over:
+                if self._over_reads != self._reads:  # over the bound anew, or the client read since
+                    self._over_reads = self._reads
+                    if self._check is not None:
+                        self._check.cancel()
+                    self._check = asyncio.get_running_loop().call_later(
+                        self.OVERFLOW_GRACE_S, self._check_overflow, self._reads)
+                elif self.buffered > 2 * self.max_buffered_bytes and not lenient:  # twice, nothing read: now
+                    self._check_overflow(self._reads)
+                    return False
         self.queue.put_nowait(msg)
         return True
+
+    @property
+    def over_bound(self) -> bool:
+        """More audio waits than the bound allows (the pool then lets the reader run before the next)."""
+        return bool(self.max_buffered_bytes) and self.buffered > self.max_buffered_bytes
 
     def _check_overflow(self, reads: int) -> None:
         """Cut the stream if it is still over its bound and nothing was read since the bound was passed."""
@@ -180,6 +196,9 @@ class WorkerPool:
         self.sock.setsockopt(zmq.SNDHWM, 100_000)
         self.sock.setsockopt(zmq.RCVHWM, 100_000)
         self._tasks: list[asyncio.Task] = []
+        #: the monitor's last tick, and when it last found that this process had been stalled
+        self._last_tick = time.monotonic()
+        self._resumed_at = 0.0
         #: cancellations started from callbacks (kept referenced until done)
         self._background: set[asyncio.Task] = set()
 
@@ -327,7 +346,13 @@ class WorkerPool:
                 self.on_done(stream.worker_id, msg)
             if isinstance(msg, (P.Done, P.Error, P.ControlReply)):
                 self._forget(stream.id)
-            stream.push(msg)
+            now = time.monotonic()
+            # this process was stopped or its loop stalled: the worker's audio of that time arrives at once,
+            # so no stream is cut before its handler had the grace to read it
+            stalled = now - self._last_tick > STALL_S or now - self._resumed_at < Stream.OVERFLOW_GRACE_S * 2
+            stream.push(msg, lenient=stalled)
+            if stream.over_bound:
+                await asyncio.sleep(0)  # let its handler take what waits before the next message lands
 
     def _on_status(self, st: P.Status) -> None:
         old = self.workers.get(st.worker_id)
@@ -368,6 +393,9 @@ class WorkerPool:
         while True:
             await asyncio.sleep(MONITOR_INTERVAL_S)
             now = time.monotonic()
+            if now - self._last_tick > STALL_S:
+                self._resumed_at = now
+            self._last_tick = now
             if now - last_trim > TRIM_INTERVAL_S:
                 last_trim = now
                 heap.trim()

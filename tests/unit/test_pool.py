@@ -68,14 +68,28 @@ def test_stream_audio_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     asyncio.run(run())
 
 
+def test_twice_the_bound_unread_is_cut_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The grace does not let a non-reading client hold more than twice the bound (pauses are made instantly)."""
+    monkeypatch.setattr(Stream, "OVERFLOW_GRACE_S", 60.0)
+
+    async def run() -> None:
+        stream = Stream("r", _worker(), max_buffered_bytes=1000)
+        assert stream.push(_audio(600, 0)) and stream.push(_audio(600, 1))  # over the bound: the grace starts
+        assert not stream.overflowed
+        assert not stream.push(_audio(900, 2))  # 2100 > 2 x 1000, nothing read
+        assert stream.overflowed and stream.queue.qsize() == 1
+
+    asyncio.run(run())
+
+
 def test_a_burst_that_the_client_reads_within_the_grace_is_not_cut(monkeypatch: pytest.MonkeyPatch) -> None:
     """A frontend that was paused gets what the worker made meanwhile at once: a reading client drains it."""
     monkeypatch.setattr(Stream, "OVERFLOW_GRACE_S", 0.2)
 
     async def run() -> None:
         stream = Stream("r", _worker(), max_buffered_bytes=1000)
-        for i in range(10):  # 9000 bytes at once, nine times the bound
-            stream.push(_audio(900, i))
+        for i in range(10):  # 9000 bytes at once, nine times the bound, as the pool pushes after a stall
+            stream.push(_audio(900, i), lenient=True)
         for _ in range(10):
             await stream.next(1)
         await asyncio.sleep(0.3)

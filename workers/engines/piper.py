@@ -55,7 +55,7 @@ MIN_SPEED, MAX_SPEED = 0.25, 4.0
 #: 14 % longer grew ONNX Runtime's arena by 230 MB for good. 2000 IPA characters in one step took longer than
 #: the heartbeat timeout and left the worker at 2 GB. Option ``max_tokens``.
 MAX_TOKENS = 700
-#: the warm-up's first step's speed: its audio is 1.25x what max_tokens random phonemes make at speed 1
+#: the warm-up's speed: its audio is 1.25x what max_tokens random phonemes make at speed 1
 WARMUP_SPEED = 0.8
 #: the inference scales' accepted ranges (Piper's voices ship 0.333-1.0; NaN or inf gave silent audio)
 SCALES = {"noise_scale": (0.0, 2.0), "length_scale": (0.1, 10.0), "noise_w": (0.0, 2.0)}
