@@ -184,6 +184,9 @@ class Status(Message):
     #: free capacity in the engine's own units (e.g. free KV tokens), or free batch slots for an engine
     #: without a budget: more = more room, comparable between replicas of one model
     capacity: int = 0
+    #: counts up with every status a worker process sends: statuses travel on two sockets (the loop's and
+    #: the heartbeat thread's), so a late one (the first "loading") must not overwrite a newer "ready"
+    seq: int = 0
     #: the engine clones voices from a reference sample (custom voices), and whether it needs its transcript
     clones: bool = False
     needs_transcript: bool = False

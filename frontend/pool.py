@@ -359,6 +359,8 @@ class WorkerPool:
         if old is not None and (old.status.pid != st.pid or old.status.started_at != st.started_at):
             self._fail_worker(old, "the worker restarted")
             old = None
+        if old is not None and st.seq and st.seq < old.status.seq:
+            return  # an older status overtaken on the other socket (see Status.seq)
         if old is None:
             log.info("worker %s (%s, pid %s) is %s", st.worker_id, st.model, st.pid, st.state)
             self.workers[st.worker_id] = WorkerInfo(st)

@@ -360,6 +360,9 @@ class Supervisor:
                 self.on_admin(ident, msg)
 
     def on_status(self, st: P.Status) -> None:
+        old = self.statuses.get(st.worker_id)
+        if old is not None and old.pid == st.pid and st.seq and st.seq < old.seq:
+            return  # overtaken on the worker's other socket (see Status.seq)
         self.statuses[st.worker_id] = st
         self.heard[st.worker_id] = time.monotonic()
         for dep in self.deployments.values():

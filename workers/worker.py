@@ -244,6 +244,8 @@ class Worker:
         self.state = WorkerState.LOADING
         self.error = ""
         self.started_at = time.time()
+        self._status_seq = 0
+        self._seq_lock = threading.Lock()
         self.stopping = False
         self.ctx = zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
@@ -281,7 +283,11 @@ class Worker:
         """The heartbeat; called from the heartbeat thread, so it reads only what the step thread publishes."""
         active, queued, capacity = self._load
         eng = self.engine
+        with self._seq_lock:
+            self._status_seq += 1
+            seq = self._status_seq
         return P.Status(
+            seq=seq,
             worker_id=self.worker_id,
             model=self.model["id"],
             pid=os.getpid(),

@@ -4,6 +4,7 @@ unread audio is bounded (issue 12 #2 and #8)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 import zmq
@@ -276,3 +277,19 @@ def test_a_worker_a_send_cannot_reach_is_skipped_until_heard_again() -> None:
             _close(pool)
 
     asyncio.run(run())
+
+
+def test_an_older_status_from_the_other_socket_does_not_overwrite_a_newer_one() -> None:
+    """A worker's first "loading" status (its loop's socket) can arrive after its "ready" (the heartbeat
+    thread's socket): the pool keeps the newer one, voices and all."""
+    pool = WorkerPool("inproc://unused-seq")
+    try:
+        ready = dataclasses.replace(_status("w", 1), seq=2, voices=[{"id": "alice"}])
+        pool._on_status(ready)
+        pool._on_status(dataclasses.replace(_status("w", 1), seq=1, state="loading"))
+        assert pool.workers["w"].status.state == "ready" and pool.workers["w"].status.voices
+        pool._on_status(dataclasses.replace(_status("w", 1), seq=3, state="draining"))
+        assert pool.workers["w"].status.state == "draining"
+    finally:
+        pool.sock.close(linger=0)
+        pool.ctx.term()
