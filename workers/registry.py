@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 from .engine import Engine
 
@@ -11,6 +12,7 @@ ENGINES: dict[str, str] = {
     "piper": "vtts.workers.engines.piper:PiperEngine",
     "kokoro": "vtts.workers.engines.kokoro:KokoroEngine",
     "supertonic": "vtts.workers.engines.supertonic:SupertonicEngine",
+    "gpt-sovits": "vtts.workers.engines.gptsovits.engine:GPTSoVITSEngine",
     # a test and reference engine (tones, not speech): the runtime's autoregressive contract, with torch
     "reference-lm": "vtts.workers.engines.reference_lm:ReferenceLM",
 }
@@ -30,7 +32,9 @@ def engine_class(name: str) -> type[Engine]:
 
 
 #: engines ``vtts serve PATH`` never guesses (importing them to ask would load torch into the supervisor)
-NOT_DETECTED = frozenset({"reference-lm"})
+NOT_DETECTED = frozenset({"reference-lm", "gpt-sovits"})
+#: torch engines recognised by the files of their model directory instead (no import, so no torch here)
+FILE_DETECTED: dict[str, tuple[str, ...]] = {"gpt-sovits": ("gpt.ckpt", "sovits.pth")}
 
 
 def detect_engine(model_ref: str) -> str | None:
@@ -41,4 +45,7 @@ def detect_engine(model_ref: str) -> str | None:
                 return name
         except ImportError:
             continue
+    for name, files in FILE_DETECTED.items():
+        if all((Path(model_ref) / f).is_file() for f in files):
+            return name
     return None

