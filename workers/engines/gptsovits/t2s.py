@@ -12,8 +12,9 @@ semantic tokens up to itself.
 :class:`T2SModel` holds the weights under its own names (:func:`upstream_names` maps the checkpoint's);
 :class:`KVPool` keeps one cache per request and decodes any set of requests in one forward call (caches of
 different lengths padded, with a mask), so requests join and leave between steps; :func:`sample` picks one
-token per row as upstream does (repetition penalty over the prompt and the tokens so far, top-p, temperature,
-top-k, then an exponential race) with each row's own ``torch.Generator``, so a request's tokens do not
+token per row with upstream's filters in upstream's order (repetition penalty over the prompt and the tokens
+so far, top-p, temperature, top-k; then one inverse-CDF draw where upstream races exponentials: the same
+distribution) with each row's own ``torch.Generator``, so a request's tokens do not
 depend on its batch.
 """
 
@@ -212,6 +213,14 @@ class KVPool:
         self.model = model
         #: request id -> (buffer [layers, 2, heads, capacity, head_dim], tokens used)
         self._caches: dict[str, tuple[torch.Tensor, int]] = {}
+        #: request id -> generation of its cache (a new one at each prefill)
+        self._generation: dict[str, int] = {}
+        self._next_generation = 0
+        #: the padded batch a decode step attends over, kept across steps: a row that already holds its
+        #: request's cache (same generation, same length) is not copied again (always finite, so masked-out
+        #: positions weigh 0)
+        self._scratch = torch.zeros(0)
+        self._rows: list[tuple[int, int]] = []
         #: forward passes run (tests check that a batch decodes in one)
         self.decode_calls = 0
         self.prefill_calls = 0
@@ -236,6 +245,7 @@ class KVPool:
 
     def drop(self, rid: str) -> None:
         self._caches.pop(rid, None)
+        self._generation.pop(rid, None)
 
     def _append(self, rid: str, rows: torch.Tensor) -> None:
         n = rows.shape[3]
@@ -255,6 +265,8 @@ class KVPool:
         self._caches.pop(rid, None)
         cache, logits = self.model.prefill(phones, bert, semantic)
         self._append(rid, cache)
+        self._generation[rid] = self._next_generation
+        self._next_generation += 1
         return logits
 
     @torch.inference_mode()
@@ -263,17 +275,26 @@ class KVPool:
         self.decode_calls += 1
         model = self.model
         caches = [self._caches[r] for r in rids]
+        gens = [self._generation[r] for r in rids]
         lengths = torch.tensor([used for _, used in caches], device=model.device)
         b, t_max = len(rids), max(used for _, used in caches)
         layers, _, heads, _, head_dim = caches[0][0].shape
-        padded = torch.zeros((layers, 2, b, heads, t_max + 1, head_dim), dtype=model.dtype, device=model.device)
+        sc = self._scratch
+        if sc.dim() < 6 or sc.shape[2] < b or sc.shape[4] <= t_max:
+            shape = (layers, 2, max(b, 16, sc.shape[2] if sc.dim() == 6 else 0), heads, max(2 * t_max, 64), head_dim)
+            self._scratch = torch.zeros(shape, dtype=model.dtype, device=model.device)
+            self._rows = []
+        self._rows += [(-1, -1)] * (self._scratch.shape[2] - len(self._rows))
+        padded = self._scratch[:, :, :b, :, : t_max + 1]
         for k, (buf, used) in enumerate(caches):
-            padded[:, :, k, :, :used] = buf[:, :, :, :used]
+            if self._rows[k] != (gens[k], used):
+                padded[:, :, k, :, :used] = buf[:, :, :, :used]
         dev = model.device
         logits = model.decode(torch.tensor(tokens, device=dev), torch.tensor(positions, device=dev), padded, lengths)
         for k, rid in enumerate(rids):
             used = caches[k][1]
             self._append(rid, padded[:, :, k, :, used:used + 1])
+            self._rows[k] = (gens[k], used + 1)
         return logits
 
 
@@ -291,35 +312,39 @@ def sample(logits: torch.Tensor, history: list[torch.Tensor], knobs: list[RowSam
            generators: list[torch.Generator], eos: int, allow_eos: list[bool]) -> tuple[list[int], list[bool]]:
     """One token per row, and whether the row stops (EOS sampled, or EOS the best token after the
     penalty, as upstream stops). ``history[row]``: the prompt's and generated tokens the repetition penalty
-    counts; ``allow_eos[row]`` False masks EOS (upstream's first 11 steps). Each row draws from its own
-    generator, the same number of draws whatever the batch."""
-    logits = logits.detach().to("cpu", torch.float32 if logits.dtype in (torch.float16, torch.bfloat16) else None)
-    logits = logits.clone()
-    picks, stops = [], []
-    for row, (hist, knob, gen) in enumerate(zip(history, knobs, generators, strict=True)):
-        x = logits[row]
-        if not allow_eos[row]:
-            x[eos] = float("-inf")
-        if knob.repetition_penalty != 1.0 and hist.numel():
-            seen = x[hist]
-            x[hist] = torch.where(seen < 0, seen * knob.repetition_penalty, seen / knob.repetition_penalty)
-        best_is_eos = int(torch.argmax(x)) == eos
-        if knob.top_p < 1.0:
-            ordered, order = torch.sort(x, descending=True)
-            drop = torch.softmax(ordered, -1).cumsum(-1) > knob.top_p
-            drop[0] = False
-            x = x.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), float("-inf"))
-        if knob.temperature <= 0:
-            token = int(torch.argmax(x))
-            torch.empty(x.shape[0]).exponential_(1, generator=gen)  # keep the draw count fixed
-        else:
-            x = x / max(knob.temperature, 1e-5)
-            if knob.top_k:
-                pivot = torch.topk(x, min(knob.top_k, x.shape[0])).values[-1]
-                x = torch.where(x < pivot, float("-inf"), x)
-            probs = torch.softmax(x, -1)
-            race = torch.empty(probs.shape[0], dtype=probs.dtype).exponential_(1, generator=gen)
-            token = int(torch.argmax(probs.cpu() / race))
-        picks.append(token)
-        stops.append(token == eos or best_is_eos)
-    return picks, stops
+    counts; ``allow_eos[row]`` False masks EOS (upstream's first 11 steps). The filters run on the whole
+    batch (row-wise operations: a row's result does not depend on the others); each row draws one number
+    from its own generator per step, whatever the batch (greedy rows too)."""
+    x = logits.detach().to("cpu", torch.float32 if logits.dtype in (torch.float16, torch.bfloat16) else None)
+    x = x.clone()
+    b, vocab = x.shape
+    inf = float("-inf")
+    x[[k for k in range(b) if not allow_eos[k]], eos] = inf
+    penalty = torch.tensor([k.repetition_penalty for k in knobs], dtype=x.dtype)[:, None]
+    if (penalty != 1.0).any():
+        seen = torch.zeros_like(x, dtype=torch.bool)
+        rows = torch.cat([torch.full((h.numel(),), k, dtype=torch.long) for k, h in enumerate(history)])
+        seen[rows, torch.cat([h.long().cpu() for h in history])] = True
+        seen &= penalty != 1.0
+        x = torch.where(seen, torch.where(x < 0, x * penalty, x / penalty), x)
+    best_is_eos = (x.argmax(-1) == eos).tolist()
+    top_p = torch.tensor([k.top_p for k in knobs], dtype=x.dtype)[:, None]
+    if (top_p < 1.0).any():
+        ordered, order = torch.sort(x, dim=-1, descending=True)
+        drop = (torch.softmax(ordered, -1).cumsum(-1) > top_p) & (top_p < 1.0)
+        drop[:, 0] = False
+        x = x.masked_fill(torch.zeros_like(drop).scatter(1, order, drop), inf)
+    greedy = [k.temperature <= 0 for k in knobs]
+    temperature = torch.tensor([max(k.temperature, 1e-5) for k in knobs], dtype=x.dtype)[:, None]
+    scaled = x / temperature
+    top_k = torch.tensor([k.top_k if 0 < k.top_k < vocab else vocab for k in knobs])[:, None]
+    pivot = torch.topk(scaled, int(top_k.max()), dim=-1).values.gather(1, top_k - 1)
+    probs = torch.softmax(torch.where(scaled < pivot, inf, scaled), -1).double()
+    # inverse-CDF draw: one uniform number per row from the row's own generator
+    cdf = probs.cumsum(-1)
+    draws = torch.tensor([[torch.rand((), generator=g, dtype=torch.float64).item()] for g in generators],
+                         dtype=torch.float64)
+    drawn = torch.searchsorted(cdf, draws * cdf[:, -1:], right=True).clamp(max=vocab - 1)[:, 0].tolist()
+    best = x.argmax(-1).tolist()
+    picks = [best[k] if greedy[k] else drawn[k] for k in range(b)]
+    return picks, [picks[k] == eos or best_is_eos[k] for k in range(b)]
