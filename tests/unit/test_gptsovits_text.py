@@ -4,6 +4,7 @@ language's G2P offline, mixed input split by script, BERT features shaped to the
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,3 +98,17 @@ def test_chinese_bert_features_follow_the_phonemes() -> None:
     side = t.TextSide(bert=FakeBert())  # type: ignore[arg-type]
     out = side.phonemes("你好。", "zh")
     assert out.bert.shape == (1024, 5) and out.bert[0].tolist() == [0, 0, 1, 1, 2]
+
+
+def test_chinese_bert_on_a_tiny_model(tmp_path: Path) -> None:
+    """transformers' BertModel in chinese-roberta-wwm-ext-large's layout (scripts/make_tiny_gptsovits.py):
+    one 1024-d row per character, repeated over its phonemes."""
+    need("torch", "transformers", "pypinyin", "jieba")
+    from tests.tiny_models import script
+
+    script("make_tiny_gptsovits")._bert(tmp_path / "bert", 0)
+    side = t.TextSide(bert=t.ChineseBert(str(tmp_path / "bert")))
+    out = side.phonemes("你好，世界。", "zh")
+    assert out.bert.shape == (1024, 10) and out.bert.dtype == np.float32
+    assert np.array_equal(out.bert[:, 0], out.bert[:, 1]) and not np.array_equal(out.bert[:, 1], out.bert[:, 2])
+    assert np.abs(out.bert).sum() > 0
