@@ -107,14 +107,37 @@ def test_loader_accepts_the_real_v2_layout() -> None:
 
 
 def test_refuses_other_versions_and_foreign_files() -> None:
-    with pytest.raises(CheckpointError, match="v2Pro"):
-        SoVITSDecoder.from_checkpoint({"weight": {"sv_emb.weight": torch.zeros(1)}})
     with pytest.raises(CheckpointError, match="v3/v4"):
         SoVITSDecoder.from_checkpoint({"weight": {"cfm.x": torch.zeros(1)}})
     with pytest.raises(CheckpointError, match="not a SoVITS"):
         SoVITSDecoder.from_checkpoint({"weight": {"model.x": torch.zeros(1)}})
     with pytest.raises(CheckpointError):
         SoVITSDecoder.from_checkpoint({"state_dict": {}})
+
+
+def test_v2pro_style_takes_the_speaker_embedding() -> None:
+    """v2Pro/v2ProPlus: sv_emb joins the style (gin 1024 at real size), the text encoder gets ge_to512 of it."""
+    torch.manual_seed(0)
+    cfg = SoVITSConfig(filter_channels=64, n_layers=2, upsample_initial_channel=32, gin_channels=96, sv_dim=40)
+    dec = SoVITSDecoder(SynthesizerV2(cfg))
+    assert dec.needs_speaker_embedding
+    spec = torch.rand(1025, 30)
+    with pytest.raises(ValueError, match="speaker embedding"):
+        dec.reference_style(spec)
+    style = dec.reference_style(spec, torch.randn(40))
+    assert style.shape == (96, 1)
+    wav = dec.decode([DecodeItem(torch.tensor([1, 2, 3]), torch.tensor([5, 6]), style)])[0]
+    assert wav.shape == (3 * dec.samples_per_code,) and np.isfinite(wav).all()
+    real = dict(REAL_V2, gin_channels=1024)
+    weights = {"sv_emb.weight": torch.empty(1024, 20480, device="meta"), "ssl_proj.weight": torch.empty(768, 768, 2)}
+    real_cfg = SoVITSConfig.from_checkpoint(real, weights)
+    assert real_cfg.sv_dim == 20480 and real_cfg.gin_channels == 1024
+    with torch.device("meta"):
+        model = SynthesizerV2(real_cfg)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert shapes["sv_emb.weight"] == (1024, 20480) and shapes["ge_to512.weight"] == (512, 1024)
+    assert shapes["prelu.weight"] == (1024,) and shapes["ref_enc.fc.fc.weight"] == (1024, 128)
+    assert shapes["dec.cond.weight"] == (512, 1024, 1) and shapes["enc_p.mrte.c_pre.weight"] == (512, 192, 1)
 
 
 def test_batched_decode_equals_each_alone(tiny: SoVITSDecoder) -> None:

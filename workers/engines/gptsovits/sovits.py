@@ -2,8 +2,9 @@
 
 Public API (everything torch; the engine converts at its edges)::
 
-    dec = SoVITSDecoder.load("s2G.pth", device="cpu", dtype=torch.float32)   # or SoVITSDecoder.from_checkpoint(d)
+    dec = SoVITSDecoder.load("s2G.pth", device="cpu", dtype=torch.float32)   # or .from_checkpoint(load_sovits(p))
     style = dec.reference_style(spec)          # [1025, T] linear spectrogram (reference.linear_spectrogram) → [gin, 1]
+                                               # (v2Pro: reference_style(spec, speaker_embedding [20480]))
     codes = dec.extract_latent(ssl)            # [B, 768, T] HuBERT features (50 Hz) → [B, 1, T // 2] semantic codes
     wavs = dec.decode([DecodeItem(codes, phones, style, speed=1.0), ...])   # list of float32 np arrays, 32 kHz
     stream = ChunkStream(phones, style)        # streaming by semantic-token chunks, see ChunkStream
@@ -16,8 +17,8 @@ noise, each item draws from its own ``seed``, so an item's audio does not depend
 
 The model is SynthesizerTrn v2's inference path (text encoder with MRTE, style encoder on the first 704 spectrogram
 bins, residual VQ decode, reverse flow, HiFi-GAN generator); the posterior encoder is not needed and not loaded.
-v1 checkpoints (322 phone symbols, style on all 1025 bins) load too. v2Pro/v2ProPlus (speaker-verification
-embedding) and v3/v4 (CFM + vocoder) are refused with a clear message.
+v2Pro/v2ProPlus (a speaker-verification embedding joins the style: pass it to ``reference_style``) load too, and
+so would v1 (322 phone symbols, style on all 1025 bins); v3/v4 (CFM + vocoder) are refused with a clear message.
 """
 
 from __future__ import annotations
@@ -31,16 +32,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vtts.workers.engines.gptsovits.checkpoints import CheckpointError, SoVITSCheckpoint, load_sovits
 from vtts.workers.engines.gptsovits.sovits_modules import Flow, Generator, StyleEncoder, TextEncoderV2
 
 SAMPLE_RATE = 32000
 SSL_DIM = 768
 
 _UNUSED_KEYS = ("inited", "cluster_size", "embed_avg")
-
-
-class CheckpointError(ValueError):
-    """The file is not a SoVITS checkpoint this decoder can run (the message says why)."""
 
 
 @dataclass
@@ -120,6 +118,8 @@ class SoVITSConfig:
     style_bins: int = 704
     n_codebooks: int = 1
     codebook_size: int = 1024
+    #: v2Pro/v2ProPlus: size of the speaker-verification embedding added to the style (0: plain v2)
+    sv_dim: int = 0
 
     @property
     def hop(self) -> int:
@@ -148,6 +148,8 @@ class SoVITSConfig:
         if "ssl_proj.weight" in weights:
             kw["semantic_frame_rate"] = "25hz" if weights["ssl_proj.weight"].shape[-1] == 2 else "50hz"
         n_q = sum(1 for k in weights if k.startswith("quantizer.vq.layers.") and k.endswith("._codebook.embed"))
+        if "sv_emb.weight" in weights:
+            kw["sv_dim"] = int(weights["sv_emb.weight"].shape[1])
         if n_q:
             kw["n_codebooks"] = n_q
             kw["codebook_size"] = int(weights["quantizer.vq.layers.0._codebook.embed"].shape[0])
@@ -170,6 +172,10 @@ class SynthesizerV2(nn.Module):
         stride = 2 if cfg.semantic_frame_rate == "25hz" else 1
         self.ssl_proj = nn.Conv1d(SSL_DIM, SSL_DIM, stride, stride=stride)
         self.quantizer = ResidualVQ(cfg.n_codebooks, cfg.codebook_size, SSL_DIM)
+        if cfg.sv_dim:  # v2Pro: the speaker embedding joins the style; the text encoder gets a 512-dim copy
+            self.sv_emb = nn.Linear(cfg.sv_dim, cfg.gin_channels)
+            self.ge_to512 = nn.Linear(cfg.gin_channels, 512)
+            self.prelu = nn.PReLU(num_parameters=cfg.gin_channels)
 
     @property
     def frames_per_code(self) -> int:
@@ -201,9 +207,6 @@ def inference_state_dict(weights: Mapping[str, torch.Tensor]) -> dict[str, torch
 
 
 def _check_version(weights: Mapping[str, torch.Tensor]) -> None:
-    if "sv_emb.weight" in weights:
-        raise CheckpointError("SoVITS v2Pro/v2ProPlus checkpoints (speaker-verification embedding) are not supported "
-                              "yet; use a v2 checkpoint")
     if any(k.startswith(("cfm.", "bridge.")) for k in weights):
         raise CheckpointError("SoVITS v3/v4 checkpoints (CFM + vocoder) are not supported yet; use a v2 checkpoint")
     if "enc_p.text_embedding.weight" not in weights or "dec.conv_pre.weight" not in weights:
@@ -221,9 +224,12 @@ class SoVITSDecoder:
         self.cfg = model.cfg
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: Mapping[str, Any], device: torch.device | str = "cpu",
+    def from_checkpoint(cls, checkpoint: SoVITSCheckpoint | Mapping[str, Any], device: torch.device | str = "cpu",
                         dtype: torch.dtype = torch.float32) -> SoVITSDecoder:
-        """Build from a loaded ``{"weight": state dict, "config": {"model": ...}}`` (fp16 weights are cast)."""
+        """Build from :func:`checkpoints.load_sovits`' result or a loaded ``{"weight", "config"}`` dict (fp16
+        weights are cast to fp32 before weight norm is folded, then to ``dtype``)."""
+        if isinstance(checkpoint, SoVITSCheckpoint):
+            checkpoint = {"weight": checkpoint.weights, "config": checkpoint.config}
         if not isinstance(checkpoint, Mapping) or "weight" not in checkpoint:
             raise CheckpointError("not a SoVITS checkpoint: no 'weight' entry")
         weights = checkpoint["weight"]
@@ -243,9 +249,8 @@ class SoVITSDecoder:
 
     @classmethod
     def load(cls, path: str, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> SoVITSDecoder:
-        """Load a ``.pth`` with torch's weights-only unpickler (tensors, dicts, lists and plain values only)."""
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        return cls.from_checkpoint(checkpoint, device, dtype)
+        """Load a ``.pth`` (v2, v2Pro, v2ProPlus; tagged or not) with the restricted loader of ``checkpoints``."""
+        return cls.from_checkpoint(load_sovits(path), device, dtype)
 
     @property
     def sample_rate(self) -> int:
@@ -256,9 +261,17 @@ class SoVITSDecoder:
         """Output samples per semantic code at speed 1 (1280 for v2: 2 frames of 640)."""
         return self.model.frames_per_code * self.cfg.hop
 
+    @property
+    def needs_speaker_embedding(self) -> bool:
+        """v2Pro/v2ProPlus: :meth:`reference_style` also takes the sample's speaker-verification embedding."""
+        return bool(self.cfg.sv_dim)
+
     @torch.inference_mode()
-    def reference_style(self, spec: torch.Tensor) -> torch.Tensor:
-        """Reference linear spectrogram [F, T] or [1, F, T] → style vector [gin, 1] (compute once per voice)."""
+    def reference_style(self, spec: torch.Tensor, speaker_embedding: torch.Tensor | None = None) -> torch.Tensor:
+        """Reference linear spectrogram [F, T] or [1, F, T] → style vector [gin, 1] (compute once per voice).
+
+        v2Pro/v2ProPlus also need ``speaker_embedding`` [sv_dim] (upstream's ERes2NetV2 embedding of the sample at
+        16 kHz); plain v2 ignores it."""
         if spec.dim() == 2:
             spec = spec.unsqueeze(0)
         if spec.dim() != 3 or spec.shape[0] != 1 or spec.shape[1] < self.cfg.style_bins or spec.shape[2] < 1:
@@ -266,7 +279,13 @@ class SoVITSDecoder:
                              f"{tuple(spec.shape)}")
         spec = spec.to(self.device, self.dtype)
         mask = torch.ones(1, 1, spec.shape[2], device=self.device, dtype=self.dtype)
-        return self.model.ref_enc(spec, mask)[0]
+        ge = self.model.ref_enc(spec, mask)
+        if self.cfg.sv_dim:
+            if speaker_embedding is None or speaker_embedding.numel() != self.cfg.sv_dim:
+                raise ValueError(f"this SoVITS model (v2Pro) needs a speaker embedding of {self.cfg.sv_dim} values")
+            sv = self.model.sv_emb(speaker_embedding.to(self.device, self.dtype).reshape(1, -1))
+            ge = self.model.prelu(ge + sv.unsqueeze(-1))
+        return ge[0]
 
     @torch.inference_mode()
     def extract_latent(self, ssl: torch.Tensor) -> torch.Tensor:
@@ -311,7 +330,8 @@ class SoVITSDecoder:
         frames = [n * fpc for n in code_lens]
         y_mask = _length_mask(frames, quantized.shape[2], dev, dt)
         text_mask = _length_mask(text_lens, text_pad.shape[1], dev, dt)
-        h = m.enc_p.hidden(quantized, y_mask, text_pad, text_mask, ge)
+        ge_text = m.ge_to512(ge.transpose(1, 2)).transpose(1, 2) if self.cfg.sv_dim else ge
+        h = m.enc_p.hidden(quantized, y_mask, text_pad, text_mask, ge_text)
 
         if any(r.speed != 1 for r in reqs):
             parts = []
