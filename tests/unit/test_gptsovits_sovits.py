@@ -171,21 +171,49 @@ def test_bad_input_is_refused(tiny: SoVITSDecoder) -> None:
         tiny.reference_style(torch.zeros(100, 10))
 
 
+def _stream(dec: SoVITSDecoder, item: DecodeItem, codes: torch.Tensor, chunk: int, **options) -> np.ndarray:
+    stream = dec.stream(item.phones, item.style, **options)
+    out = []
+    for end in range(chunk, codes.numel() + 1, chunk):
+        window = stream.item(codes[:end], final=end == codes.numel())
+        assert window is not None and window.codes.numel() <= options.get("context", 24) + 2 + chunk
+        out.append(stream.accept(dec.decode([window])[0]))
+    assert stream.item(codes, final=True) is None
+    return np.concatenate(out)
+
+
 def test_streaming_by_chunks_is_close_to_the_whole(tiny: SoVITSDecoder) -> None:
     """Chunks of 10 codes with 24 codes of left context; the measured difference from one whole decode is reported."""
     item = _items(tiny, 1, seed=3)[0]
-    g = torch.Generator().manual_seed(4)
-    codes = torch.randint(0, 1024, (60,), generator=g)
+    codes = torch.randint(0, 1024, (60,), generator=torch.Generator().manual_seed(4))
     whole = tiny.decode([DecodeItem(codes, item.phones, item.style)])[0]
-    stream = ChunkStream(item.phones, item.style, samples_per_code=tiny.samples_per_code)
-    out = []
-    for end in range(10, 61, 10):
-        window = stream.item(codes[:end], final=end == 60)
-        assert window is not None and window.codes.numel() <= 24 + 2 + 10  # context + held back + new
-        out.append(stream.accept(tiny.decode([window])[0]))
-    assert stream.item(codes, final=True) is None
-    audio = np.concatenate(out)
+    audio = _stream(tiny, item, codes, 10)
     assert audio.shape == whole.shape
     diff = np.abs(audio - whole).max()
     print(f"streaming vs whole: max abs diff {diff:.3g}, peak {np.abs(whole).max():.3g}")
     assert diff < 0.01 * np.abs(whole).max(), diff  # measured 5.3e-4 against a peak of 0.36
+
+
+@pytest.mark.parametrize("speed", [1.25, 0.8])
+def test_streaming_with_speed_and_noise_follows_one_grid(tiny: SoVITSDecoder, speed: float) -> None:
+    """At speed != 1 windows share the request's resampling grid and noise: chunked ≈ the whole on that grid."""
+    item = _items(tiny, 1, seed=5)[0]
+    codes = torch.randint(0, 1024, (40,), generator=torch.Generator().manual_seed(6))
+    whole = tiny.decode([DecodeItem(codes, item.phones, item.style, speed, 0.5, 11, frame_offset=0)])[0]
+    audio = _stream(tiny, item, codes, 8, speed=speed, noise_scale=0.5, seed=11)
+    assert audio.shape == whole.shape
+    diff = np.abs(audio - whole).max()
+    print(f"streaming at speed {speed} vs whole on the same grid: max abs diff {diff:.3g}, peak "
+          f"{np.abs(whole).max():.3g}")
+    assert diff < 0.02 * np.abs(whole).max(), diff
+    upstream_grid = tiny.decode([DecodeItem(codes, item.phones, item.style, speed)])[0]
+    assert abs(len(upstream_grid) - len(whole)) <= 2 * tiny.cfg.hop  # the whole-utterance resize: +-1-2 frames
+
+
+def test_chunk_stream_checks_its_options() -> None:
+    with pytest.raises(ValueError, match="overlap"):
+        ChunkStream(torch.tensor([1]), torch.zeros(512, 1), holdback=1, overlap=1280)
+    with pytest.raises(ValueError, match="context"):
+        ChunkStream(torch.tensor([1]), torch.zeros(512, 1), context=1)
+    with pytest.raises(RuntimeError):
+        ChunkStream(torch.tensor([1]), torch.zeros(512, 1)).accept(np.zeros(10, np.float32))

@@ -7,7 +7,7 @@ Public API (everything torch; the engine converts at its edges)::
                                                # (v2Pro: reference_style(spec, speaker_embedding [20480]))
     codes = dec.extract_latent(ssl)            # [B, 768, T] HuBERT features (50 Hz) → [B, 1, T // 2] semantic codes
     wavs = dec.decode([DecodeItem(codes, phones, style, speed=1.0), ...])   # list of float32 np arrays, 32 kHz
-    stream = ChunkStream(phones, style)        # streaming by semantic-token chunks, see ChunkStream
+    stream = dec.stream(phones, style)         # streaming by semantic-token chunks: a ChunkStream
 
 ``decode`` runs any number of requests in one forward: their code sequences (1-D LongTensors of any length), phone
 sequences, styles (one per voice, computed once and cached), speeds and noise settings may all differ. Padding is
@@ -23,6 +23,7 @@ so would v1 (322 phone symbols, style on all 1025 bins); v3/v4 (CFM + vocoder) a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,30 @@ class DecodeItem:
     speed: float = 1.0
     noise_scale: float = 0.0
     seed: int | None = None
+    #: streaming windows: the global index of the window's first frame. The speed change then samples one grid
+    #: shared by all windows of the request (output frame k reads frame (k + 0.5) * speed - 0.5), and the noise
+    #: is drawn per global output frame, so consecutive windows render their overlap alike
+    frame_offset: int | None = None
+
+
+def speed_grid(frame_offset: int, frames: int, speed: float) -> tuple[int, int]:
+    """Output frames [first, last] (inclusive) of a streaming window of ``frames`` frames starting at global frame
+    ``frame_offset``: those whose source position (k + 0.5) * speed - 0.5 (clamped at 0) lies inside it."""
+    first = 0 if frame_offset == 0 else math.ceil((frame_offset + 0.5) / speed - 0.5)
+    last = math.floor((frame_offset + frames - 0.5) / speed - 0.5)
+    return first, max(first, last)
+
+
+def _grid_interpolate(h: torch.Tensor, frame_offset: int, speed: float) -> torch.Tensor:
+    """Linear interpolation of h [1, C, L] on the request's global speed grid (see :func:`speed_grid`)."""
+    first, last = speed_grid(frame_offset, h.shape[2], speed)
+    k = torch.arange(first, last + 1, dtype=torch.float64, device=h.device)
+    pos = ((k + 0.5) * speed - 0.5).clamp(min=0) - frame_offset
+    pos = pos.clamp(0, h.shape[2] - 1)
+    i0 = pos.floor().long()
+    i1 = (i0 + 1).clamp(max=h.shape[2] - 1)
+    w = (pos - i0).to(h.dtype)
+    return h[:, :, i0] * (1 - w) + h[:, :, i1] * w
 
 
 class _Codebook(nn.Module):
@@ -287,6 +312,11 @@ class SoVITSDecoder:
             ge = self.model.prelu(ge + sv.unsqueeze(-1))
         return ge[0]
 
+    def stream(self, phones: torch.Tensor, style: torch.Tensor, **options: Any) -> ChunkStream:
+        """A :class:`ChunkStream` for one request on this model (options: speed, noise_scale, seed, context,
+        holdback, overlap)."""
+        return ChunkStream(phones, style, frames_per_code=self.model.frames_per_code, hop=self.cfg.hop, **options)
+
     @torch.inference_mode()
     def extract_latent(self, ssl: torch.Tensor) -> torch.Tensor:
         """HuBERT features [B, 768, T] → semantic codes [B, n_q, T'] (T' = T // 2 at 25 Hz)."""
@@ -337,7 +367,9 @@ class SoVITSDecoder:
             parts = []
             for i, r in enumerate(reqs):
                 part = h[i: i + 1, :, : frames[i]]
-                if r.speed != 1:
+                if r.speed != 1 and r.frame_offset is not None:
+                    part = _grid_interpolate(part, r.frame_offset, r.speed)
+                elif r.speed != 1:  # upstream's resize of the whole utterance
                     part = F.interpolate(part, size=int(frames[i] / r.speed) + 1, mode="linear")
                 parts.append(part)
             frames = [p.shape[2] for p in parts]
@@ -352,8 +384,13 @@ class SoVITSDecoder:
                 if r.noise_scale:
                     gen = torch.Generator(device="cpu")
                     gen.manual_seed(int(r.seed) if r.seed is not None else int(torch.seed()) % (2 ** 63))
-                    eps = torch.randn(mean.shape[1], frames[i], generator=gen).to(dev, dt)
-                    noise[i, :, : frames[i]] = eps * r.noise_scale
+                    # drawn frame by frame from the utterance's start, so a streaming window sees the same noise
+                    first = 0
+                    if r.frame_offset is not None:
+                        first = speed_grid(r.frame_offset, code_lens[i] * fpc, r.speed)[0] if r.speed != 1 \
+                            else r.frame_offset
+                    eps = torch.randn(first + frames[i], mean.shape[1], generator=gen)[first:].t()
+                    noise[i, :, : frames[i]] = eps.to(dev, dt) * r.noise_scale
             z_p = mean + noise * torch.exp(logs)
         z = m.flow.reverse(z_p, y_mask, ge)
         wav = m.dec(z * y_mask, y_mask, ge)
@@ -369,29 +406,39 @@ def _length_mask(lengths: Sequence[int], total: int, device: torch.device, dtype
 class ChunkStream:
     """Streaming decode of one request by semantic-token chunks, with left context and a crossfade.
 
-    Each chunk is decoded as the codes ``[start - context, end)`` (all phones, same style): the ``context`` codes
-    before the new ones give the encoder and generator their left receptive field, and their audio is dropped.
+    Each chunk is decoded as the codes ``[done - context, end)`` (all phones, same style): the ``context`` codes
+    before the new ones give the encoders and the generator their left receptive field, and their audio is dropped.
     Until the last chunk, the audio of the final ``holdback`` codes is not emitted (it lacks right context); the
     next chunk renders it again, and the first ``overlap`` samples where the two renders meet are crossfaded
-    (sine-squared fade-in, cosine-squared fade-out: the gains sum to one). Call :meth:`item` for the next window to
-    decode (batch it with other requests' items in :meth:`SoVITSDecoder.decode`), then :meth:`accept` with its
-    waveform to get the audio to emit.
+    (sine-squared fade-in, cosine-squared fade-out: the gains sum to one). Windows carry their global frame offset,
+    so a speed change samples one grid across windows and seeded noise is drawn per global frame.
+
+    Call :meth:`item` for the next window to decode (batch it with other requests' items in
+    :meth:`SoVITSDecoder.decode`), then :meth:`accept` with its waveform to get the audio to emit. Each window
+    decodes at most ``context + holdback + new`` codes, so a chunk's cost does not grow with the utterance.
     """
 
     def __init__(self, phones: torch.Tensor, style: torch.Tensor, *, speed: float = 1.0, noise_scale: float = 0.0,
-                 seed: int | None = None, samples_per_code: int = 1280, context: int = 24, holdback: int = 2,
-                 overlap: int = 640) -> None:
-        if holdback * samples_per_code / speed < overlap:
+                 seed: int | None = None, frames_per_code: int = 2, hop: int = 640, context: int = 24,
+                 holdback: int = 2, overlap: int = 640) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be positive, got {speed}")
+        if holdback * frames_per_code * hop / speed < overlap + hop:
             raise ValueError("the held-back codes must cover the crossfade overlap")
         if context < holdback:
             raise ValueError("context must be at least holdback")
         self.phones, self.style, self.speed = phones, style, speed
         self.noise_scale, self.seed = noise_scale, seed
-        self.spc = samples_per_code / speed
+        self.fpc, self.hop = frames_per_code, hop
         self.context, self.holdback, self.overlap = context, holdback, overlap
         self.done = 0  # codes whose audio has been emitted (up to the crossfade tail)
-        self.tail: np.ndarray | None = None  # the previous render of the first `overlap` samples after `done`
+        self.out_done = 0  # the same boundary in output frames
+        self.tail: np.ndarray | None = None  # the previous render of the first `overlap` samples after it
         self._window: tuple[int, int, bool] | None = None
+
+    def _out_frame(self, frame: int) -> int:
+        """The first output frame whose source lies at or after input frame ``frame``."""
+        return frame if self.speed == 1 else speed_grid(frame, 1, self.speed)[0]
 
     def item(self, codes: torch.Tensor, final: bool) -> DecodeItem | None:
         """The window to decode for all codes generated so far (1-D), or None if nothing new can be emitted."""
@@ -402,7 +449,8 @@ class ChunkStream:
             return None
         start = max(0, self.done - self.context)
         self._window = (start, end, final)
-        return DecodeItem(codes[start:end], self.phones, self.style, self.speed, self.noise_scale, self.seed)
+        return DecodeItem(codes[start:end], self.phones, self.style, self.speed, self.noise_scale, self.seed,
+                          frame_offset=start * self.fpc)
 
     def accept(self, wav: np.ndarray) -> np.ndarray:
         """The audio to emit from the waveform of the last :meth:`item`'s window."""
@@ -410,8 +458,8 @@ class ChunkStream:
             raise RuntimeError("accept() without a pending item()")
         start, end, final = self._window
         self._window = None
-        skip = int(round((self.done - start) * self.spc))
-        out = wav[skip:]
+        first = self._out_frame(start * self.fpc)
+        out = wav[(self.out_done - first) * self.hop:]
         if self.tail is not None:
             n = min(len(self.tail), len(out))
             ramp = np.sin(np.arange(n, dtype=np.float32) * (np.pi / (2 * n))) ** 2
@@ -419,9 +467,11 @@ class ChunkStream:
             out[:n] = self.tail[:n] * (1 - ramp) + out[:n] * ramp
         if final:
             self.done, self.tail = end, None
+            self.out_done += len(out) // self.hop
             return out.astype(np.float32, copy=False)
         new_done = end - self.holdback
-        cut = int(round((new_done - self.done) * self.spc))
+        boundary = self._out_frame(new_done * self.fpc)
+        cut = (boundary - self.out_done) * self.hop
         self.tail = out[cut: cut + self.overlap].copy()
-        self.done = new_done
+        self.done, self.out_done = new_done, boundary
         return out[:cut].astype(np.float32, copy=False)
