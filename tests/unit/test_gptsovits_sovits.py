@@ -169,6 +169,12 @@ def test_bad_input_is_refused(tiny: SoVITSDecoder) -> None:
             tiny.decode([bad])
     with pytest.raises(ValueError):
         tiny.reference_style(torch.zeros(100, 10))
+    tiny.max_codes = 20
+    try:
+        with pytest.raises(ValueError, match="bound of 20"):
+            tiny.decode([DecodeItem(torch.zeros(21, dtype=torch.long), item.phones, item.style)])
+    finally:
+        del tiny.max_codes
 
 
 def _stream(dec: SoVITSDecoder, item: DecodeItem, codes: torch.Tensor, chunk: int, **options) -> np.ndarray:

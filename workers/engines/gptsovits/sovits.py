@@ -241,6 +241,9 @@ def _check_version(weights: Mapping[str, torch.Tensor]) -> None:
 class SoVITSDecoder:
     """A loaded SoVITS v2 model with batched decode, style and latent extraction (see the module docstring)."""
 
+    #: longest code sequence one item may decode (1500 codes = 60 s at 25 Hz); an option of the engine
+    max_codes: int = 1500
+
     def __init__(self, model: SynthesizerV2, device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32) -> None:
         self.model = model.eval().to(device=device, dtype=dtype)
@@ -336,6 +339,8 @@ class SoVITSDecoder:
         for c, p, r in zip(codes, phones, reqs, strict=True):
             if c.numel() == 0 or p.numel() == 0:
                 raise ValueError("decode needs at least one semantic code and one phone")
+            if c.numel() > self.max_codes:
+                raise ValueError(f"{c.numel()} semantic codes exceed the decoder's bound of {self.max_codes}")
             if r.speed <= 0:
                 raise ValueError(f"speed must be positive, got {r.speed}")
             if int(c.min()) < 0 or int(c.max()) >= self.cfg.codebook_size:
