@@ -107,14 +107,37 @@ def test_loader_accepts_the_real_v2_layout() -> None:
 
 
 def test_refuses_other_versions_and_foreign_files() -> None:
-    with pytest.raises(CheckpointError, match="v2Pro"):
-        SoVITSDecoder.from_checkpoint({"weight": {"sv_emb.weight": torch.zeros(1)}})
     with pytest.raises(CheckpointError, match="v3/v4"):
         SoVITSDecoder.from_checkpoint({"weight": {"cfm.x": torch.zeros(1)}})
     with pytest.raises(CheckpointError, match="not a SoVITS"):
         SoVITSDecoder.from_checkpoint({"weight": {"model.x": torch.zeros(1)}})
     with pytest.raises(CheckpointError):
         SoVITSDecoder.from_checkpoint({"state_dict": {}})
+
+
+def test_v2pro_style_takes_the_speaker_embedding() -> None:
+    """v2Pro/v2ProPlus: sv_emb joins the style (gin 1024 at real size), the text encoder gets ge_to512 of it."""
+    torch.manual_seed(0)
+    cfg = SoVITSConfig(filter_channels=64, n_layers=2, upsample_initial_channel=32, gin_channels=96, sv_dim=40)
+    dec = SoVITSDecoder(SynthesizerV2(cfg))
+    assert dec.needs_speaker_embedding
+    spec = torch.rand(1025, 30)
+    with pytest.raises(ValueError, match="speaker embedding"):
+        dec.reference_style(spec)
+    style = dec.reference_style(spec, torch.randn(40))
+    assert style.shape == (96, 1)
+    wav = dec.decode([DecodeItem(torch.tensor([1, 2, 3]), torch.tensor([5, 6]), style)])[0]
+    assert wav.shape == (3 * dec.samples_per_code,) and np.isfinite(wav).all()
+    real = dict(REAL_V2, gin_channels=1024)
+    weights = {"sv_emb.weight": torch.empty(1024, 20480, device="meta"), "ssl_proj.weight": torch.empty(768, 768, 2)}
+    real_cfg = SoVITSConfig.from_checkpoint(real, weights)
+    assert real_cfg.sv_dim == 20480 and real_cfg.gin_channels == 1024
+    with torch.device("meta"):
+        model = SynthesizerV2(real_cfg)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert shapes["sv_emb.weight"] == (1024, 20480) and shapes["ge_to512.weight"] == (512, 1024)
+    assert shapes["prelu.weight"] == (1024,) and shapes["ref_enc.fc.fc.weight"] == (1024, 128)
+    assert shapes["dec.cond.weight"] == (512, 1024, 1) and shapes["enc_p.mrte.c_pre.weight"] == (512, 192, 1)
 
 
 def test_batched_decode_equals_each_alone(tiny: SoVITSDecoder) -> None:
@@ -146,23 +169,57 @@ def test_bad_input_is_refused(tiny: SoVITSDecoder) -> None:
             tiny.decode([bad])
     with pytest.raises(ValueError):
         tiny.reference_style(torch.zeros(100, 10))
+    tiny.max_codes = 20
+    try:
+        with pytest.raises(ValueError, match="bound of 20"):
+            tiny.decode([DecodeItem(torch.zeros(21, dtype=torch.long), item.phones, item.style)])
+    finally:
+        del tiny.max_codes
+
+
+def _stream(dec: SoVITSDecoder, item: DecodeItem, codes: torch.Tensor, chunk: int, **options) -> np.ndarray:
+    stream = dec.stream(item.phones, item.style, **options)
+    out = []
+    for end in range(chunk, codes.numel() + 1, chunk):
+        window = stream.item(codes[:end], final=end == codes.numel())
+        assert window is not None and window.codes.numel() <= options.get("context", 24) + 2 + chunk
+        out.append(stream.accept(dec.decode([window])[0]))
+    assert stream.item(codes, final=True) is None
+    return np.concatenate(out)
 
 
 def test_streaming_by_chunks_is_close_to_the_whole(tiny: SoVITSDecoder) -> None:
     """Chunks of 10 codes with 24 codes of left context; the measured difference from one whole decode is reported."""
     item = _items(tiny, 1, seed=3)[0]
-    g = torch.Generator().manual_seed(4)
-    codes = torch.randint(0, 1024, (60,), generator=g)
+    codes = torch.randint(0, 1024, (60,), generator=torch.Generator().manual_seed(4))
     whole = tiny.decode([DecodeItem(codes, item.phones, item.style)])[0]
-    stream = ChunkStream(item.phones, item.style, samples_per_code=tiny.samples_per_code)
-    out = []
-    for end in range(10, 61, 10):
-        window = stream.item(codes[:end], final=end == 60)
-        assert window is not None and window.codes.numel() <= 24 + 2 + 10  # context + held back + new
-        out.append(stream.accept(tiny.decode([window])[0]))
-    assert stream.item(codes, final=True) is None
-    audio = np.concatenate(out)
+    audio = _stream(tiny, item, codes, 10)
     assert audio.shape == whole.shape
     diff = np.abs(audio - whole).max()
     print(f"streaming vs whole: max abs diff {diff:.3g}, peak {np.abs(whole).max():.3g}")
     assert diff < 0.01 * np.abs(whole).max(), diff  # measured 5.3e-4 against a peak of 0.36
+
+
+@pytest.mark.parametrize("speed", [1.25, 0.8])
+def test_streaming_with_speed_and_noise_follows_one_grid(tiny: SoVITSDecoder, speed: float) -> None:
+    """At speed != 1 windows share the request's resampling grid and noise: chunked ≈ the whole on that grid."""
+    item = _items(tiny, 1, seed=5)[0]
+    codes = torch.randint(0, 1024, (40,), generator=torch.Generator().manual_seed(6))
+    whole = tiny.decode([DecodeItem(codes, item.phones, item.style, speed, 0.5, 11, frame_offset=0)])[0]
+    audio = _stream(tiny, item, codes, 8, speed=speed, noise_scale=0.5, seed=11)
+    assert audio.shape == whole.shape
+    diff = np.abs(audio - whole).max()
+    print(f"streaming at speed {speed} vs whole on the same grid: max abs diff {diff:.3g}, peak "
+          f"{np.abs(whole).max():.3g}")
+    assert diff < 0.02 * np.abs(whole).max(), diff
+    upstream_grid = tiny.decode([DecodeItem(codes, item.phones, item.style, speed)])[0]
+    assert abs(len(upstream_grid) - len(whole)) <= 2 * tiny.cfg.hop  # the whole-utterance resize: +-1-2 frames
+
+
+def test_chunk_stream_checks_its_options() -> None:
+    with pytest.raises(ValueError, match="overlap"):
+        ChunkStream(torch.tensor([1]), torch.zeros(512, 1), holdback=1, overlap=1280)
+    with pytest.raises(ValueError, match="context"):
+        ChunkStream(torch.tensor([1]), torch.zeros(512, 1), context=1)
+    with pytest.raises(RuntimeError):
+        ChunkStream(torch.tensor([1]), torch.zeros(512, 1)).accept(np.zeros(10, np.float32))

@@ -2,11 +2,12 @@
 
 Public API (everything torch; the engine converts at its edges)::
 
-    dec = SoVITSDecoder.load("s2G.pth", device="cpu", dtype=torch.float32)   # or SoVITSDecoder.from_checkpoint(d)
+    dec = SoVITSDecoder.load("s2G.pth", device="cpu", dtype=torch.float32)   # or .from_checkpoint(load_sovits(p))
     style = dec.reference_style(spec)          # [1025, T] linear spectrogram (reference.linear_spectrogram) → [gin, 1]
+                                               # (v2Pro: reference_style(spec, speaker_embedding [20480]))
     codes = dec.extract_latent(ssl)            # [B, 768, T] HuBERT features (50 Hz) → [B, 1, T // 2] semantic codes
     wavs = dec.decode([DecodeItem(codes, phones, style, speed=1.0), ...])   # list of float32 np arrays, 32 kHz
-    stream = ChunkStream(phones, style)        # streaming by semantic-token chunks, see ChunkStream
+    stream = dec.stream(phones, style)         # streaming by semantic-token chunks: a ChunkStream
 
 ``decode`` runs any number of requests in one forward: their code sequences (1-D LongTensors of any length), phone
 sequences, styles (one per voice, computed once and cached), speeds and noise settings may all differ. Padding is
@@ -16,12 +17,13 @@ noise, each item draws from its own ``seed``, so an item's audio does not depend
 
 The model is SynthesizerTrn v2's inference path (text encoder with MRTE, style encoder on the first 704 spectrogram
 bins, residual VQ decode, reverse flow, HiFi-GAN generator); the posterior encoder is not needed and not loaded.
-v1 checkpoints (322 phone symbols, style on all 1025 bins) load too. v2Pro/v2ProPlus (speaker-verification
-embedding) and v3/v4 (CFM + vocoder) are refused with a clear message.
+v2Pro/v2ProPlus (a speaker-verification embedding joins the style: pass it to ``reference_style``) load too, and
+so would v1 (322 phone symbols, style on all 1025 bins); v3/v4 (CFM + vocoder) are refused with a clear message.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,16 +33,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vtts.workers.engines.gptsovits.checkpoints import CheckpointError, SoVITSCheckpoint, load_sovits
 from vtts.workers.engines.gptsovits.sovits_modules import Flow, Generator, StyleEncoder, TextEncoderV2
 
 SAMPLE_RATE = 32000
 SSL_DIM = 768
 
 _UNUSED_KEYS = ("inited", "cluster_size", "embed_avg")
-
-
-class CheckpointError(ValueError):
-    """The file is not a SoVITS checkpoint this decoder can run (the message says why)."""
 
 
 @dataclass
@@ -53,6 +52,30 @@ class DecodeItem:
     speed: float = 1.0
     noise_scale: float = 0.0
     seed: int | None = None
+    #: streaming windows: the global index of the window's first frame. The speed change then samples one grid
+    #: shared by all windows of the request (output frame k reads frame (k + 0.5) * speed - 0.5), and the noise
+    #: is drawn per global output frame, so consecutive windows render their overlap alike
+    frame_offset: int | None = None
+
+
+def speed_grid(frame_offset: int, frames: int, speed: float) -> tuple[int, int]:
+    """Output frames [first, last] (inclusive) of a streaming window of ``frames`` frames starting at global frame
+    ``frame_offset``: those whose source position (k + 0.5) * speed - 0.5 (clamped at 0) lies inside it."""
+    first = 0 if frame_offset == 0 else math.ceil((frame_offset + 0.5) / speed - 0.5)
+    last = math.floor((frame_offset + frames - 0.5) / speed - 0.5)
+    return first, max(first, last)
+
+
+def _grid_interpolate(h: torch.Tensor, frame_offset: int, speed: float) -> torch.Tensor:
+    """Linear interpolation of h [1, C, L] on the request's global speed grid (see :func:`speed_grid`)."""
+    first, last = speed_grid(frame_offset, h.shape[2], speed)
+    k = torch.arange(first, last + 1, dtype=torch.float64, device=h.device)
+    pos = ((k + 0.5) * speed - 0.5).clamp(min=0) - frame_offset
+    pos = pos.clamp(0, h.shape[2] - 1)
+    i0 = pos.floor().long()
+    i1 = (i0 + 1).clamp(max=h.shape[2] - 1)
+    w = (pos - i0).to(h.dtype)
+    return h[:, :, i0] * (1 - w) + h[:, :, i1] * w
 
 
 class _Codebook(nn.Module):
@@ -120,6 +143,8 @@ class SoVITSConfig:
     style_bins: int = 704
     n_codebooks: int = 1
     codebook_size: int = 1024
+    #: v2Pro/v2ProPlus: size of the speaker-verification embedding added to the style (0: plain v2)
+    sv_dim: int = 0
 
     @property
     def hop(self) -> int:
@@ -148,6 +173,8 @@ class SoVITSConfig:
         if "ssl_proj.weight" in weights:
             kw["semantic_frame_rate"] = "25hz" if weights["ssl_proj.weight"].shape[-1] == 2 else "50hz"
         n_q = sum(1 for k in weights if k.startswith("quantizer.vq.layers.") and k.endswith("._codebook.embed"))
+        if "sv_emb.weight" in weights:
+            kw["sv_dim"] = int(weights["sv_emb.weight"].shape[1])
         if n_q:
             kw["n_codebooks"] = n_q
             kw["codebook_size"] = int(weights["quantizer.vq.layers.0._codebook.embed"].shape[0])
@@ -170,6 +197,10 @@ class SynthesizerV2(nn.Module):
         stride = 2 if cfg.semantic_frame_rate == "25hz" else 1
         self.ssl_proj = nn.Conv1d(SSL_DIM, SSL_DIM, stride, stride=stride)
         self.quantizer = ResidualVQ(cfg.n_codebooks, cfg.codebook_size, SSL_DIM)
+        if cfg.sv_dim:  # v2Pro: the speaker embedding joins the style; the text encoder gets a 512-dim copy
+            self.sv_emb = nn.Linear(cfg.sv_dim, cfg.gin_channels)
+            self.ge_to512 = nn.Linear(cfg.gin_channels, 512)
+            self.prelu = nn.PReLU(num_parameters=cfg.gin_channels)
 
     @property
     def frames_per_code(self) -> int:
@@ -201,9 +232,6 @@ def inference_state_dict(weights: Mapping[str, torch.Tensor]) -> dict[str, torch
 
 
 def _check_version(weights: Mapping[str, torch.Tensor]) -> None:
-    if "sv_emb.weight" in weights:
-        raise CheckpointError("SoVITS v2Pro/v2ProPlus checkpoints (speaker-verification embedding) are not supported "
-                              "yet; use a v2 checkpoint")
     if any(k.startswith(("cfm.", "bridge.")) for k in weights):
         raise CheckpointError("SoVITS v3/v4 checkpoints (CFM + vocoder) are not supported yet; use a v2 checkpoint")
     if "enc_p.text_embedding.weight" not in weights or "dec.conv_pre.weight" not in weights:
@@ -213,6 +241,9 @@ def _check_version(weights: Mapping[str, torch.Tensor]) -> None:
 class SoVITSDecoder:
     """A loaded SoVITS v2 model with batched decode, style and latent extraction (see the module docstring)."""
 
+    #: longest code sequence one item may decode (1500 codes = 60 s at 25 Hz); an option of the engine
+    max_codes: int = 1500
+
     def __init__(self, model: SynthesizerV2, device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32) -> None:
         self.model = model.eval().to(device=device, dtype=dtype)
@@ -221,9 +252,12 @@ class SoVITSDecoder:
         self.cfg = model.cfg
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: Mapping[str, Any], device: torch.device | str = "cpu",
+    def from_checkpoint(cls, checkpoint: SoVITSCheckpoint | Mapping[str, Any], device: torch.device | str = "cpu",
                         dtype: torch.dtype = torch.float32) -> SoVITSDecoder:
-        """Build from a loaded ``{"weight": state dict, "config": {"model": ...}}`` (fp16 weights are cast)."""
+        """Build from :func:`checkpoints.load_sovits`' result or a loaded ``{"weight", "config"}`` dict (fp16
+        weights are cast to fp32 before weight norm is folded, then to ``dtype``)."""
+        if isinstance(checkpoint, SoVITSCheckpoint):
+            checkpoint = {"weight": checkpoint.weights, "config": checkpoint.config}
         if not isinstance(checkpoint, Mapping) or "weight" not in checkpoint:
             raise CheckpointError("not a SoVITS checkpoint: no 'weight' entry")
         weights = checkpoint["weight"]
@@ -243,9 +277,8 @@ class SoVITSDecoder:
 
     @classmethod
     def load(cls, path: str, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> SoVITSDecoder:
-        """Load a ``.pth`` with torch's weights-only unpickler (tensors, dicts, lists and plain values only)."""
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        return cls.from_checkpoint(checkpoint, device, dtype)
+        """Load a ``.pth`` (v2, v2Pro, v2ProPlus; tagged or not) with the restricted loader of ``checkpoints``."""
+        return cls.from_checkpoint(load_sovits(path), device, dtype)
 
     @property
     def sample_rate(self) -> int:
@@ -256,9 +289,17 @@ class SoVITSDecoder:
         """Output samples per semantic code at speed 1 (1280 for v2: 2 frames of 640)."""
         return self.model.frames_per_code * self.cfg.hop
 
+    @property
+    def needs_speaker_embedding(self) -> bool:
+        """v2Pro/v2ProPlus: :meth:`reference_style` also takes the sample's speaker-verification embedding."""
+        return bool(self.cfg.sv_dim)
+
     @torch.inference_mode()
-    def reference_style(self, spec: torch.Tensor) -> torch.Tensor:
-        """Reference linear spectrogram [F, T] or [1, F, T] → style vector [gin, 1] (compute once per voice)."""
+    def reference_style(self, spec: torch.Tensor, speaker_embedding: torch.Tensor | None = None) -> torch.Tensor:
+        """Reference linear spectrogram [F, T] or [1, F, T] → style vector [gin, 1] (compute once per voice).
+
+        v2Pro/v2ProPlus also need ``speaker_embedding`` [sv_dim] (upstream's ERes2NetV2 embedding of the sample at
+        16 kHz); plain v2 ignores it."""
         if spec.dim() == 2:
             spec = spec.unsqueeze(0)
         if spec.dim() != 3 or spec.shape[0] != 1 or spec.shape[1] < self.cfg.style_bins or spec.shape[2] < 1:
@@ -266,7 +307,18 @@ class SoVITSDecoder:
                              f"{tuple(spec.shape)}")
         spec = spec.to(self.device, self.dtype)
         mask = torch.ones(1, 1, spec.shape[2], device=self.device, dtype=self.dtype)
-        return self.model.ref_enc(spec, mask)[0]
+        ge = self.model.ref_enc(spec, mask)
+        if self.cfg.sv_dim:
+            if speaker_embedding is None or speaker_embedding.numel() != self.cfg.sv_dim:
+                raise ValueError(f"this SoVITS model (v2Pro) needs a speaker embedding of {self.cfg.sv_dim} values")
+            sv = self.model.sv_emb(speaker_embedding.to(self.device, self.dtype).reshape(1, -1))
+            ge = self.model.prelu(ge + sv.unsqueeze(-1))
+        return ge[0]
+
+    def stream(self, phones: torch.Tensor, style: torch.Tensor, **options: Any) -> ChunkStream:
+        """A :class:`ChunkStream` for one request on this model (options: speed, noise_scale, seed, context,
+        holdback, overlap)."""
+        return ChunkStream(phones, style, frames_per_code=self.model.frames_per_code, hop=self.cfg.hop, **options)
 
     @torch.inference_mode()
     def extract_latent(self, ssl: torch.Tensor) -> torch.Tensor:
@@ -287,6 +339,8 @@ class SoVITSDecoder:
         for c, p, r in zip(codes, phones, reqs, strict=True):
             if c.numel() == 0 or p.numel() == 0:
                 raise ValueError("decode needs at least one semantic code and one phone")
+            if c.numel() > self.max_codes:
+                raise ValueError(f"{c.numel()} semantic codes exceed the decoder's bound of {self.max_codes}")
             if r.speed <= 0:
                 raise ValueError(f"speed must be positive, got {r.speed}")
             if int(c.min()) < 0 or int(c.max()) >= self.cfg.codebook_size:
@@ -311,13 +365,16 @@ class SoVITSDecoder:
         frames = [n * fpc for n in code_lens]
         y_mask = _length_mask(frames, quantized.shape[2], dev, dt)
         text_mask = _length_mask(text_lens, text_pad.shape[1], dev, dt)
-        h = m.enc_p.hidden(quantized, y_mask, text_pad, text_mask, ge)
+        ge_text = m.ge_to512(ge.transpose(1, 2)).transpose(1, 2) if self.cfg.sv_dim else ge
+        h = m.enc_p.hidden(quantized, y_mask, text_pad, text_mask, ge_text)
 
         if any(r.speed != 1 for r in reqs):
             parts = []
             for i, r in enumerate(reqs):
                 part = h[i: i + 1, :, : frames[i]]
-                if r.speed != 1:
+                if r.speed != 1 and r.frame_offset is not None:
+                    part = _grid_interpolate(part, r.frame_offset, r.speed)
+                elif r.speed != 1:  # upstream's resize of the whole utterance
                     part = F.interpolate(part, size=int(frames[i] / r.speed) + 1, mode="linear")
                 parts.append(part)
             frames = [p.shape[2] for p in parts]
@@ -332,8 +389,13 @@ class SoVITSDecoder:
                 if r.noise_scale:
                     gen = torch.Generator(device="cpu")
                     gen.manual_seed(int(r.seed) if r.seed is not None else int(torch.seed()) % (2 ** 63))
-                    eps = torch.randn(mean.shape[1], frames[i], generator=gen).to(dev, dt)
-                    noise[i, :, : frames[i]] = eps * r.noise_scale
+                    # drawn frame by frame from the utterance's start, so a streaming window sees the same noise
+                    first = 0
+                    if r.frame_offset is not None:
+                        first = speed_grid(r.frame_offset, code_lens[i] * fpc, r.speed)[0] if r.speed != 1 \
+                            else r.frame_offset
+                    eps = torch.randn(first + frames[i], mean.shape[1], generator=gen)[first:].t()
+                    noise[i, :, : frames[i]] = eps.to(dev, dt) * r.noise_scale
             z_p = mean + noise * torch.exp(logs)
         z = m.flow.reverse(z_p, y_mask, ge)
         wav = m.dec(z * y_mask, y_mask, ge)
@@ -349,29 +411,39 @@ def _length_mask(lengths: Sequence[int], total: int, device: torch.device, dtype
 class ChunkStream:
     """Streaming decode of one request by semantic-token chunks, with left context and a crossfade.
 
-    Each chunk is decoded as the codes ``[start - context, end)`` (all phones, same style): the ``context`` codes
-    before the new ones give the encoder and generator their left receptive field, and their audio is dropped.
+    Each chunk is decoded as the codes ``[done - context, end)`` (all phones, same style): the ``context`` codes
+    before the new ones give the encoders and the generator their left receptive field, and their audio is dropped.
     Until the last chunk, the audio of the final ``holdback`` codes is not emitted (it lacks right context); the
     next chunk renders it again, and the first ``overlap`` samples where the two renders meet are crossfaded
-    (sine-squared fade-in, cosine-squared fade-out: the gains sum to one). Call :meth:`item` for the next window to
-    decode (batch it with other requests' items in :meth:`SoVITSDecoder.decode`), then :meth:`accept` with its
-    waveform to get the audio to emit.
+    (sine-squared fade-in, cosine-squared fade-out: the gains sum to one). Windows carry their global frame offset,
+    so a speed change samples one grid across windows and seeded noise is drawn per global frame.
+
+    Call :meth:`item` for the next window to decode (batch it with other requests' items in
+    :meth:`SoVITSDecoder.decode`), then :meth:`accept` with its waveform to get the audio to emit. Each window
+    decodes at most ``context + holdback + new`` codes, so a chunk's cost does not grow with the utterance.
     """
 
     def __init__(self, phones: torch.Tensor, style: torch.Tensor, *, speed: float = 1.0, noise_scale: float = 0.0,
-                 seed: int | None = None, samples_per_code: int = 1280, context: int = 24, holdback: int = 2,
-                 overlap: int = 640) -> None:
-        if holdback * samples_per_code / speed < overlap:
+                 seed: int | None = None, frames_per_code: int = 2, hop: int = 640, context: int = 24,
+                 holdback: int = 2, overlap: int = 640) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be positive, got {speed}")
+        if holdback * frames_per_code * hop / speed < overlap + hop:
             raise ValueError("the held-back codes must cover the crossfade overlap")
         if context < holdback:
             raise ValueError("context must be at least holdback")
         self.phones, self.style, self.speed = phones, style, speed
         self.noise_scale, self.seed = noise_scale, seed
-        self.spc = samples_per_code / speed
+        self.fpc, self.hop = frames_per_code, hop
         self.context, self.holdback, self.overlap = context, holdback, overlap
         self.done = 0  # codes whose audio has been emitted (up to the crossfade tail)
-        self.tail: np.ndarray | None = None  # the previous render of the first `overlap` samples after `done`
+        self.out_done = 0  # the same boundary in output frames
+        self.tail: np.ndarray | None = None  # the previous render of the first `overlap` samples after it
         self._window: tuple[int, int, bool] | None = None
+
+    def _out_frame(self, frame: int) -> int:
+        """The first output frame whose source lies at or after input frame ``frame``."""
+        return frame if self.speed == 1 else speed_grid(frame, 1, self.speed)[0]
 
     def item(self, codes: torch.Tensor, final: bool) -> DecodeItem | None:
         """The window to decode for all codes generated so far (1-D), or None if nothing new can be emitted."""
@@ -382,7 +454,8 @@ class ChunkStream:
             return None
         start = max(0, self.done - self.context)
         self._window = (start, end, final)
-        return DecodeItem(codes[start:end], self.phones, self.style, self.speed, self.noise_scale, self.seed)
+        return DecodeItem(codes[start:end], self.phones, self.style, self.speed, self.noise_scale, self.seed,
+                          frame_offset=start * self.fpc)
 
     def accept(self, wav: np.ndarray) -> np.ndarray:
         """The audio to emit from the waveform of the last :meth:`item`'s window."""
@@ -390,8 +463,8 @@ class ChunkStream:
             raise RuntimeError("accept() without a pending item()")
         start, end, final = self._window
         self._window = None
-        skip = int(round((self.done - start) * self.spc))
-        out = wav[skip:]
+        first = self._out_frame(start * self.fpc)
+        out = wav[(self.out_done - first) * self.hop:]
         if self.tail is not None:
             n = min(len(self.tail), len(out))
             ramp = np.sin(np.arange(n, dtype=np.float32) * (np.pi / (2 * n))) ** 2
@@ -399,9 +472,11 @@ class ChunkStream:
             out[:n] = self.tail[:n] * (1 - ramp) + out[:n] * ramp
         if final:
             self.done, self.tail = end, None
+            self.out_done += len(out) // self.hop
             return out.astype(np.float32, copy=False)
         new_done = end - self.holdback
-        cut = int(round((new_done - self.done) * self.spc))
+        boundary = self._out_frame(new_done * self.fpc)
+        cut = (boundary - self.out_done) * self.hop
         self.tail = out[cut: cut + self.overlap].copy()
-        self.done = new_done
+        self.done, self.out_done = new_done, boundary
         return out[:cut].astype(np.float32, copy=False)
