@@ -122,6 +122,16 @@ def test_streams_in_chunks_first_one_early(engine: GPTSoVITSEngine) -> None:
     assert sum(o.tokens for o in outs) == sum(o.audio.size for o in outs) // 1280
 
 
+def test_speed_scales_the_audio(engine: GPTSoVITSEngine) -> None:
+    lengths = {}
+    for speed in (0.5, 1.0, 1.25, 4.0):
+        outs = [o for _, o in generate(engine, [(params(6, speed=speed), engine.prepare("Hello.", params(6)))])]
+        tokens = sum(o.tokens for o in outs)
+        lengths[speed] = sum(o.audio.size for o in outs) / tokens
+    for speed, per_token in lengths.items():
+        assert abs(per_token - 1280 / speed) <= 1280 / speed * 0.05 + 2
+
+
 def test_max_audio_bounds_the_tokens(engine: GPTSoVITSEngine) -> None:
     audio = run(engine, [(params(5, max_audio_s=0.6), "Hello there, this could go on for a while.")])[0]
     assert audio.size <= int(0.6 * 32000) + 1280

@@ -58,6 +58,8 @@ SAMPLE_RATE = 32000
 #: semantic tokens per second (25 Hz) and upstream's minimum before EOS may end a sentence
 TOKENS_PER_SECOND = 25
 MIN_TOKENS = 11
+#: the crossfade between streamed chunks, in samples
+OVERLAP = 640
 DEFAULT_SAMPLING = Sampling(temperature=1.0, top_p=1.0, top_k=15, repetition_penalty=1.35)
 OPTIONS: dict[str, Any] = {
     "gpt": "gpt.ckpt", "sovits": "sovits.pth", "hubert": "chinese-hubert-base", "bert": "chinese-roberta-wwm-ext-large",
@@ -100,8 +102,7 @@ class GPTSoVITSEngine(Engine):
                                  "use a v2 checkpoint")
         decoder_dtype = torch.float32 if dtype == torch.float64 else dtype
         try:
-            self.decoder = SoVITSDecoder.from_checkpoint({"weight": sovits.weights, "config": sovits.config},
-                                                         self.device, decoder_dtype)
+            self.decoder = SoVITSDecoder.from_checkpoint(sovits, self.device, decoder_dtype)
         except ValueError as exc:
             raise ModelLoadError(str(exc)) from exc
         self.hubert = HubertEncoder.load(str(_inside(root, options["hubert"], directory=True)), self.device,
@@ -310,9 +311,12 @@ class GPTSoVITSEngine(Engine):
                 budget = math.ceil(item.params.max_audio_s * item.params.speed * TOKENS_PER_SECOND)
                 limit = max(1, min(limit, budget - ctx.state["tokens_total"]))
             phones = torch.tensor(item.segment.tokens["ids"])
-            stream = ChunkStream(phones, voice["style"], speed=item.params.speed,
-                                 noise_scale=float(self.opt["noise_scale"]), seed=ctx.state["seed"],
-                                 samples_per_code=self.decoder.samples_per_code)
+            # enough held-back codes to cover the crossfade at this speed (2 at speed 1)
+            spc = self.decoder.samples_per_code
+            holdback = max(2, math.ceil((self.decoder.cfg.hop + OVERLAP) * item.params.speed / spc))
+            stream = self.decoder.stream(phones, voice["style"], speed=item.params.speed,
+                                         noise_scale=float(self.opt["noise_scale"]), seed=ctx.state["seed"],
+                                         holdback=holdback, context=max(24, holdback), overlap=OVERLAP)
             ctx.state.update(index=item.index, out=[], history=voice["codes"].clone(), stream=stream,
                              max_tokens=limit, chunks=0)
 
