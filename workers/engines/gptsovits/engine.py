@@ -69,6 +69,7 @@ OPTIONS: dict[str, Any] = {
 }
 EXTRA = SAMPLING_KNOBS
 _SENTENCE = re.compile(r"(?<=[.!?。！？…])\s*")
+_STOPS = ".!?。！？…,，;；:："
 _EMPTY = np.zeros(0, np.float32)
 
 
@@ -189,7 +190,7 @@ class GPTSoVITSEngine(Engine):
         except ReferenceError as exc:
             raise EngineError(f"voice sample unusable for GPT-SoVITS: {exc}", "voice") from exc
         language = _language(reference.get("language"), transcript)
-        if transcript[-1] not in ".!?。！？…,，":
+        if transcript[-1] not in _STOPS:
             transcript += "。" if language in ("zh", "ja") else "."  # upstream ends the prompt text with a stop
         phonemes = self.text.phonemes(transcript, language)
         if not phonemes.ids:
@@ -226,8 +227,12 @@ class GPTSoVITSEngine(Engine):
         for sentence in _SENTENCE.split(text.strip()):
             if not sentence.strip():
                 continue
+            sentence = sentence.strip()
+            spoken = sentence  # upstream ends every sentence with a stop before its G2P
+            if spoken[-1] not in _STOPS:
+                spoken += "。" if language in ("zh", "ja") else "."
             try:
-                phonemes = self.text.phonemes(sentence, language)
+                phonemes = self.text.phonemes(spoken, language)
             except ValueError as exc:
                 raise EngineError(str(exc), "language") from exc
             if not phonemes.ids:
