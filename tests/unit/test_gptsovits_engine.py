@@ -185,6 +185,10 @@ def test_bad_input_is_a_clear_error(engine: GPTSoVITSEngine, custom: dict[str, A
 def test_load_errors(model_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="unknown gpt-sovits option"):
         GPTSoVITSEngine.load(str(model_dir), "cpu", {"nope": 1})
+    with pytest.raises(ModelLoadError, match="max_new_tokens"):
+        GPTSoVITSEngine.load(str(model_dir), "cpu", {"max_new_tokens": 0})
+    with pytest.raises(ModelLoadError, match="wrong type"):
+        GPTSoVITSEngine.load(str(model_dir), "cpu", {"chunk_tokens": "many"})
     with pytest.raises(ModelLoadError, match="not a directory"):
         GPTSoVITSEngine.load(str(tmp_path / "missing"), "cpu")
     broken = tmp_path / "v4"

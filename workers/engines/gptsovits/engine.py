@@ -126,7 +126,14 @@ class GPTSoVITSEngine(Engine):
     def load(cls, model_ref: str, device: str = "cpu", options: dict[str, Any] | None = None) -> GPTSoVITSEngine:
         options = dict(options or {})
         check_option_names("gpt-sovits", options, OPTIONS)
-        merged = {k: type(v)(options.get(k, v)) for k, v in OPTIONS.items()}
+        try:
+            merged = {k: type(v)(options.get(k, v)) for k, v in OPTIONS.items()}
+        except (TypeError, ValueError) as exc:
+            raise ModelLoadError(f"gpt-sovits option of the wrong type: {exc}") from exc
+        for name in ("max_new_tokens", "kv_budget_tokens", "first_chunk_tokens", "chunk_tokens", "max_batch",
+                     "max_phonemes"):
+            if merged[name] < 1:
+                raise ModelLoadError(f"gpt-sovits option {name} must be at least 1, got {merged[name]}")
         root = Path(model_ref)
         if not root.is_dir():
             raise ModelLoadError(f"gpt-sovits model {model_ref!r} is not a directory (see docs/gptsovits.md)")
