@@ -112,7 +112,8 @@ def test_float32_decode_is_batch_invariant() -> None:
     prefix = [1, 25, 12, 4]  # then five decoding steps for all four
     rows = [model(torch.cat([s[:p] for s, p in zip(seqs, prefix, strict=True)]), prefix, caches)[:1]]
     for i in range(5):
-        rows.append(model(torch.cat([s[p + i: p + i + 1] for s, p in zip(seqs, prefix, strict=True)]), [1] * 4, caches)[:1])
+        step = torch.cat([s[p + i: p + i + 1] for s, p in zip(seqs, prefix, strict=True)])
+        rows.append(model(step, [1] * 4, caches)[:1])
     assert (torch.cat(rows) - alone).abs().max() < 1e-5
 
 
