@@ -96,6 +96,20 @@ def test_teacher_forced_log_probs_in_a_batch_and_after_preemption(lm: CosyVoice3
     assert np.abs(torch.stack(rows).numpy() - ref["logp"]).max() <= 1e-4
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_stays_close(ref: dict[str, np.ndarray], dtype: str) -> None:
+    """The GPU dtypes: weights and caches in half precision, log-probs still float32 and near upstream's."""
+    lm = CosyVoice3LM.load(FIXTURE / "model/llm.pt", FIXTURE / "model/CosyVoice-BlankEN", dtype=getattr(torch, dtype))
+    req = _fixture_request(lm, ref)
+    rows = []
+    for token in [*ref["forced_tokens"][0].tolist(), None]:
+        rows.append(lm.log_probs([req])[0])
+        if token is not None:
+            req.force(token)
+    assert rows[0].dtype == torch.float32 and req.cache.buf.dtype == getattr(torch, dtype)
+    assert np.abs(torch.stack(rows).numpy() - ref["logp"]).max() < 0.05
+
+
 def test_loader_takes_the_real_checkpoint_layout() -> None:
     """Key names and shapes of Fun-CosyVoice3-0.5B's llm.pt (real_keys.json), on a module built at real size
     on the meta device: every key is taken, none is missing."""
