@@ -213,6 +213,7 @@ def test_kv_is_released_on_every_exit(lm: CosyVoice3LM) -> None:
     for _ in range(3):
         lm.step([done])
     assert done.finished and len(done.tokens) == 4 and done.kv_tokens == 0
+    assert lm.kv_bytes_per_token == 2 * 2 * 2 * 8 * 4  # k and v × 2 layers × 2 kv heads × head dim 8 × float32
 
 
 def test_minimum_length_masks_every_stop_id(lm: CosyVoice3LM) -> None:
@@ -252,6 +253,9 @@ def test_bad_inputs_are_refused(lm: CosyVoice3LM) -> None:
                                  ([END_OF_PROMPT], [-1], []), ([END_OF_PROMPT], [151936], [])):
         with pytest.raises(ValueError):
             lm.start(prompt, text, speech)
+    with pytest.raises(ValueError, match="positions"):
+        lm.start([END_OF_PROMPT], [5] * 2000, [])  # 40000 tokens allowed by the ratio: past 32768 positions
+    assert lm.start([END_OF_PROMPT], [5] * 2000, [], LMSampling(max_tokens=1000)).max_len == 1000
     with pytest.raises(ValueError):
         LMSampling(top_p=0.0)
     req = lm.start([END_OF_PROMPT], [5], [])

@@ -8,7 +8,8 @@ Public API (what the engine uses)::
         tokens = lm.step(live)                    # one forward call for the whole ragged batch
         for req, tok in zip(live, tokens):        # tok: a speech token (0..6560), or None: stopped, no token
             ...                                   # req.finished: True once it stopped or reached max_len
-    req.kv_tokens        # cached tokens held now (the engine's KV budget counts these); req.kv_bytes
+    req.kv_tokens        # cached tokens held now (the engine's KV budget counts these); req.kv_bytes;
+                         # lm.kv_bytes_per_token sizes a budget from memory
     req.next_cost        # tokens its next step feeds: the whole prefix (+ generated) when it has no cache, else 1
     req.drop_cache()     # preemption: frees the cache; the next step recomputes it, same sampler, same tokens
     req.release()        # every exit (finished, cancelled, failed): frees everything; stepping it again fails
@@ -192,6 +193,13 @@ class CosyVoice3LM(nn.Module):
         return model.to(device=device, dtype=dtype).eval()
 
     @property
+    def kv_bytes_per_token(self) -> int:
+        """Cache memory one token takes (keys and values of every layer), to size a KV budget from memory."""
+        cfg = self.qwen.config
+        size = self.llm_decoder.weight.element_size()
+        return 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim * size
+
+    @property
     def device(self) -> torch.device:
         return self.llm_decoder.weight.device
 
@@ -216,6 +224,9 @@ class CosyVoice3LM(nn.Module):
             max_len = min(max_len, sampling.max_tokens)
         if max_len < 1:
             raise ValueError("the text is too short for max_token_text_ratio to allow any token")
+        if 2 + len(ids) + len(prompt_speech_tokens) + max_len > self.qwen.config.max_position_embeddings:
+            raise ValueError(f"prompt and speech would pass the model's {self.qwen.config.max_position_embeddings} "
+                             "positions: shorten the text or the voice prompt")
         seed = secrets.randbits(63) if seed is None else int(seed)
         text = torch.tensor(ids, dtype=torch.long)
         speech = torch.tensor(list(prompt_speech_tokens), dtype=torch.long)
