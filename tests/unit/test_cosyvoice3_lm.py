@@ -63,7 +63,7 @@ def test_input_assembly_matches_upstream(lm: CosyVoice3LM, ref: dict[str, np.nda
     req = _fixture_request(lm, ref)
     assert req.prefix_len == int(ref["prefix_len"]) == req.next_cost
     with torch.inference_mode():
-        got = lm._inputs(req, 0).numpy()
+        got = lm._inputs([req]).numpy()
     assert np.abs(got - ref["lm_input"][0]).max() < 1e-6
 
 

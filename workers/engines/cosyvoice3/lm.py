@@ -95,15 +95,11 @@ class LMRequest:
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
         self.min_len, self.max_len = min_len, max_len
+        self.prefix_len = 2 + len(text) + len(prompt_speech)  # sos + text + task_id + prompt speech tokens
         self.tokens: list[int] = []
         self.cache: KVCache | None = None
         self.finished = False
         self.released = False
-
-    @property
-    def prefix_len(self) -> int:
-        """sos + text + task_id + prompt speech tokens."""
-        return 2 + len(self.text) + len(self.prompt_speech)
 
     @property
     def kv_tokens(self) -> int:
@@ -232,19 +228,33 @@ class CosyVoice3LM(nn.Module):
         speech = torch.tensor(list(prompt_speech_tokens), dtype=torch.long)
         return LMRequest(text, speech, sampling, seed, min(min_len, max_len), max_len)
 
-    def _inputs(self, req: LMRequest, start: int) -> torch.Tensor:
-        """Embeddings of the request's input sequence from position ``start`` on."""
+    def _prefix(self, req: LMRequest) -> torch.Tensor:
+        """Embeddings of the request's prefix: sos, prompt text ++ text, task_id, prompt speech tokens."""
         device = self.device
-        generated = self.speech_embedding(torch.tensor(req.tokens[max(0, start - req.prefix_len):],
-                                                       dtype=torch.long, device=device))
-        if start >= req.prefix_len:
-            return generated
-        if start:
-            raise RuntimeError("a cache ends inside the prefix")  # never made by this module
         specials = self.speech_embedding(torch.tensor([SOS, TASK_ID], device=device))
         text = self.qwen.embed_tokens(req.text.to(device))
         speech = self.speech_embedding(req.prompt_speech.to(device))
-        return torch.cat([specials[:1], text, specials[1:], speech, generated])
+        return torch.cat([specials[:1], text, specials[1:], speech])
+
+    def _inputs(self, requests: list[LMRequest]) -> torch.Tensor:
+        """The packed embeddings of what each request has not fed yet (its prefix when it has no cache, then
+        its generated tokens past the cache): the speech tokens of all of them in one lookup."""
+        ids, counts = [], []
+        for req in requests:
+            if 0 < req.kv_tokens < req.prefix_len:
+                raise RuntimeError("a cache ends inside the prefix")  # never made by this module
+            part = req.tokens[max(0, req.kv_tokens - req.prefix_len):]
+            ids += part
+            counts.append(len(part))
+        generated = self.speech_embedding(torch.tensor(ids, dtype=torch.long, device=self.device))
+        if all(req.kv_tokens for req in requests):
+            return generated
+        pieces = []
+        for req, part in zip(requests, generated.split(counts), strict=True):
+            if not req.kv_tokens:
+                pieces.append(self._prefix(req))
+            pieces.append(part)
+        return torch.cat(pieces)
 
     @torch.inference_mode()
     def log_probs(self, requests: list[LMRequest]) -> torch.Tensor:
@@ -258,7 +268,7 @@ class CosyVoice3LM(nn.Module):
         new = [req.next_cost for req in requests]
         if min(new, default=1) < 1:
             raise ValueError("a request has no new input: sample (or force) a token before the next step")
-        embeds = torch.cat([self._inputs(req, req.kv_tokens) for req in requests])
+        embeds = self._inputs(requests)
         hidden = self.qwen(embeds, new, [req.cache for req in requests])
         last = torch.tensor(new, device=hidden.device).cumsum(0) - 1
         return torch.log_softmax(self.llm_decoder(hidden[last]).float(), dim=-1)
