@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument("--model-dir", type=Path, default=TINY, help="a CosyVoice3 model directory (llm.pt, ...)")
     ap.add_argument("--real", action="store_true", help="real dimensions, random weights (ignores --model-dir)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float64", "bfloat16", "float16"])
     ap.add_argument("--requests", type=int, default=16)
     ap.add_argument("--tokens", type=int, default=100, help="speech tokens per request")
     ap.add_argument("--threads", type=int, default=1)

@@ -34,8 +34,11 @@ Sampling is upstream's repetition-aware sampling (``ras_sampling``): nucleus sam
 0.8, at most top-k 25, the token that crosses top-p kept); if the chosen token occurs at least ``window *
 tau`` times (10 × 0.1) among the last 10 generated tokens, it is masked and a token is drawn from the whole
 distribution instead. Draws come from a ``torch.Generator`` per request seeded from ``seed``, one uniform
-number per draw, so a request's tokens depend only on its inputs and seed, never on what else is in the batch
-(upstream draws from torch's global RNG: same seed, different tokens from upstream's).
+number per draw, so a request's tokens depend only on its inputs, its seed and its log-probs (upstream draws
+from torch's global RNG: same seed, different tokens from upstream's). Batching moves float32 log-probs by
+about 2e-6 (matrix products of other shapes), which can flip a draw that lands that close to a boundary
+between two tokens: roughly once in 1e5 draws. In float64 (``dtype=torch.float64``, the CPU choice where the
+same seed must give the same audio alone or batched) batching moves them by about 1e-15: never in practice.
 """
 
 from __future__ import annotations
@@ -259,7 +262,7 @@ class CosyVoice3LM(nn.Module):
     @torch.inference_mode()
     def log_probs(self, requests: list[LMRequest]) -> torch.Tensor:
         """Feed every request's new inputs in one ragged forward pass; return the next token's log-probs
-        ``[len(requests), 6761]`` (float32)."""
+        ``[len(requests), 6761]`` (float32, or float64 for a float64 model)."""
         for req in requests:
             if req.finished:
                 raise ValueError("a finished or released request cannot be stepped")
@@ -271,7 +274,8 @@ class CosyVoice3LM(nn.Module):
         embeds = self._inputs(requests)
         hidden = self.qwen(embeds, new, [req.cache for req in requests])
         last = torch.tensor(new, device=hidden.device).cumsum(0) - 1
-        return torch.log_softmax(self.llm_decoder(hidden[last]).float(), dim=-1)
+        scores = self.llm_decoder(hidden[last])
+        return torch.log_softmax(scores.to(torch.promote_types(scores.dtype, torch.float32)), dim=-1)
 
     def step(self, requests: list[LMRequest]) -> list[int | None]:
         """One decoding step for every request: a speech token each, or None for one that stopped
@@ -283,7 +287,7 @@ class CosyVoice3LM(nn.Module):
     @torch.inference_mode()
     def sample(self, requests: list[LMRequest], logp: torch.Tensor) -> list[int | None]:
         """Choose each request's next token from ``logp`` with its own sampler; append it or finish."""
-        scores = logp.float().clone()
+        scores = logp.to(torch.promote_types(logp.dtype, torch.float32)).clone()
         young = [k for k, req in enumerate(requests) if len(req.tokens) < req.min_len]
         if young:
             scores[young, SPEECH_VOCAB:] = float("-inf")
