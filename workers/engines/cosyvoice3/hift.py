@@ -217,6 +217,8 @@ class CosyVoice3Vocoder:
         self.noise = noise or SourceNoise(harmonics=dims.nb_harmonics + 1)
         self.max_frames = max_frames
         self.w = weights
+        self._inv = {k: 1.0 / (t + 1e-9) for k, t in weights.items() if k.endswith(".alpha")}  # snake's 1/alpha
+        self.conv_macs = 0  # multiply-accumulates done by the convolutions (padding included), for cost figures
         self.window = torch.hann_window(dims.n_fft, periodic=True, dtype=torch.float32, device=self.device)
         w2 = self.window.double() ** 2
         self._w2 = w2.float()
@@ -254,7 +256,8 @@ class CosyVoice3Vocoder:
             if k.endswith(".parametrizations.weight.original1"):
                 stem = k[: -len(".parametrizations.weight.original1")]
                 g, v = sd[f"{stem}.parametrizations.weight.original0"], sd[k]
-                w[f"{stem}.weight"] = torch._weight_norm(v.float(), g.float(), 0)
+                # (on the meta device only the shapes matter, and its decomposition imports torch's compiler)
+                w[f"{stem}.weight"] = v.float() if v.is_meta else torch._weight_norm(v.float(), g.float(), 0)
             elif not k.endswith(".original0"):
                 w[k] = sd[k].float()
         out: dict[str, Tensor] = {}
@@ -301,9 +304,11 @@ class CosyVoice3Vocoder:
             if not torch.isfinite(m).all():
                 raise EngineError("mel chunk has non-finite values")
             if st.frames_in + m.shape[1] > self.max_frames:
-                raise EngineError(f"vocoder input over {self.max_frames} mel frames", param="max_frames")
-            st.frames_in += m.shape[1]
+                raise EngineError(f"vocoder input over {self.max_frames} mel frames (max_frames)",
+                                  param="max_frames")
             mels.append(m.to(self.device, torch.float32))
+        for st, m in zip(states, mels, strict=True):  # counted only once the whole batch is valid
+            st.frames_in += m.shape[1]
         wavs = self._forward(mels, states, finals)
         outs = []
         for st, wav, fin in zip(states, wavs, finals, strict=True):
@@ -351,8 +356,12 @@ class CosyVoice3Vocoder:
             ys = [weight.new_zeros(weight.shape[0], 0) for _ in fulls]
         else:
             length = max(f.shape[-1] for f in fulls)
-            batch = torch.stack([F.pad(f, (0, length - f.shape[-1])) for f in fulls])
+            if len(fulls) == 1:
+                batch = fulls[0][None]
+            else:
+                batch = torch.stack([F.pad(f, (0, length - f.shape[-1])) for f in fulls])
             y = F.conv1d(batch, weight, bias, stride=stride, dilation=dilation)
+            self.conv_macs += y.shape[0] * y.shape[2] * weight.numel()
             ys = [y[i, :, :c] for i, c in enumerate(counts)]
         for f, c, st in zip(fulls, counts, states, strict=True):
             st.buf[key] = f[:, c * stride:]
@@ -367,8 +376,7 @@ class CosyVoice3Vocoder:
         return list(torch.split(fn(torch.cat(xs, dim=-1)), lens, dim=-1))
 
     def _snake(self, key: str, xs: list[Tensor]) -> list[Tensor]:
-        alpha = self.w[key]
-        inv = 1.0 / (alpha + 1e-9)
+        alpha, inv = self.w[key], self._inv[key]
         return self._map(lambda x: x + inv * torch.sin(x * alpha).pow(2), xs)
 
     def _resblock(self, key: str, k: int, dils: Sequence[int], xs: list[Tensor], states: list[VocoderState],
@@ -541,21 +549,22 @@ class CosyVoice3Vocoder:
         return torch.cat([x[:, 1:2], x], dim=-1)
 
 
-def streaming_cost_ratio(voc: CosyVoice3Vocoder, mel: Tensor, chunks: Sequence[int]) -> tuple[float, float]:
-    """(max |streamed - offline|, streamed time / offline time) for ``mel`` [80, T] cut into ``chunks`` frames."""
+def streaming_cost(voc: CosyVoice3Vocoder, mel: Tensor, chunks: Sequence[int]) -> dict[str, float]:
+    """Streamed vs offline vocoding of ``mel`` [80, T] cut into ``chunks`` frames: the largest sample
+    difference, and the cost ratios (process CPU time; convolution multiply-accumulates)."""
     import time
 
-    t0 = time.perf_counter()
+    macs0, t0 = voc.conv_macs, time.process_time()
     ref = voc.vocode_offline(mel)
-    t_off = time.perf_counter() - t0
+    t_off, macs_off = time.process_time() - t0, voc.conv_macs - macs0
     st = voc.new_stream()
     parts, pos = [], 0
-    t0 = time.perf_counter()
+    macs0, t0 = voc.conv_macs, time.process_time()
     for i, n in enumerate(chunks):
         parts.append(voc.vocode([(st, mel[:, pos:pos + n], i == len(chunks) - 1)])[0])
         pos += n
-    t_str = time.perf_counter() - t0
+    t_str, macs_str = time.process_time() - t0, voc.conv_macs - macs0
     got = np.concatenate(parts)
-    if got.shape != ref.shape:
-        return math.inf, t_str / t_off
-    return float(np.abs(got - ref).max()), t_str / t_off
+    diff = float(np.abs(got - ref).max()) if got.shape == ref.shape else math.inf
+    return {"max_abs_diff": diff, "time_ratio": t_str / t_off, "mac_ratio": macs_str / macs_off,
+            "offline_s": t_off, "streamed_s": t_str}
