@@ -54,7 +54,7 @@ def test_chunk_without_finalize_matches_upstream(voc: CosyVoice3Vocoder, ref: di
     out = voc.vocode([(voc.new_stream(), chunk["mel"][0], False)])[0]
     n = chunk["wav"].shape[1]
     # upstream holds back 8 frames; this holds back only what the look-ahead needs (about 4), so it emits more
-    assert n <= out.shape[0] <= 30 * 480
+    assert out.shape[0] == 480 * (30 - 4) - 4 > n
     assert np.abs(out[:n] - chunk["wav"][0]).max() <= 1e-4
     assert np.abs(out - ref["wav"][0, : out.shape[0]]).max() <= 1e-4
 
@@ -94,6 +94,8 @@ def _stream(voc: CosyVoice3Vocoder, mel: np.ndarray, cuts: list[int]) -> np.ndar
     for i, n in enumerate(cuts):
         parts.append(voc.vocode([(st, mel[:, pos:pos + n], i == len(cuts) - 1)])[0])
         pos += n
+        if i < len(cuts) - 1:  # held back: conv_pre's 4 look-ahead frames and the ISTFT overlap, no more
+            assert st.samples_out == max(0, 480 * (pos - 4) - 4)
     assert pos == mel.shape[1]
     return np.concatenate(parts)
 
@@ -152,6 +154,8 @@ def test_bad_input_is_a_client_error(seeded: CosyVoice3Vocoder, long_mel: np.nda
         seeded.vocode([(st, np.zeros((79, 10)), False)])
     with pytest.raises(EngineError):
         seeded.vocode([(st, np.full((80, 4), np.nan), False)])
+    with pytest.raises(EngineError):
+        seeded.vocode([(st, "mel", False)])
     with pytest.raises(EngineError):
         seeded.vocode([(st, long_mel[:, :5], False), (st, long_mel[:, 5:9], False)])
     small = CosyVoice3Vocoder.load(FIX / "model" / "hift.pt", max_frames=20)
