@@ -40,8 +40,9 @@ OTHER_UNITS = {
     "kB": "千字节", "KB": "千字节", "MB": "兆字节", "GB": "吉字节", "TB": "太字节",
 }
 #: measure words after which a count of two is 两 (两个, 两点), not 二
-MEASURE_WORDS = ("个 只 本 张 位 次 点 天 岁 斤 块 条 件 名 辆 家 种 台 部 首 双 杯 碗 瓶 周 倍 份 层 间 年 小时 分钟 "
-                 "星期 回 趟 遍 顿 场 支 把 棵 座 根 片 颗 头 匹 对 套 样 句 封 节 门 所 架 艘 口 元 万 亿 千 百").split()
+MEASURE_WORDS = ("个 只 本 张 位 次 点 天 岁 斤 块 条 件 名 辆 家 种 台 部 首 双 杯 碗 瓶 周 倍 份 层 间 年 "
+                 "小时 分钟 星期 回 趟 遍 顿 场 支 把 棵 座 根 片 颗 头 匹 对 套 样 句 "
+                 "封 节 门 所 架 艘 口 元 万 亿 千 百").split()
 
 
 def _units() -> dict[str, str]:
@@ -66,6 +67,8 @@ _COLON = re.compile(r"(?<=\d)：(?=\d)")
 _ERA_SUFFIX = re.compile(r"(?<![\d.])(\d{1,4})(年(?:\d{1,2}月(?:\d{1,2}[日号])?)?)?\s?"
                          r"(a\.?d\.?|b\.?c\.?e?\.?|c\.?e\.?)(?![A-Za-z])", re.IGNORECASE)
 _NUMERIC_DATE = re.compile(r"(?<![\d.:/·-])(\d{4}|\d{2})([/.·\-])(\d{1,2})\2(\d{1,2})(?![\d.:/·-]|\.\d)")
+#: a version or section number: 1.2.3 → 一点二点三
+_VERSION = re.compile(r"(?<![\d.])\d+(?:\.\d+){2,}(?![\d.])")
 _MOBILE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
 _LANDLINE = re.compile(r"(?<![\d-])(0\d{2,3})-(\d{7,8})(?![\d-])")
 _TIME = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?::(\d{2}))?(?![\d:])\s?([ap]\.?m\.?(?![A-Za-z]))?", re.IGNORECASE)
@@ -77,7 +80,7 @@ _FRACTION = re.compile(r"(-|负)?(?<![\d./])(\d+)/(\d+)(?![\d/]|\.\d)")
 _DIMENSION = re.compile(rf"(?<![\d.])({NUM})\s?[x×*]\s?(?=\d)")
 _UNIT = re.compile(rf"{_SIGN}(?<![\d.])({NUM})\s?({_UNIT_EXPR})(?![A-Za-z])")
 _RANGE = re.compile(rf"(?<![\d.])({NUM})\s?[~～〜—–-]\s?(?=\d)")
-_NEGATIVE = re.compile(rf"(?<![\w.])-(?=(?:{NUM}))")
+_NEGATIVE = re.compile(rf"(?<![A-Za-z0-9.])-(?=(?:{NUM}))")
 _TWO = re.compile(rf"(?<![\d.第])2(?=(?:{'|'.join(MEASURE_WORDS)}))")
 _NUMBER = re.compile(NUM)
 #: a short lower-case (or capitalised) Latin word, or letters spaced one by one, inside Chinese text: an
@@ -216,13 +219,16 @@ def normalize(text: str, locale: str | None = None) -> str:
     """Chinese written text → what a person reads aloud (``locale`` is accepted for symmetry; unused)."""
     text = clean(text).translate(_FULLWIDTH)
     text = _CLOCK_PERIOD.sub(lambda m: ("下午" if m.group(2) in "pP" else "上午") + m.group(1), text)
-    if _HAN.search(text):
-        text = _INITIALISM.sub(_initialism, text)
-    if not any(c.isdigit() for c in text):
-        return text
+    if any(c.isdigit() for c in text):
+        text = _numbers(text)
+    return _INITIALISM.sub(_initialism, text) if _HAN.search(text) else text
+
+
+def _numbers(text: str) -> str:
     text = _COLON.sub(":", text)
     text = _ERA_SUFFIX.sub(_era, text)
     text = _NUMERIC_DATE.sub(_numeric_date, text)
+    text = _VERSION.sub(lambda m: "点".join(say(part) for part in m.group(0).split(".")), text)
     text = _MOBILE.sub(_phone, text)
     text = _LANDLINE.sub(_phone, text)
     text = _TIME.sub(_time, text)
