@@ -15,7 +15,7 @@ from typing import Any
 
 from vtts.workers.engine import EngineError
 
-from . import normalize_en, normalize_ko, ssml
+from . import normalize_en, normalize_ja, normalize_ko, normalize_zh, ssml
 from .lexicon import Lexicon, LexiconSet, request_lexicon
 from .say_as import say_as
 from .script_detect import detect_language
@@ -25,6 +25,8 @@ from .segment import FIRST_SEGMENT_MODES, base_language, split_segments
 NORMALIZERS: dict[str, Callable[[str, str | None], str]] = {
     "en": normalize_en.normalize,
     "ko": normalize_ko.normalize,
+    "zh": normalize_zh.normalize,
+    "ja": normalize_ja.normalize,
 }
 #: phonemes hide in the text as code points of Supplementary Private Use Area-A while it is normalized
 #: and segmented: no rule matches them and no segmenter splits them
