@@ -185,10 +185,10 @@ def normalize(text: str, locale: str | None = None) -> str:
 
 def _numbers(text: str) -> str:
     text = _PHONE.sub(lambda m: "の".join(digits(g) for g in m.groups()), text)
-    text = _VERSION.sub(lambda m: "点".join(say(part) for part in m.group(0).split(".")), text)
     text = _ERA_DATE.sub(_era_date, text)
     text = _ERA_YEAR.sub(lambda m: f"{ERAS[m.group(1)]}{cardinal(m.group(2))}年", text)
     text = _NUMERIC_DATE.sub(_numeric_date, text)
+    text = _VERSION.sub(lambda m: "点".join(say(part) for part in m.group(0).split(".")), text)
     text = _MONTH_DAY.sub(_month_day, text)
     text = _RANGE.sub("から", text)
     text = _TIME.sub(_time, text)
