@@ -310,7 +310,7 @@ def add_parser(subparsers: Any) -> None:
 
     p = subparsers.add_parser("normalize", help="print what the text frontend would read for a text")
     p.add_argument("text", help="text or SSML, or - to read stdin")
-    p.add_argument("--lang", help="language (en, ko, ...); default: detected from the script")
+    p.add_argument("--lang", "--language", dest="lang", help="language (en, ko, zh, ja, ...); default: detected")
     p.add_argument("--locale", help="e.g. en-GB (day-first dates)")
     p.add_argument("--lexicon", help="a lexicon TSV to apply (word<TAB>respelling or /ipa/)")
     p.add_argument("--segments", action="store_true", help="one segment per line, with rate and pauses")
