@@ -39,6 +39,12 @@ def test_normalize(written: str, spoken: str) -> None:
     assert normalize(written) == spoken
 
 
+def test_traditional_locales_get_traditional_characters() -> None:
+    assert normalize("約2500萬人，下午3:30", "zh-TW") == "約兩千五百萬人，下午三點三十分"
+    assert normalize("2500万人", "zh-CN") == normalize("2500万人") == "两千五百万人"
+    assert normalize("1.5億", "zh-Hant-HK") == "一點五億"
+
+
 def test_the_zero_cn2an_drops_is_restored() -> None:
     """cn2an 0.5.24 reads 100001000 as 一亿一千 (the empty 万 group's 零 is lost); every case of it here."""
     assert cardinal("100001000") == "一亿零一千"

@@ -62,6 +62,9 @@ _UNIT_ALT = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 #: a unit, optionally squared or cubed, optionally "per" another unit (km/h, m/s²)
 _UNIT_EXPR = rf"(?:{_UNIT_ALT})(?:[²³]|\^[23])?(?:/(?:{_UNIT_ALT})(?:[²³]|\^[23])?)?"
 _SIGN = r"(-|负)?"
+#: the Simplified characters the rules and cn2an write, and their Traditional forms
+_TRADITIONAL = str.maketrans("两万亿点负摄华兹欧镑韩币卢时钟顷贝转帧吨码纳节号",
+                             "兩萬億點負攝華茲歐鎊韓幣盧時鐘頃貝轉幀噸碼納節號")
 _FULLWIDTH = str.maketrans("０１２３４５６７８９％＄", "0123456789%$")
 _COLON = re.compile(r"(?<=\d)：(?=\d)")
 _ERA_SUFFIX = re.compile(r"(?<![\d.])(\d{1,4})(年(?:\d{1,2}月(?:\d{1,2}[日号])?)?)?\s?"
@@ -215,8 +218,20 @@ def _initialism(match: re.Match[str]) -> str:
     return match.group(0).replace(" ", "").upper()
 
 
+def traditional(locale: str | None) -> bool:
+    """Whether ``locale`` writes Traditional characters (zh-TW, zh-HK, zh-MO, zh-Hant)."""
+    parts = {p.lower() for p in re.split(r"[-_]", locale or "")[1:]}
+    return bool(parts & {"tw", "hk", "mo", "hant"})
+
+
 def normalize(text: str, locale: str | None = None) -> str:
-    """Chinese written text → what a person reads aloud (``locale`` is accepted for symmetry; unused)."""
+    """Chinese written text → what a person reads aloud; for a Traditional ``locale`` (zh-TW, zh-HK) the
+    characters the rules write are Traditional too (兩千, 萬, 點)."""
+    spoken = _normalize(text)
+    return spoken.translate(_TRADITIONAL) if traditional(locale) else spoken
+
+
+def _normalize(text: str) -> str:
     text = clean(text).translate(_FULLWIDTH)
     text = _CLOCK_PERIOD.sub(lambda m: ("下午" if m.group(2) in "pP" else "上午") + m.group(1), text)
     if any(c.isdigit() for c in text):
