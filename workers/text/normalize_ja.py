@@ -55,14 +55,14 @@ _UNIT_EXPR = rf"(?:{_UNIT_ALT})(?:[²³]|\^[23])?(?:/(?:{_UNIT_ALT}))?"
 _FULLWIDTH = str.maketrans("０１２３４５６７８９％＄．／：", "0123456789%$./:")
 _CJK = "\u3400-\u9fff々"
 #: a Japanese phone number (0 then groups joined by hyphens): digit by digit, the hyphen said as の
-_PHONE = re.compile(r"(?<![\d-])(0\d{1,4})-(\d{1,4})-(\d{3,4})(?![\d-])")
+_PHONE = re.compile(r"(?<![\d-])(0\d{1,4}|\d{3,4})-(\d{1,4})-(\d{3,4})(?![\d-])")
 _VERSION = re.compile(r"(?<![\d.])\d+(?:\.\d+){2,}(?![\d.])")
 _ERA_DATE = re.compile(r"(?<![A-Za-z])([RHSTM])\.?\s?(\d{1,2})[./](\d{1,2})[./](\d{1,2})(?![\d.])")
 _ERA_YEAR = re.compile(r"(?<![A-Za-z])([RHSTM])\.\s?(\d{1,2})(?![\d./])")
 _NUMERIC_DATE = re.compile(r"(?<![\d./:-])(\d{4})([/.-])(\d{1,2})\2(\d{1,2})(?![\d./:-])")
 _WEEKDAY = re.compile(rf"[(（]([{WEEKDAYS}])?(?:[・･、]?([祝休振]))?[)）]")
 _MONTH_DAY = re.compile(rf"(?<![\d./])(\d{{1,2}})/(\d{{1,2}})(?=\s?[(（][{WEEKDAYS}祝休振])")
-_RANGE = re.compile(rf"(?<=[\d{_CJK})）])\s?[〜～]\s?(?=[\d{_CJK}])|(?<=\d)\s?~\s?(?=\d)")
+_RANGE = re.compile(rf"(?<=[\d{_CJK})）%])\s?[〜～]\s?(?=[\d{_CJK}])|(?<=\d)\s?~\s?(?=\d)")
 _TIME = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?::(\d{2}))?(?![\d:])")
 _CURRENCY = re.compile(rf"(US\$|[¥￥$€£₩])\s?(-)?({NUM})([万億兆]?)")
 _PERCENT = re.compile(rf"(?<![\d.])({NUM})\s?%")

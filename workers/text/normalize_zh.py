@@ -40,7 +40,7 @@ OTHER_UNITS = {
     "kB": "千字节", "KB": "千字节", "MB": "兆字节", "GB": "吉字节", "TB": "太字节",
 }
 #: measure words after which a count of two is 两 (两个, 两点), not 二
-MEASURE_WORDS = ("个 只 本 张 位 次 点 天 岁 斤 块 条 件 名 辆 家 种 台 部 首 双 杯 碗 瓶 周 倍 份 层 间 年 "
+MEASURE_WORDS = ("个 夜 晚 只 本 张 位 次 点 天 岁 斤 块 条 件 名 辆 家 种 台 部 首 双 杯 碗 瓶 周 倍 份 层 间 年 "
                  "小时 分钟 星期 回 趟 遍 顿 场 支 把 棵 座 根 片 颗 头 匹 对 套 样 句 "
                  "封 节 门 所 架 艘 口 元 万 亿 千 百").split()
 
@@ -74,6 +74,11 @@ _NUMERIC_DATE = re.compile(r"(?<![\d.:/·-])(\d{4}|\d{2})([/.·\-])(\d{1,2})\2(\
 _VERSION = re.compile(r"(?<![\d.])\d+(?:\.\d+){2,}(?![\d.])")
 _MOBILE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
 _LANDLINE = re.compile(r"(?<![\d-])(0\d{2,3})-(\d{7,8})(?![\d-])")
+#: three or more hyphenated groups of 3-4 digits (400-800-8888, 0755-8888-1234): a phone number or a code
+_GROUPS = re.compile(r"(?<![\d-])\d{3,4}(?:-\d{3,4}){2,}(?![\d-])")
+#: a two-digit generation label: 85后, 00后 (said 八五后, 零零后)
+_GENERATION = re.compile(r"(?<![\d.])(\d\d)(?=后)")
+_PERCENT_RANGE = re.compile(rf"(?<![\d.])({NUM})%\s?[~～〜—–-]\s?({NUM})%")
 _TIME = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?::(\d{2}))?(?![\d:])\s?([ap]\.?m\.?(?![A-Za-z]))?", re.IGNORECASE)
 _YEAR = re.compile(r"(公元前|公元|纪元|西元|民国)?(?<![\d.])(\d{2,4})(?=年)(?!年[前后来间代级底初中末度内])")
 _DAY_HAO = re.compile(r"(\d{1,2}月)(\d{1,2})号")
@@ -246,10 +251,13 @@ def _numbers(text: str) -> str:
     text = _VERSION.sub(lambda m: "点".join(say(part) for part in m.group(0).split(".")), text)
     text = _MOBILE.sub(_phone, text)
     text = _LANDLINE.sub(_phone, text)
+    text = _GROUPS.sub(lambda m: "，".join(digits(g) for g in m.group(0).split("-")), text)
+    text = _GENERATION.sub(lambda m: digits(m.group(1)), text)
     text = _TIME.sub(_time, text)
     text = _YEAR.sub(_year, text)
     text = _DAY_HAO.sub(r"\1\2日", text)
     text = _CURRENCY.sub(_currency, text)
+    text = _PERCENT_RANGE.sub(lambda m: f"百分之{say(m.group(1))}到百分之{say(m.group(2))}", text)
     text = _PERCENT.sub(_percent, text)
     text = _FRACTION.sub(_fraction, text)
     text = _DIMENSION.sub(lambda m: say(m.group(1)) + "乘", text)
