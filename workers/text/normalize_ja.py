@@ -5,7 +5,8 @@ counter's sound changes (三百 さんびゃく, 一本 いっぽん): that is w
 The rules here pick what surrounds a number: dates (2024/01/30, era abbreviations R.4 → 令和四年, the weekday in
 brackets (水) → 水曜日), ranges with 〜 (から), clock times (10:30 → 十時三十分), money after a currency sign
 (¥1,000 → 千円), percentages, units with SI prefixes, fractions (1/2 → 二分の一, √ → ルート), negative numbers
-(マイナス) and decimals (二十五点三).
+(マイナス) and decimals (二十五点三). A numeral that would spell another word for a dictionary-based G2P
+(五分 ごぶ, 十分 じゅうぶん) stays in digits.
 """
 
 from __future__ import annotations
@@ -37,6 +38,16 @@ OTHER_UNITS = {"°C": "度", "℃": "度", "°F": "華氏度", "°": "度", "h":
                "mL": "ミリリットル", "t": "トン", "ha": "ヘクタール", "dB": "デシベル", "KB": "キロバイト",
                "ft": "フィート", "mi": "マイル", "lb": "ポンド", "oz": "オンス", "mph": "マイル毎時", "cc": "シーシー"}
 _PER = {"h": "時", "s": "秒", "min": "分"}
+#: a kanji numeral that, with the character after it, spells a word of its own which dictionary-based
+#: Japanese G2Ps (pyopenjtalk / MeCab, as Kokoro and GPT-SoVITS use) read as that word: 五分 ごぶ (not ごふん),
+#: 十分 じゅうぶん, 十二分 じゅうにぶん, 八頭 やつがしら, 千歳 ちとせ, 百足 むかで. There the number stays in Arabic
+#: digits, which every Japanese G2P reads as a number (5分 ごふん). 分の (a fraction) is not one of them.
+LEXICAL_TRAPS = {"二": "分", "五": "分", "八": "分頭", "九": "分頭", "十": "分", "十二": "分", "千": "歳頭",
+                 "百": "足"}
+#: numerals read as names (十三 じゅうそう, 九十九 つくも) when no counter follows them
+NAME_TRAPS = ("十三", "九十九")
+#: 頃 after a clock hour in kanji is read ころ by those G2Ps: written ごろ, as it is said
+_HOUR_GORO = re.compile("(?<=[〇零一二三四五六七八九十]時)頃")
 
 
 def _units() -> dict[str, str]:
@@ -105,6 +116,21 @@ def say(text: str) -> str:
                               if fraction else "")
 
 
+def _trap(kanji: str, after: str) -> bool:
+    """Whether ``kanji`` followed by ``after`` would be read as another word (see LEXICAL_TRAPS)."""
+    follow = LEXICAL_TRAPS.get(kanji, "")
+    if after[:1] and after[0] in follow and not (after[0] == "分" and after[1:2] == "の"):
+        return True
+    return kanji in NAME_TRAPS and not re.match(rf"[{_CJK}]", after[:1])
+
+
+def _integer(match: re.Match[str]) -> str:
+    spoken = say(match.group(0))
+    if "." not in match.group(0) and _trap(spoken, match.string[match.end():match.end() + 2]):
+        return match.group(0).replace(",", "")
+    return spoken
+
+
 def _era_date(match: re.Match[str]) -> str:
     era, year, month, day = match.groups()
     return f"{ERAS[era]}{cardinal(year)}年{cardinal(month)}月{cardinal(day)}日"
@@ -137,7 +163,8 @@ def _time(match: re.Match[str]) -> str:
         return match.group(0)
     spoken = cardinal(str(hour)) + "時"
     if minute or second:
-        spoken += cardinal(str(minute)) + "分"
+        after = "分" + match.string[match.end():match.end() + 1]
+        spoken += (str(minute) if _trap(cardinal(str(minute)), after) else cardinal(str(minute))) + "分"
     if second and int(second):
         spoken += cardinal(str(int(second))) + "秒"
     return spoken
@@ -198,4 +225,5 @@ def _numbers(text: str) -> str:
     text = _MIXED.sub(lambda m: say(m.group(1)) + "と", text)
     text = _FRACTION.sub(_fraction, text)
     text = _UNIT.sub(_unit, text)
-    return _NUMBER.sub(lambda m: say(m.group(0)), text)
+    text = _NUMBER.sub(_integer, text)
+    return _HOUR_GORO.sub("ごろ", text)
