@@ -131,6 +131,19 @@ EN_CONVENTIONS: list[Convention] = [
                "is a reading of the glyph", lambda t: re.sub(r"\bx\b(?! (?:" + _EN_NUM + r")\b)", "times", t)),
     Convention("quarters", "three quarters", "US 'fourths' and 'quarters' are both common; vTTS says quarters",
                lambda t: re.sub(r"\bfourths?\b", lambda m: m.group(0).replace("fourth", "quarter"), t)),
+    Convention("range dash", "two to five (2-5)", "a dash between numbers is said 'to'; the cases leave some "
+               "dashes unsaid, which a reader cannot do", lambda t: re.sub(
+                   rf"\b({_EN_NUM}|[ap]m|s) to (?=(?:{_EN_NUM})\b)", r"\1 ", t)),
+    Convention("currency once in a range", "five to ten dollars ($5-$10)", "the currency is said once, after "
+               "the range, as in speech", lambda t: re.sub(rf"\b(?:{_CURRENCY_WORDS}) (?=(?:{_EN_NUM})\b)", "", t)),
+    Convention("regnal 'the'", "Henry the eighth, Sam the second", "a roman numeral after a name is said with "
+               "'the'", lambda t: re.sub(r"\bthe (?=(?:first|second|third|\w+th)\b(?! of))", "", t)),
+    Convention("hashtag", "hashtag word (#word)", "'#' before a word is a hashtag today; 'hash' names the glyph",
+               lambda t: t.replace("hashtag", "hash")),
+    Convention("Mrs.", "Missus", "the same sound; spelled the way the phonemizer says it", lambda t: re.sub(
+        r"\bmissus\b", "misses", t)),
+    Convention("multiplication", "two times eight (2*8)", "'*' between numbers is said 'times'; 'asterisk' "
+               "names the glyph", lambda t: t.replace("asterisk", "times")),
     Convention("short numbers' grouping", "two oh four or two hundred four, fourteen twenty-eight",
                f"a number of up to {MAX_REGROUP_DIGITS} digits may be said as a cardinal, in pairs or digit by "
                "digit ('oh' or 'zero'); vTTS reads cardinals, years and house numbers in pairs", _regroup),
@@ -160,7 +173,7 @@ def canonical(text: str, lang: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     while _SPELLED.search(text):
         text = _SPELLED.sub(r"\1", text)
-    text = "".join(" " if unicodedata.category(c).startswith("P") else c for c in text)
+    text = "".join(" " if unicodedata.category(c).startswith("P") or c in "`´" else c for c in text)
     if lang in UNSPACED:
         return re.sub(r"\s+", "", text)
     return " ".join(text.split())

@@ -12,7 +12,7 @@ ONES = (
     "seventeen eighteen nineteen"
 ).split()
 TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-SCALES = ("", "thousand", "million", "billion", "trillion", "quadrillion")
+SCALES = ("", "thousand", "million", "billion", "trillion", "quadrillion", "quintillion", "sextillion")
 _ORDINAL_IRREGULAR = {
     "one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth", "nine": "ninth",
     "twelve": "twelfth",
@@ -119,7 +119,8 @@ def number(text: str) -> str:
     plain = text.replace(",", "")
     if not plain.isdigit():
         return text
-    if len(plain) > MAX_CARDINAL_DIGITS or (len(plain) > 1 and plain.startswith("0")):
+    grouped = "," in text and not plain.startswith("0") and len(plain) <= 3 * len(SCALES)
+    if not grouped and (len(plain) > MAX_CARDINAL_DIGITS or (len(plain) > 1 and plain.startswith("0"))):
         return digits(plain)
     return cardinal(int(plain))
 
