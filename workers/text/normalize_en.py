@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from . import abbreviations_en, units_en
 from .markup import clean
-from .numbers_en import ONES, cardinal, decade, decimal, digits, fraction, number, ordinal, year
+from .numbers_en import ONES, cardinal, decade, decimal, digits, fraction, house_number, number, ordinal, year
 
 MONTHS = "January February March April May June July August September October November December".split()
 _MONTH_KEYS = {m[:3].lower(): i + 1 for i, m in enumerate(MONTHS)}
@@ -164,11 +164,11 @@ _ISO_DATE = re.compile(r"(?<![\w.,/-])(\d{4})([-/.])(\d{1,2})\2(\d{1,2})\b(?![-/
 _NUMERIC_DATE = re.compile(r"(?<![\d/.-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\d/-]|\.\d)")
 _NAMED_DATE = re.compile(
     rf"\b{_MONTH}\.?(?:\s+|-)(?P<day>\d{{1,2}})(?P<suffix>st|nd|rd|th)?\b(?!:|\.\d)"
-    rf"(?:(?:,?\s+|-)(?P<year>\d{{4}})\b)?"
+    rf"(?:(?:,\s*|\s+|-)(?P<year>\d{{4}})\b)?"
 )
 _DAY_FIRST_DATE = re.compile(
     rf"(?:\bthe\s+)?\b(?P<day>\d{{1,2}})(?P<suffix>st|nd|rd|th)?(?:\s+|-)(?:of\s+)?{_MONTH}\b\.?"
-    rf"(?:(?:,?\s+|-)(?P<year>\d{{4}})\b)?"
+    rf"(?:(?:,\s*|\s+|-)(?P<year>\d{{4}})\b)?"
 )
 _MONTH_YEAR = re.compile(rf"\b{_MONTH}\.?,?\s+(?P<year>\d{{4}})\b")
 
@@ -381,6 +381,11 @@ _YEAR_WORDS = (r"in|since|by|from|until|till|of|year|circa|c\.|before|after|duri
                r"autumn|fall|winter|around|through|to|and|or|between|" + "|".join(MONTHS))
 _YEAR_CONTEXT = re.compile(rf"\b(?:{_YEAR_WORDS}),? $", re.IGNORECASE)
 _YEAR = re.compile(r"(?<![\w.,$-])(1[1-9]\d\d|20\d\d)(?!\d|,\d|\.\d)(?!\s?(?:%|percent))")
+#: a house number before a street name is said in pairs: "1428 Elm St." → "fourteen twenty-eight Elm Street"
+_HOUSE_NUMBER = re.compile(
+    r"\b(\d{3,4})(?= (?:[NSEW]\.? |North |South |East |West )?(?:[A-Z][a-z]+ |\d+(?:st|nd|rd|th) )+"
+    r"(?:St|Street|Ave|Avenue|Rd|Road|Blvd|Boulevard|Dr|Drive|Ln|Lane|Way|Ct|Court|Pl|Place|Hwy|Highway|Pkwy|Parkway)"
+    r"\b)")
 _YEAR_ERA = re.compile(r"\b(\d{1,4})\s?(BC|AD|BCE|CE|B\.C\.?|A\.D\.?)(?=\W|$)")
 #: fiscal quarters: "2Q22", "3Q2024" → "the second quarter of twenty twenty-two"
 _QUARTER = re.compile(r"\b([1-4])Q(\d{2}|\d{4})\b")
@@ -571,6 +576,7 @@ def normalize(text: str, locale: str | None = None) -> str:
     if "*" in text:
         text = _STAR.sub(lambda m: f"{say_number(m.group(1))} times {say_number(m.group(2))}", text)
     text = _UNIT.sub(_unit, text)
+    text = _HOUSE_NUMBER.sub(lambda m: house_number(m.group(1)), abbreviations_en.addresses(text))
     text = abbreviations_en.expand(text)
     text = _YEAR_ERA.sub(lambda m: f"{year(int(m.group(1)))} {'-'.join(m.group(2).replace('.', ''))}", text)
     text = _VERSION.sub(lambda m: " point ".join(number(p) for p in m.group(1).split(".")), text)
