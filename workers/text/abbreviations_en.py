@@ -35,6 +35,14 @@ WITH_PERIOD = {
     "Nov": "November", "Dec": "December", "dist": "district", "Mtn": "Mountain", "Pkwy": "Parkway",
     "Ste": "Suite", "Assn": "Association", "Assoc": "Associates", "Gov't": "Government", "yr": "year",
     "yrs": "years", "hrs": "hours", "mins": "minutes", "secs": "seconds", "wk": "week", "wks": "weeks",
+    # cooking: measures written without a number, and recipe words
+    "tsp": "teaspoon", "tbsp": "tablespoon", "Tbsp": "tablespoon", "pkg": "package", "doz": "dozen",
+    "qty": "quantity", "Qty": "Quantity", "ea": "each", "oz": "ounce", "lb": "pound",
+    # documents and letters
+    "incl": "including", "excl": "excluding", "esp": "especially", "orig": "original", "encl": "enclosure",
+    "Encl": "Enclosure", "attn": "attention", "Attn": "Attention", "ibid": "ibidem", "Ibid": "Ibidem",
+    "ed": "edition", "eds": "editors", "Eds": "Editors", "trans": "translated by", "repr": "reprinted",
+    "rev": "revised", "supp": "supplement", "Supp": "Supplement", "bk": "book", "Bk": "Book",
 }
 #: abbreviations that never end a sentence: a capitalized word after them is a name ("vs. Chelsea")
 _NEVER_FINAL = frozenset({"vs", "approx", "ext", "Rm", "rm", "Apt", "apt", "tel", "Tel", "Ste", "Mon", "Tue", "Tues",
@@ -45,6 +53,13 @@ BEFORE_NUMBER = {
     "Ch": "chapter", "ch": "chapter", "Fig": "figure", "fig": "figure", "p": "page", "pp": "pages",
     "Pg": "page", "pg": "page", "Art": "article", "art": "article", "Sec": "section", "sec": "section",
     "Ex": "example", "Eq": "equation", "eq": "equation", "Op": "opus", "Tab": "table",
+    # documents: sections, paragraphs, lines, columns, appendices, parts, plural forms
+    "Para": "paragraph", "para": "paragraph", "Paras": "paragraphs", "paras": "paragraphs", "Sect": "section",
+    "sect": "section", "Secs": "sections", "secs": "sections", "App": "appendix", "Ref": "reference",
+    "ref": "reference", "Col": "column", "col": "column", "Pt": "part", "pt": "part", "Vols": "volumes",
+    "vols": "volumes", "Chs": "chapters", "chs": "chapters", "Figs": "figures", "figs": "figures",
+    "Eqs": "equations", "eqs": "equations", "Thm": "theorem", "Def": "definition", "ll": "lines", "l": "line",
+    "Ed": "edition", "ed": "edition", "Rev": "revision", "Sch": "schedule", "Cl": "clause", "cl": "clause",
 }
 #: street types written without their period at the end of an address line ("Arques Ave", "1st st")
 STREET_TYPES = {"ave": "Avenue", "blvd": "Boulevard", "rd": "Road", "ln": "Lane", "hwy": "Highway", "pkwy": "Parkway",

@@ -105,8 +105,9 @@ _PHONE = re.compile(
     r"|(?<![\w+/.,-])(?P<s1>\d{3})-(?P<s2>\d{2})-(?P<s3>\d{4})(?![\w-])"  # US social security number
 )
 _IP = re.compile(r"(?<![\w.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d)")
-_CODE_WORDS = re.compile(r"\b(code|PIN|pin|zip|ZIP|account|acct|card|extension|ext|flight|serial|order|ticket|"
-                         r"tracking|confirmation|ID|room|Room|gate|Gate|suite|Suite)(\.?:?\s+#?)(\d{3,})\b")
+_CODE_WORDS = re.compile(r"\b((?i:code|pin|zip|account|acct|card|extension|ext|flight|serial|order|ticket|"
+                         r"tracking|confirmation|booking|reference|ref|seat|room|gate|suite)|ID)(\.?:?\s+#?)"
+                         r"(\d{3,}|[A-Z]{1,3}-?\d{1,5}[A-Z]?)\b")
 _HASH_NUMBER = re.compile(r"(?<![\w&])#(?=\d)")
 
 
@@ -121,7 +122,10 @@ def _phone(match: re.Match[str]) -> str:
 
 
 def _code(match: re.Match[str]) -> str:
-    return f"{match.group(1)}{match.group(2).rstrip('#').replace(':', '')}{digits(match.group(3))}"
+    """A code after the word that names it, character by character: "flight BA2490" → "B-A two four nine zero"."""
+    parts = re.findall(r"\d+|[A-Z]+", match.group(3))
+    spoken = " ".join(digits(p) if p.isdigit() else "-".join(p) for p in parts)
+    return f"{match.group(1)}{match.group(2).rstrip('#').replace(':', '')}{spoken}"
 
 
 # --------------------------------------------------------------------------- dates and times
@@ -207,7 +211,7 @@ def _named_date(match: re.Match[str], day_first: bool) -> str:
 
 
 #: time zones said letter by letter after a time ("5 pm EST", "11:30 GMT", "1:59 p.m. e.s.t.")
-TIME_ZONES = ("EST EDT CST CDT MST MDT PST PDT AKST AKDT HST GMT UTC BST CET CEST EET EEST WET WEST IST JST KST "
+TIME_ZONES = ("EST EDT CST CDT MST MDT PST PDT AKST AKDT HST GMT UTC BST CET CEST EET EEST IST JST KST "
               "AEST AEDT ACST AWST NZST NZDT SGT HKT ET CT MT PT").split()
 _ZONE = ("(?:\\s?(?P<tz>(?i:" + "|".join(r"\.?".join(z) for z in sorted(TIME_ZONES, key=len, reverse=True))
          + r")\.?)(?![A-Za-z]))?")
@@ -468,8 +472,8 @@ def _alnum(match: re.Match[str]) -> str:
     for p in parts:
         if p.isdigit():
             spoken.append(digits(p) if len(p) > 3 or p.startswith("0") else cardinal(int(p)))
-        else:
-            spoken.append(p)
+        else:  # a short capital run is letters ("BA2490", "A7X"), spelled; a longer or lower-case one a word
+            spoken.append("-".join(p) if p.isupper() and len(p) <= 3 else p)
     return " ".join(spoken)
 
 
@@ -506,12 +510,12 @@ _SYMBOLS = [
     # a currency sign with no amount, a lone hash or at sign: their names
     (re.compile(r"\s*\$\s*"), " dollar "), (re.compile(r"\s*€\s*"), " euro "), (re.compile(r"\s*£\s*"), " pound "),
     (re.compile(r"\s*¥\s*"), " yen "), (re.compile(r"\s*₩\s*"), " won "), (re.compile(r"\s*₹\s*"), " rupee "),
-    (re.compile(r"\s*#\s*"), " hash "), (re.compile(r"\s*@\s*"), " at "),
+    (re.compile(r"\b([A-G])#"), r"\1 sharp"), (re.compile(r"\s*#\s*"), " hash "), (re.compile(r"\s*@\s*"), " at "),
     (re.compile(r"§\s*"), "section "),
     (re.compile(r"\s*©\s*"), " copyright "),
     (re.compile(r"[®™]"), ""),
     # "and/or", "he/she": the alternatives said one after the other; other words: the slash is said
-    (re.compile(r"\b(and|he|his|him|s)/(or|she|her|he)\b", re.IGNORECASE), r"\1 \2"),
+    (re.compile(r"\b(and|either|he|his|him|s)/(or|she|her|he)\b", re.IGNORECASE), r"\1 \2"),
     (re.compile(r"(?<=[A-Za-z])\s?/\s?(?=[A-Za-z])|(?:^|(?<=\s))/(?=\s|$|[^\w\s])"), " slash "),
     (re.compile(r"[*_^|\\]+"), " "),
     (re.compile(r"\s*°"), " degrees"),
@@ -542,7 +546,7 @@ def normalize(text: str, locale: str | None = None) -> str:
         return _symbols(abbreviations_en.expand(text))
     if _DIGITS3.search(text):
         text = _PHONE.sub(_phone, text)
-        text = _CODE_WORDS.sub(_code, text)
+    text = _CODE_WORDS.sub(_code, text)
     if "." in text:
         text = _IP.sub(lambda m: " dot ".join(digits(g) for g in m.groups()), text)
     text = _HASH_NUMBER.sub("number ", text)
