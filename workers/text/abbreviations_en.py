@@ -216,7 +216,8 @@ def _street(match: re.Match[str]) -> str:
         return match.group(0)
     if match.group(1).isupper() and not before.isupper():  # "the Ata ST": capitals in mixed text are a name
         return match.group(0)
-    return STREET_TYPES[match.group(1).lower()]
+    ends = match.group(0).endswith(".") and _keeps_period(match.string, match.end())
+    return STREET_TYPES[match.group(1).lower()] + ("." if ends else "")
 
 
 def addresses(text: str) -> str:

@@ -242,7 +242,9 @@ def _time_ampm(match: re.Match[str]) -> str:
 
 def _zone(match: re.Match[str]) -> str:
     zone = match.group("tz")
-    return " " + "-".join(zone.replace(".", "").upper()) if zone else ""
+    if not zone:
+        return ""
+    return " " + "-".join(zone.replace(".", "").upper()) + ("." if zone.endswith(".") and _keeps_period(match) else "")
 
 
 def _time_24(match: re.Match[str]) -> str:
