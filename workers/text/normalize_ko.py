@@ -109,6 +109,12 @@ def say(text: str) -> str:
 
 
 def _counted(match: re.Match[str]) -> str:
+    """A number and its counter; a digit right after ("3월2일") starts a new word."""
+    spoken = _counted_words(match)
+    return spoken + " " if match.string[match.end():match.end() + 1].isdigit() else spoken
+
+
+def _counted_words(match: re.Match[str]) -> str:
     amount, counter = match.group(1), match.group(2)
     value = amount.replace(",", "")
     after = match.string[match.end():match.end() + 6].lstrip()
@@ -237,6 +243,8 @@ def _fraction(text: str) -> str:
         root, num, den = match.groups()
         spoken = f"{say(den)}분의 {'루트 ' if root else ''}{say(num)}"
         out.append(text[last:match.start()])
+        if match.start() > 1 and text[match.start() - 1] in "과와" and text[match.start() - 2].isdigit():
+            out.append(" ")  # "1과1/2": 일과 이분의 일
         out.append(spoken)
         rest = text[match.end():]
         fixed = agree(spoken, rest)
