@@ -146,7 +146,8 @@ EN_CONVENTIONS: list[Convention] = [
                "names the glyph", lambda t: t.replace("asterisk", "times")),
     Convention("short numbers' grouping", "two oh four or two hundred four, fourteen twenty-eight",
                f"a number of up to {MAX_REGROUP_DIGITS} digits may be said as a cardinal, in pairs or digit by "
-               "digit ('oh' or 'zero'); vTTS reads cardinals, years and house numbers in pairs", _regroup),
+               "digit ('oh' or 'zero'); vTTS reads quantities as cardinals, years and house numbers in pairs, codes "
+               "digit by digit", _regroup),
 ]
 
 _KO_DIGIT = "영일이삼사오육칠팔구공"
