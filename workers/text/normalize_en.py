@@ -335,7 +335,7 @@ _UNIT = re.compile(rf"(?<![\w.$€£¥₩₹])(?P<neg>[-–])?(?P<a>{NUM})(?:\s?
                    rf"\s?(?P<unit>{units_en.UNIT_PATTERN})(?![\w²³/])\.?")
 #: a number then a closing double quote with no opening one before it: inches ('a 12" pizza')
 _INCHES = re.compile(rf"(?<![\w.])({NUM})(?:\"|″|”)(?!\w)")
-_FEET_INCHES = re.compile(r"\b(\d{1,2})'\s?(\d{1,2})(?:\"|''|”)")
+_FEET_INCHES = re.compile(r"\b(\d{1,2})(?:'\s?|\s?ft\.?\s)(\d{1,2})(?:\"|''|”|\s?in\b(?:\.(?=\s+[a-z]))?)")
 
 
 def _unit(match: re.Match[str]) -> str:
