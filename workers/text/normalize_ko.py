@@ -71,7 +71,7 @@ _PHONE = re.compile(
 _EMAIL = re.compile(r"(?<![\w.+-])([\w.+-]+)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?<!\.)")
 _DOMAIN = re.compile(r"(?<![\w.@])([A-Za-z0-9-]+)((?:\.[A-Za-z]{2,4})*\.(?:" + "|".join(TOP_DOMAINS) + r"))\b(?![.@])")
 _FILE = re.compile(r"(?<=[\w가-힣])\.(" + "|".join(FILE_EXTENSIONS) + r")\b", re.IGNORECASE)
-_CODE = re.compile(r"(" + "|".join(_CODE_WORDS) + r")(\s*:?\s*)(\d{2,})(?!\d)")
+_CODE = re.compile(r"(" + "|".join(_CODE_WORDS) + r")(\s*:?\s*)(\d{2,})(?!\d|[가-힣]|[.,]\d)")
 _MDY = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4})(?![\d/])")
 _WEEKDAY = re.compile(r"\s?\(([월화수목금토일])\)")
 _WEEKDAY_RANGE = re.compile(r"\s?\(([월화수목금토일])\s?[〜~～-]\s?([월화수목금토일])\)")
