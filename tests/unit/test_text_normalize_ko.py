@@ -30,7 +30,8 @@ CASES = {
     "e-mail, domains and file names": [
         ("ceo@example.co.kr 으로, 홈페이지 shop.com", "ceo 골뱅이 example 닷 씨오 닷 케이알 으로, 홈페이지 shop 닷 컴"),
         ("사진.PNG", "사진 닷 피엔지")],
-    "codes digit by digit": [("인증번호 4071, 카드 끝자리 9021", "인증번호 사영칠일, 카드 끝자리 구영이일")],
+    "codes digit by digit": [("인증번호 4071, 카드 끝자리 9021", "인증번호 사영칠일, 카드 끝자리 구영이일"),
+                             ("빈 자리 20개", "빈 자리 스무 개")],
     "month-first dates, weekdays and ranges": [
         ("12/25/2025 공휴일", "이천이십오 년 십이월 이십오 일 공휴일"),
         ("3월2일(월)〜6일(금), 7〜9일(화〜목)",
