@@ -163,6 +163,39 @@ KO_CONVENTIONS: list[Convention] = [
 ]
 CONVENTIONS: dict[str, list[Convention]] = {"en": EN_CONVENTIONS, "ko": KO_CONVENTIONS}
 
+_ZH_NUMERAL = "零一二三四五六七八九十两"
+ZH_CONVENTIONS: list[Convention] = [
+    Convention("part of the day", "下午三点四分 (03:04pm), 十三点十分 (13:10pm)", "Chinese says the part of the day "
+               "before the clock time, and none with a 24-hour time; the cases keep the English 'pm' after it",
+               lambda t: re.sub(r"下午(?=(?:十[三四五六七八九]|二十[一二三四]?)点)", "", re.sub(
+                   rf"([{_ZH_NUMERAL}]+点差?(?:[{_ZH_NUMERAL}]+分)?(?:[{_ZH_NUMERAL}]+秒)?)(am|pm)",
+                   lambda m: ("上午" if m.group(2) == "am" else "下午") + m.group(1), t))),
+    Convention("一十 after 零", "一百亿零一十万", "inside a number 十 is said 一十 (一百一十); the cases drop the 一 "
+               "after 零 in one group only", lambda t: t.replace("零一十", "零十")),
+    Convention("号 for the day", "六号 (6号), 三月八日 (3月8号)", "号 is how a day is said, 日 how it is written; vTTS "
+               "writes 日 only after a month, where the number is a date for sure (6号楼 is a building)",
+               lambda t: re.sub(rf"([{_ZH_NUMERAL}]+)号", r"\1日", t)),
+]
+
+
+def _ja_trap_digits(text: str) -> str:
+    from vtts.workers.text.normalize_ja import cardinal
+
+    return re.sub(r"\d+(?=分(?!の)|[頭歳足])|(?<!\d)(?:13|99)(?![\d\u3400-\u9fff])",
+                  lambda m: cardinal(m.group(0)), text)
+
+
+JA_CONVENTIONS: list[Convention] = [
+    Convention("numerals that spell another word", "5分, 8頭, 13から (五分 ごぶ, 十分 じゅうぶん, 十三 じゅうそう)",
+               "dictionary-based G2Ps (pyopenjtalk, MeCab: Kokoro, GPT-SoVITS) read these kanji as words of "
+               "their own; the digits are read as the number", _ja_trap_digits),
+    Convention("ごろ after an hour", "二時ごろ", "頃 after a clock hour is read ころ by those G2Ps; ごろ is how "
+               "it is said, and both spellings are standard", lambda t: t.replace("時頃", "時ごろ")),
+    Convention("mixed numbers", "一と二分の一 (1 1/2)", "Japanese joins a whole number and a fraction with と (the "
+               "cases' own 1と1/3); 荷 is no reading of it", lambda t: t.replace("荷", "と")),
+]
+CONVENTIONS.update(zh=ZH_CONVENTIONS, ja=JA_CONVENTIONS)
+
 
 # --------------------------------------------------------------------------- canonical form
 

@@ -89,3 +89,24 @@ def test_public_cases() -> None:
     right, total = sum(r for r, _ in scores.values()), sum(n for _, n in scores.values())
     assert total and right / total >= MIN_EXACT, scores
     assert all(r / n >= MIN_CLASS_EXACT for r, n in scores.values()), scores
+
+
+def test_the_evaluator_accepts_the_listed_conventions_only() -> None:
+    """``vtts eval --normalization`` counts vTTS's conventions as alternatives, never a real miss."""
+    from vtts.normalization_eval import judge
+
+    assert judge("午後三時5分", "午後三時五分", "ja")[0] == "alternative"
+    assert judge("十三から十四世紀", "十三から十四世紀", "ja")[0] == "right"
+    assert judge("13から十四世紀", "十三から十四世紀", "ja")[0] == "alternative"
+    assert judge("二時ごろ", "二時頃", "ja")[0] == "alternative"
+    assert judge("一と二分の一", "一荷二分の一", "ja")[0] == "alternative"
+    assert judge("1000年代", "千年代", "ja")[0] == "miss"  # digits left where no word is at stake
+    assert judge("午後三時6分", "午後三時五分", "ja")[0] == "miss"
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")
+def test_every_class_right_or_an_accepted_alternative() -> None:
+    from vtts.normalization_eval import evaluate, load_cases
+
+    scores, _, _ = evaluate({"ja": load_cases(CORPUS.parent)["ja"]})
+    assert all(s.accuracy >= 0.95 for s in scores), [(s.cls, s.accuracy) for s in scores]
