@@ -80,7 +80,7 @@ _GROUPS = re.compile(r"(?<![\d-])\d{3,4}(?:-\d{3,4}){2,}(?![\d-])")
 _GENERATION = re.compile(r"(?<![\d.])(\d\d)(?=后)")
 _PERCENT_RANGE = re.compile(rf"(?<![\d.])({NUM})%\s?[~～〜—–-]\s?({NUM})%")
 _TIME = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?::(\d{2}))?(?![\d:])\s?([ap]\.?m\.?(?![A-Za-z]))?", re.IGNORECASE)
-_YEAR = re.compile(r"(公元前|公元|纪元|西元|民国)?(?<![\d.])(\d{2,4})(?=年)(?!年[前后来间代级底初中末度内])")
+_YEAR = re.compile(r"(公元前|公元|纪元|西元|民国)?(?<![\d.])(\d{2,4})(?=年)")
 _DAY_HAO = re.compile(r"(\d{1,2}月)(\d{1,2})号")
 _CURRENCY = re.compile(rf"(US\$|HK\$|NT\$|RMB|[$￥¥€£₩₽₹])\s?{_SIGN}({NUM})([万亿]?)")
 _PERCENT = re.compile(rf"{_SIGN}(?<![\d.])({NUM})\s?([%‰])")
@@ -89,7 +89,7 @@ _DIMENSION = re.compile(rf"(?<![\d.])({NUM})\s?[x×*]\s?(?=\d)")
 _UNIT = re.compile(rf"{_SIGN}(?<![\d.])({NUM})\s?({_UNIT_EXPR})(?![A-Za-z])")
 _RANGE = re.compile(rf"(?<![\d.])({NUM})\s?[~～〜—–-]\s?(?=\d)")
 _NEGATIVE = re.compile(rf"(?<![A-Za-z0-9.])-(?=(?:{NUM}))")
-_TWO = re.compile(rf"(?<![\d.第])2(?=(?:{'|'.join(MEASURE_WORDS)}))")
+_TWO = re.compile(rf"(?<![\d.第])2(?=(?:{'|'.join(MEASURE_WORDS)}))(?!年级)")
 _NUMBER = re.compile(NUM)
 #: a short lower-case (or capitalised) Latin word, or letters spaced one by one, inside Chinese text: an
 #: initialism (nba, c e o), written upper-case so it is spelled letter by letter
@@ -175,10 +175,15 @@ def _time(match: re.Match[str]) -> str:
 def _year(match: re.Match[str]) -> str:
     era, year = match.group(1) or "", match.group(2)
     after = match.string[match.end() + 1:match.end() + 4]
-    # 2015年, 05年, 公元前202年, 12年3月 are years read digit by digit; "3年" or "12年" alone is a duration
-    if era or len(year) == 4 or year.startswith("0") or re.match(r"\d{1,2}月", after):
+    # 2015年, 2015年底, 1990年代, 05年, 公元前202年, 12年3月 are years, read digit by digit; 12年, 90年代, 3年级
+    # and a round 1000年前 (a thousand years ago) are counts
+    if era:
         return era + digits(year)
-    return era + say(year)
+    if after.startswith("级") or (len(year) == 4 and year.endswith("00") and after[:1] in ("前", "来", "间")):
+        return say(year)
+    if len(year) == 4 or year.startswith("0") or re.match(r"\d{1,2}月", after):
+        return digits(year)
+    return say(year)
 
 
 def _currency(match: re.Match[str]) -> str:
