@@ -111,7 +111,9 @@ CASES = {
     ],
     "dimensions": [("A 4x6 ft rug and a 2.5 x 3 m room.",
                     "A four by six feet rug and a two point five by three meters room."),
-                   ("He is 6 ft 2 in.", "He is six feet two inches.")],
+                   ("He is 6 ft 2 in.", "He is six feet two inches."),
+                   ("A 15 cm x 20 cm tile at 60 fps.", "A fifteen centimeters by twenty centimeters tile at sixty "
+                                                      "frames per second.")],
     "cooking abbreviations": [("Add 2 tbsp. butter and 1 doz. eggs, 3 oz. cheese.",
                                "Add two tablespoons butter and one dozen eggs, three ounces cheese.")],
     "codes and flight numbers": [("Flight BA2490 boards at gate C7.",
@@ -135,6 +137,9 @@ CASES = {
         ("Call (123)-123-5678-1111, SSN 123-45-6789, ping 10.0.0.254.",
          "Call one two three, one two three, five six seven eight, one one one one, SSN one two three, four five, "
          "six seven eight nine, ping one zero dot zero dot zero dot two five four."),
+        ("Dial +44 (0)20 7946 0958 or 800-555-1234 x 12.",
+         "Dial plus four four, two zero, seven nine four six, zero nine five eight or eight zero zero, five five "
+         "five, one two three four, extension one two."),
     ],
     "money: trailing zeros, per unit, full ranges": [
         ("Fees: $20.500, $350/yr and $50.00-$100.00.",

@@ -26,7 +26,8 @@ CASES = {
     # issue 19: one case per rule family, written here (not taken from the public cases)
     "phone numbers by group, with a country code": [
         ("국제전화 +82 10-9876-5432, 사무실 (02) 345-6789",
-         "국제전화 플러스 팔이, 일공, 구팔칠육, 오사삼이, 사무실 공이, 삼사오, 육칠팔구")],
+         "국제전화 플러스 팔이, 일공, 구팔칠육, 오사삼이, 사무실 공이, 삼사오, 육칠팔구"),
+        ("서울 +82-2-123-4567", "서울 플러스 팔이, 이, 일이삼, 사오육칠")],
     "e-mail, domains and file names": [
         ("ceo@example.co.kr 으로, 홈페이지 shop.com", "ceo 골뱅이 example 닷 씨오 닷 케이알 으로, 홈페이지 shop 닷 컴"),
         ("사진.PNG", "사진 닷 피엔지")],
@@ -43,7 +44,9 @@ CASES = {
         ("10m/s, 5kg/m, 7h, 40s, 90N, 3000rpm",
          "십 미터 퍼 초, 오 킬로그램 퍼 미터, 칠 시간, 사십 초, 구십 뉴턴, 삼천 분당회전수"),
         ("1/2kg과 -2/3km", "이분의 일 킬로그램과 마이너스 삼분의 이 킬로미터")],
-    "currency codes": [("EUR 500, krw 7000, CNY 80", "오백 유로, 칠천원, 팔십 위안")],
+    "currency codes": [("EUR 500, krw 7000, CNY 80, 100 USD", "오백 유로, 칠천원, 팔십 위안, 백 달러")],
+    "count ranges and minus signs": [("5~10개, 3-4명, 기온 -2.5도",
+                                      "다섯에서 열 개, 셋에서 네 명, 기온 마이너스 이 점 오 도")],
 }
 
 

@@ -99,8 +99,8 @@ def _url(match: re.Match[str]) -> str:
 _PHONE = re.compile(
     r"(?<![\w+/.-])(?:(?P<plus>\+)(?P<cc>\d{1,3})[\s.-]?)?(?:(?P<one>1)[\s.-])?"
     r"(?:\((?P<area>\d{2,4})\)[\s-]?|(?P<area2>\d{3})[\s.-])(?P<a>\d{3})[\s.-](?P<b>\d{4})(?:-(?P<ext>\d{1,5}))?"
-    r"(?![\w-])"
-    r"|(?<![\w+])\+(?P<icc>\d{1,3})(?P<rest>(?:[\s.-]\d{1,5}){2,5})(?![\w-])"
+    r"(?:,?\s?(?:x|ext\.?|extension)\s?(?P<xt>\d{1,5}))?(?![\w-])"
+    r"|(?<![\w+])\+(?P<icc>\d{1,3})(?:\s?\(0\)\s?|[\s.-])(?P<rest>\d{1,5}(?:[\s.-]\d{1,5}){1,4})(?![\w-])"
     r"|(?<![\w+/.,-])(?P<l1>\d{3})-(?P<l2>\d{4})(?![\w-])"
     r"|(?<![\w+/.,-])(?P<s1>\d{3})-(?P<s2>\d{2})-(?P<s3>\d{4})(?![\w-])"  # US social security number
 )
@@ -113,12 +113,13 @@ _HASH_NUMBER = re.compile(r"(?<![\w&])#(?=\d)")
 
 def _phone(match: re.Match[str]) -> str:
     """Digit by digit, a comma pause per group: "(555) 123-4567" → "five five five, one two three, ..."."""
-    if match.group("icc"):
+    if match.group("icc"):  # "+44 (0)20 ...": the trunk zero in brackets is not dialled from abroad
         groups = [match.group("icc")] + re.split(r"[\s.-]", match.group("rest").strip(" .-"))
         return "plus " + ", ".join(digits(g) for g in groups if g)
     groups = [match.group(k) for k in ("cc", "one", "area", "area2", "a", "b", "ext", "l1", "l2", "s1", "s2", "s3")
               if match.group(k)]
-    return ("plus " if match.group("plus") else "") + ", ".join(digits(g) for g in groups)
+    spoken = ("plus " if match.group("plus") else "") + ", ".join(digits(g) for g in groups)
+    return spoken + (f", extension {digits(match.group('xt'))}" if match.group("xt") else "")
 
 
 def _code(match: re.Match[str]) -> str:
@@ -235,7 +236,7 @@ def _time_ampm(match: re.Match[str]) -> str:
         return match.group(0)
     spoken = cardinal(h) + (f" {_minutes(m)}" if m else "")
     if match.group("s"):
-        spoken += f" and {cardinal(int(match.group('s')))} seconds"
+        spoken += (" o'clock" if not m else "") + f" and {cardinal(int(match.group('s')))} seconds"
     spoken += " A-M" if match.group("ap") in "Aa" else " P-M"
     return spoken + _zone(match) + ("." if _keeps_period(match) and not match.group("tz") else "")
 
@@ -285,7 +286,7 @@ _MAG = r"(?:\s?(?P<magw>thousand|million|billion|trillion)\b|\s?(?P<mag>bn|mn|tn
 #: a price per something: "$350/yr", "$4/kg", "€2 per hour"
 _PER = r"(?:\s?/\s?(?P<per>[A-Za-z]+))?"
 _MONEY_BEFORE = re.compile(
-    rf"(?<![\w$€£¥₩₹])(?P<neg>-)?(?P<cur>US\$|[$€£¥₩₹]|(?:USD|EUR|GBP|JPY|KRW)\s?)"
+    rf"(?<![\w$€£¥₩₹])(?P<neg>-)?(?P<cur>(?:US\$|[$€£¥₩₹]|USD|EUR|GBP|JPY|KRW)\s?)"
     rf"(?P<a>{NUM})(?:\s?(?:-|–|to)\s?(?P<cur2>US\$|[$€£¥₩₹])?(?P<b>{NUM}))?{_MAG}{_PER}"
 )
 _MONEY_AFTER = re.compile(rf"(?<![\w.])(?P<a>{NUM})\s?(?P<cur>[€£¥₩]|USD|EUR|GBP|JPY|KRW)(?!\w)")
@@ -498,6 +499,11 @@ _SYMBOLS = [
     (re.compile(r"\s*\+\s*(?=[\w(])"), " plus "),
     (re.compile(r"\s+=\s+|(?<=\w)=(?=\w)"), " equals "),
     (re.compile(r"\s*×\s*"), " times "),
+    # "15 cm x 20 cm": after units are read, an "x" between a unit and a number is "by"
+    (re.compile(r"\b(" + "|".join(sorted({w for names in UNITS.values() for w in (names[0].split()[-1],
+                                                                                 names[1].split()[-1])}))
+                + r") x (?=(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen"
+                r"|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|point)\b)"), r"\1 by "),
     (re.compile(r"\s*÷\s*"), " divided by "),
     (re.compile(r"\s*±\s*"), " plus or minus "),
     (re.compile(r"(?<![\w])~\s?(?=\w)"), "about "),

@@ -64,7 +64,7 @@ CURRENCY_SYMBOLS = {"₩": "원", "$": "달러", "€": "유로", "£": "파운�
 
 NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _PHONE = re.compile(
-    r"(?<![\w+.-])(?:\+(?P<cc>\d{1,3})[\s-]?)?(?:\((?P<area>\d{2,4})\)[\s-]?|(?P<area2>\d{2,4})[-. ])"
+    r"(?<![\w+.-])(?:\+(?P<cc>\d{1,3})[\s-]?)?(?:\((?P<area>\d{2,4})\)[\s-]?|(?P<area2>\d{2,4}|(?<=[\s-])\d)[-. ])"
     r"(?P<a>\d{3,4})[-. ](?P<b>\d{4})(?![\d-]|\.\d)"
     r"|(?<![\d-])(?P<c1>1[5-9]\d{2})-(?P<c2>\d{4})(?![\d-])"
 )
@@ -76,13 +76,20 @@ _MDY = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4})(?![\d/])")
 _WEEKDAY = re.compile(r"\s?\(([월화수목금토일])\)")
 _WEEKDAY_RANGE = re.compile(r"\s?\(([월화수목금토일])\s?[〜~～-]\s?([월화수목금토일])\)")
 #: a wave dash between dates or numbers: from ... (to)
-_FROM = re.compile(r"(?<=[\d일월년)])\s*[〜～~]\s*(?=\d)")
+_FROM = re.compile(r"(?<=[일월년)])\s*[〜～~]\s*(?=\d)")
+#: a range of numbers: "1970〜1980년대", "3월10〜15일" (dates: 부터), "5~10개" (counts: 다섯에서 열 개)
+_NUMBER_RANGE = re.compile(r"(?<![\d.-])(\d+)\s*(?:[〜～~]|-(?=\d+\s*[가-힣]))\s*(?=\d+\s*([가-힣]*))")
+_DATE_UNITS = ("일", "월", "년", "시", "분", "초", "주", "세기")
+#: a minus sign before a number (not a hyphen between two)
+_MINUS = re.compile(r"(?<![\w.)-])-(?=\d)")
 #: fractions: "3/4" 사분의 삼, "√1/2" 이분의 루트 일, with a following unit or particle
 _FRACTION = re.compile(r"(?<![\d/])(√)?(\d+)/(\d+)(?![\d/])")
 _NEGATIVE_FRACTION = re.compile(r"(?<![\w/-])-(?=√?\d+(?:과|와)?√?\d*/\d)")
 _ISO_DATE = re.compile(r"(?<![\d.])(\d{4})[-./]\s?(\d{1,2})[-./]\s?(\d{1,2})(?![\d])\.?")
 _TIME = re.compile(r"(?:(오전|오후|새벽|저녁|밤|아침)\s*)?(?<![\d:])(\d{1,2}):(\d{2})(?::(\d{2}))?(?![\d:])")
 _CURRENCY = re.compile(rf"([₩$€£¥])\s?({NUM})(\s?[만억조])?")
+_CURRENCY_CODE_AFTER = re.compile(rf"(?<![\d.,])({NUM})\s?(?P<code>{'|'.join(re.escape(c) for c in CURRENCY_CODES)})"
+                                  r"(?![A-Za-z])")
 _CURRENCY_CODE = re.compile(rf"(?<![A-Za-z])(?P<code>(?i:{'|'.join(re.escape(c) for c in CURRENCY_CODES)}))\s?"
                             rf"(?P<amount>{NUM})(?P<mag>\s?[만억조])?")
 # a run of digits is matched from its first digit only ((?<!\d)): tried from every digit, "\d+" rescans the rest
@@ -267,6 +274,19 @@ def _currency_code(match: re.Match[str]) -> str:
     return f"{spoken}{'' if name == '원' else ' '}{name}"
 
 
+def _number_range(match: re.Match[str]) -> str:
+    """The first number of a range, and the word for the dash: 부터 in dates, 에서 in counts (다섯에서 열 개)."""
+    first, unit = match.group(1), match.group(2)
+    if len(first) > MAX_SINO_DIGITS:
+        return match.group(0)
+    if unit.startswith(_DATE_UNITS) or not unit:
+        return f"{first} 부터 "
+    counter = next((c for c in sorted(_NATIVE_SET, key=len, reverse=True) if unit.startswith(c)), None)
+    value = int(first)
+    spoken = native(value, attributive=False) if counter and 0 < value < 100 else say(first)
+    return f"{spoken}에서 "
+
+
 def _mdy(match: re.Match[str]) -> str:
     """"10/30/2024" (month first) or "30/10/2024" (day first, when the first is over 12): 년 월 일."""
     a, b, y = (int(g) for g in match.groups())
@@ -306,14 +326,17 @@ def normalize(text: str, locale: str | None = None) -> str:
             text = _WEEKDAY_RANGE.sub(lambda m: f" {WEEKDAYS[m.group(1)]}부터 {WEEKDAYS[m.group(2)]}", text)
             text = _WEEKDAY.sub(lambda m: " " + WEEKDAYS[m.group(1)], text)
         text = _FROM.sub(" 부터 ", text)
+        text = _NUMBER_RANGE.sub(_number_range, text)
         if "/" in text:
             text = _NEGATIVE_FRACTION.sub("마이너스 ", text)
             text = _fraction(text)
             text = _UNIT_AFTER_WORDS.sub(lambda m: " " + ("킬로미터 퍼 시간" if m.group(1) == "km/h"
                                                           else unit_name(m.group(1))), text)
         text = _CURRENCY_CODE.sub(_currency_code, text)
+        text = _CURRENCY_CODE_AFTER.sub(lambda m: f"{say(m.group(1))} {CURRENCY_CODES[m.group('code')]}", text)
         text = _TIME.sub(_time, text)
         text = _CURRENCY.sub(_currency, text)
+        text = _MINUS.sub("마이너스 ", text)
         text = _MAGNITUDE_RE.sub(_magnitude, text)
         text = _UNIT.sub(_unit, text)
         text = _NTH.sub(_nth, text)
