@@ -117,7 +117,10 @@ CASES = {
     "cooking abbreviations": [("Add 2 tbsp. butter and 1 doz. eggs, 3 oz. cheese.",
                                "Add two tablespoons butter and one dozen eggs, three ounces cheese.")],
     "codes and flight numbers": [("Flight BA2490 boards at gate C7.",
-                                  "Flight B-A two four nine zero boards at gate C seven.")],
+                                  "Flight B-A two four nine zero boards at gate C seven."),
+                                 ("My flight is DL 405; the booking code is QZ8M2 for seat 22F.",
+                                  "My flight is D-L four zero five; the booking code is Q-Z eight M two for seat "
+                                  "twenty-two F.")],
     "dates in any case and order": [
         ("Born on july 4 2026, 4 JUL 2026, Sept. 3 and 2026/07/04.",
          "Born on July fourth, twenty twenty-six, the fourth of July, twenty twenty-six, September third and July "

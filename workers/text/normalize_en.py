@@ -106,8 +106,10 @@ _PHONE = re.compile(
 )
 _IP = re.compile(r"(?<![\w.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d)")
 _CODE_WORDS = re.compile(r"\b((?i:code|pin|zip|account|acct|card|extension|ext|flight|serial|order|ticket|"
-                         r"tracking|confirmation|booking|reference|ref|seat|room|gate|suite)|ID)(\.?:?\s+#?)"
-                         r"(\d{3,}|[A-Z]{1,3}-?\d{1,5}[A-Z]?)\b")
+                         r"tracking|confirmation|booking|reference|ref|seat|room|gate|suite)|ID)"
+                         r"(\.?:?\s+(?:is\s+|number\s+|no\.\s*)?#?)"
+                         # digits; an airline-style prefix and digits ("UA 857"); letters and digits mixed
+                         r"(\d{3,}|[A-Z]{1,3}-?\s?\d{1,5}[A-Z]?|(?=[A-Z0-9]*\d)[A-Z][A-Z0-9]{1,11})\b")
 _HASH_NUMBER = re.compile(r"(?<![\w&])#(?=\d)")
 
 
