@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from vtts.workers.engine import EngineError  # noqa: E402
-from vtts.workers.engines.cosyvoice3.flow import CosyVoice3Flow, FlowDims, stream_hops  # noqa: E402
+from vtts.workers.engines.cosyvoice3.flow import CosyVoice3Flow, FlowDims, measure_streaming, stream_hops  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "cosyvoice3-tiny"
 pytestmark = pytest.mark.skipif(not (FIXTURE / "flow.npz").exists(), reason="cosyvoice3-tiny fixture absent")
@@ -168,4 +168,37 @@ def test_bad_input_is_a_client_error(flow: CosyVoice3Flow, prompt) -> None:
 def test_hops() -> None:
     assert stream_hops(60) == [28, 25, 7]
     assert stream_hops(10) == [10]
+    assert stream_hops(400, grow=2) == [28, 25, 50, 100, 100, 97]
     assert sum(stream_hops(751, first=25)) == 751
+
+
+def test_streaming_costs_no_more_than_offline(flow: CosyVoice3Flow) -> None:
+    """8 s after a 3 s prompt in 25-token hops: exact, and fewer FLOPs than one offline pass (each call
+    computes its new frames once; upstream would re-decode everything: ~8x here, quadratic in length)."""
+    prompt = other_prompt(flow, 75, 11)
+    tokens = random_tokens(200, 12)
+    got = measure_streaming(flow, prompt, tokens, repeats=0)
+    assert got["max_abs_diff"] <= 1e-5
+    assert got["flop_ratio"] <= 1.0
+    assert got["frames"] == 400 and got["calls"] == 8
+
+
+def test_bounded_left_context_bounds_the_cache(prompt, ref) -> None:
+    """left_frames keeps the prompt's frames and the last K: memory and attention stop growing; the mel
+    moves a little away from full recomputation (an approximation, measured)."""
+    bounded = CosyVoice3Flow.load(FIXTURE / "model" / "flow.pt", left_frames=20)
+    exact = CosyVoice3Flow.load(FIXTURE / "model" / "flow.pt")
+    token = torch.from_numpy(ref["token"])[0]
+    p_b = bounded.prompt(torch.from_numpy(ref["prompt_token"]), torch.from_numpy(ref["prompt_feat"]),
+                         torch.from_numpy(ref["embedding"]))
+    state, parts = bounded.start(p_b), []
+    for i, n in enumerate([8, 25, 7]):
+        parts.append(bounded.stream([(state, token[sum([8, 25, 7][:i]):][:n], i == 2)])[0])
+        if i < 2:
+            assert state.kv_len <= p_b.frames + 20
+            assert state.kv_pos[:state.kv_len].tolist() == sorted(state.kv_pos[:state.kv_len].tolist())
+    mel = torch.cat(parts, dim=1)
+    assert diff(mel[:, :10], ref["mel_stream_final"][0][:, :10]) <= TOL  # the first chunk saw everything
+    assert 0 < diff(mel, ref["mel_stream_final"][0]) < 0.5
+    full = exact.stream([(exact.start(prompt), token, True)])[0]
+    assert diff(full, ref["mel_stream_final"][0]) <= TOL
