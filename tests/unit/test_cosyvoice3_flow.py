@@ -159,16 +159,32 @@ def test_bad_input_is_a_client_error(flow: CosyVoice3Flow, prompt) -> None:
         flow.prompt(torch.tensor([1]), torch.zeros(2, 80), torch.ones(80))
     with pytest.raises(EngineError, match="mel frames"):
         flow.offline([(prompt, torch.zeros(flow.max_frames // 2, dtype=torch.long))])
-    state = flow.start(prompt)
+    state, other = flow.start(prompt), flow.start(prompt)
+    with pytest.raises(EngineError, match="speech tokens"):
+        flow.stream([(other, random_tokens(5, 0), False), (state, torch.tensor([-1]), False)])
+    assert other.total_tokens == state.total_tokens == 20  # nothing was fed to anyone
+    with pytest.raises(ValueError, match="once"):
+        flow.stream([(state, random_tokens(5, 0), False), (state, random_tokens(5, 0), False)])
     flow.stream([(state, random_tokens(5, 0), True)])
     with pytest.raises(EngineError, match="finalized"):
         flow.stream([(state, random_tokens(5, 0), True)])
 
 
+def test_release_frees_the_cache(flow: CosyVoice3Flow, prompt) -> None:
+    state = flow.start(prompt)
+    flow.stream([(state, random_tokens(40, 1), False)])
+    assert state.kv_len == 100 and state.kv_bytes >= 100 * flow.kv_bytes_per_frame > 0  # 2 whole chunks
+    flow.release(state)
+    assert state.finished and state.kv_bytes == 0 and state.kv_len == 0
+    with pytest.raises(EngineError, match="finalized"):
+        flow.stream([(state, random_tokens(5, 0), False)])
+
+
 def test_hops() -> None:
     assert stream_hops(60) == [28, 25, 7]
     assert stream_hops(10) == [10]
-    assert stream_hops(400, grow=2) == [28, 25, 50, 100, 100, 97]
+    assert stream_hops(400, grow=2) == [28, 50, 100, 100, 100, 22]
+    assert stream_hops(100, prompt_tokens=20) == [33, 25, 25, 17]  # prompt + first hop = 2 chunks
     assert sum(stream_hops(751, first=25)) == 751
 
 

@@ -340,11 +340,16 @@ class CosyVoice3Flow(nn.Module):
         """Feed each request's new tokens; return its newly determined mel frames [80, n] (see module doc)."""
         jobs: list[_Job] = []
         plans: list[tuple[int, FlowStream, int, bool] | None] = []
-        for state, new, finalize in batch:
+        checked = []  # every item is checked before any state changes: a bad one leaves all states as they were
+        for state, new, _ in batch:
             if state.finished:
                 raise EngineError("this stream was already finalized", param="finalize")
             new = self._check_tokens(new, "tokens")
             self._check_length(state.total_tokens + new.shape[0])
+            checked.append(new)
+        if len({id(state) for state, _, _ in batch}) < len(batch):
+            raise ValueError("a stream may appear only once per call")
+        for (state, _, finalize), new in zip(batch, checked, strict=True):
             state.tokens = torch.cat((state.tokens, new))
             ahead = 0 if finalize else self.dims.lookahead
             end = self.dims.token_mel_ratio * (state.total_tokens - ahead)
@@ -389,6 +394,17 @@ class CosyVoice3Flow(nn.Module):
         if self.dims.token_mel_ratio * tokens > self.max_frames:
             raise EngineError(f"prompt and speech tokens exceed the decoder's {self.max_frames} mel frames "
                               f"({self.max_frames // (self.dims.token_mel_ratio * 25)} s)", param="input")
+
+    def release(self, state: FlowStream) -> None:
+        """Free a stream's cache now (cancelled, disconnected, past its deadline); it cannot be fed again."""
+        self._finish(state)
+
+    @property
+    def kv_bytes_per_frame(self) -> int:
+        """Cache bytes one retained frame of a stream costs (all steps, layers, k/v and CFG branches)."""
+        d = self.dims.dit
+        values = self.dims.n_timesteps * d.depth * 2 * 2 * d.heads * d.dim_head
+        return values * self.token_embedding.weight.element_size()
 
     @staticmethod
     def _finish(state: FlowStream) -> None:
@@ -539,17 +555,19 @@ class CosyVoice3Flow(nn.Module):
         return torch.cat((past, new), dim=-1)[:, None]
 
 
-def stream_hops(tokens: int, first: int = 25, lookahead: int = 3, grow: float = 1.0, most: int = 100) -> list[int]:
-    """Token counts fed per streaming call for ``tokens`` tokens: ``first`` + look-ahead, then hops growing
-    by ``grow`` up to ``most`` (upstream: 25, x2, 100; the cache makes growth unnecessary, but fewer calls
-    pay less per-call overhead); the last call finalizes whatever is left."""
+def stream_hops(tokens: int, first: int = 25, lookahead: int = 3, grow: float = 1.0, most: int = 100,
+                prompt_tokens: int = 0) -> list[int]:
+    """Token counts fed per streaming call for ``tokens`` tokens, as upstream schedules them: the first hop
+    is ``first`` tokens plus what aligns prompt + hop to a chunk (of ``first`` tokens), plus the look-ahead;
+    each next hop is the previous one times ``grow``, at most ``most`` (upstream: x2 up to 100; with the
+    cache growth is not needed, but fewer calls pay less per-call overhead). The last call finalizes."""
+    pad = -prompt_tokens % first
     hops, fed, hop = [], 0, first
     while fed < tokens:
-        n = min(tokens - fed, hop + (lookahead if not hops else 0))
+        n = min(tokens - fed, hop + (pad + lookahead if not hops else 0))
         hops.append(n)
         fed += n
-        if len(hops) > 1:
-            hop = min(most, int(hop * grow))
+        hop = min(most, int(hop * grow))
     return hops
 
 
@@ -573,7 +591,7 @@ def measure_streaming(flow: CosyVoice3Flow, prompt: FlowPrompt, tokens: Tensor, 
                 AttentionFlops.total += 4 * q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2] * q.shape[3]
             return func(*args, **(kwargs or {}))
 
-    hops = hops or stream_hops(tokens.shape[0], lookahead=flow.dims.lookahead)
+    hops = hops or stream_hops(tokens.shape[0], lookahead=flow.dims.lookahead, prompt_tokens=prompt.token.shape[0])
 
     def offline() -> tuple[Tensor, int]:
         return flow.offline([(prompt, tokens)])[0], 0
