@@ -35,21 +35,23 @@ utterance (750 tokens, 1500 frames) after a 3 s prompt (75 tokens), diff against
 recomputation (mel values average 1.02 in magnitude), compute against one offline pass (FLOPs with
 attention counted; CPU seconds, best of 2, on a shared 2-core machine):
 
-=================  =============  =======================  =========  =========  =====================
-left_frames        hops (tokens)  max / mean abs diff      FLOPs      CPU time   cache peak (tiny)
-=================  =============  =======================  =========  =========  =====================
-None (exact)       25 each (30)   1.2e-6 / 1e-7            0.62x      1.39x      57 MB (capacity)
-None (exact)       25, 50, 100..  1.2e-6 / 1e-7            0.65x      1.16x      57 MB
-300 (6 s)          25 each        1.4e-2 / 1.7e-3          0.42x      1.28x      14 MB
-300 (6 s)          25, 50, 100..  1.4e-2 / 1.4e-3          0.47x      0.88x      14 MB
-100 (2 s)          25 each        2.0e-2 / 2.8e-3          0.34x      1.12x      7 MB
-=================  =============  =======================  =========  =========  =====================
+=================  ================  ===================  =======  ========  ===================
+left_frames        hops (tokens)     max / mean abs diff  FLOPs    CPU time  cache peak (tiny)
+=================  ================  ===================  =======  ========  ===================
+None (exact)       25 each (30)      1.2e-6 / 1e-7        0.62x    1.39x     57 MB (capacity)
+None (exact)       28, 50, 100.. (9) 1.7e-6 / 1e-7        0.65x    1.06x     57 MB
+300 (6 s)          25 each           1.4e-2 / 1.7e-3      0.42x    1.20x     13 MB
+300 (6 s)          28, 50, 100..     1.4e-2 / 1.5e-3      0.47x    0.79x     13 MB
+100 (2 s)          25 each           2.0e-2 / 2.8e-3      0.34x    1.16x     7 MB
+100 (2 s)          28, 50, 100..     1.8e-2 / 2.5e-3      0.40x    0.72x     9 MB
+=================  ================  ===================  =======  ========  ===================
 
-Upstream's recompute-everything streaming costs 12.6x the offline FLOPs with 25-token hops and 4.1x with
-its growing hops on the same case (and grows with the square of the length). At the tiny size attention
-dominates and each call's fixed overhead shows in CPU time; at real size (1024 wide, 22 layers) the
-per-frame linear layers dominate, which streaming computes exactly once per frame. The bounded diffs are on
-random weights: they say how far the approximation moves the mel, not how it sounds.
+"28, 50, 100.." is upstream's schedule (:func:`stream_hops` with ``grow=2``). Upstream's recompute-everything
+streaming costs 12.6x the offline FLOPs with 25-token hops and 3.8x with its schedule on the same case (and
+grows with the square of the length). At the tiny size attention dominates and each call's fixed Python
+overhead (~10 ms) shows in CPU time; at real size (1024 wide, 22 layers) the per-frame linear layers
+dominate, which streaming computes exactly once per frame. The bounded diffs are on random weights: they
+say how far the approximation moves the mel, not how it sounds.
 
 KV memory per request and retained frame: steps x layers x 2 (k, v) x 2 (CFG branches) x heads x head-dim
 values — at real size 10 x 22 x 2 x 2 x 1024 = 0.9 M values (1.8 MB in bf16), so a 10 s prompt + 6 s of
@@ -435,7 +437,8 @@ class CosyVoice3Flow(nn.Module):
         least = state.prompt.frames + 4 * self.dims.chunk_frames
         most = self.dims.noise_frames if self.left_frames is None else least + self.left_frames
         capacity = max(frames, min(max(2 * capacity, least), most))
-        kv = torch.zeros(self.dims.n_timesteps, d.depth, 2, 2, d.heads, capacity, d.dim_head, device=self.device,
+        # uninitialised: frames past kv_len are always written by a call before its attention reads them
+        kv = torch.empty(self.dims.n_timesteps, d.depth, 2, 2, d.heads, capacity, d.dim_head, device=self.device,
                          dtype=self.dtype)
         pos = torch.zeros(capacity, dtype=torch.long, device=self.device)
         if state.kv is not None:
