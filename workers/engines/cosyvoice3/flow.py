@@ -11,6 +11,10 @@ Public API::
     # streaming (upstream streaming=True: chunk-causal attention, 50 frames a chunk)
     state = flow.start(prompt)                                    # one per request, never shared
     mels = flow.stream([(state, new_tokens, finalize), ...])      # each [80, new frames] (may be empty)
+    flow.release(state)                                           # on cancel: frees its cache at once
+
+    # both kinds in one forward
+    mels = flow.decode([(prompt, tokens), (state, new_tokens, finalize), ...])
 
 ``stream`` appends each request's new tokens and returns the mel frames that are now determined: with
 ``finalize=False`` the last 3 tokens are look-ahead only (upstream's pre-lookahead), with ``finalize=True``
@@ -318,59 +322,47 @@ class CosyVoice3Flow(nn.Module):
         """Prompt plus generated mel frames one utterance may have (the fixed noise's length, 300 s)."""
         return self.dims.noise_frames
 
-    @torch.inference_mode()
     def offline(self, batch: Sequence[tuple[FlowPrompt, Tensor]]) -> list[Tensor]:
-        """Upstream's non-streamed decode (full attention, finalize=True) for each (prompt, tokens)."""
-        jobs, empty = [], []
-        for i, (prompt, tokens) in enumerate(batch):
-            tokens = self._check_tokens(tokens, "tokens")
-            if tokens.numel() == 0:
-                empty.append(i)
-                continue
-            seq = torch.cat((prompt.token, tokens))
-            self._check_length(seq.shape[0])
-            mu = self._features(seq, skip=0, ahead=0)
-            jobs.append(self._job(prompt, 0, mu))
-        mels = iter(self._solve(jobs)[0])
-        out = []
-        for i, (prompt, _) in enumerate(batch):
-            out.append(self._empty() if i in empty else next(mels)[prompt.frames:].t().contiguous())
-        return out
+        """Upstream's non-streamed decode (full attention, finalize=True) for each (prompt, tokens):
+        mel [80, 2 x len(tokens)] each."""
+        return self.decode(batch)
 
-    @torch.inference_mode()
     def stream(self, batch: Sequence[tuple[FlowStream, Tensor, bool]]) -> list[Tensor]:
         """Feed each request's new tokens; return its newly determined mel frames [80, n] (see module doc)."""
-        jobs: list[_Job] = []
-        plans: list[tuple[int, FlowStream, int, bool] | None] = []
-        checked = []  # every item is checked before any state changes: a bad one leaves all states as they were
-        for state, new, _ in batch:
-            if state.finished:
-                raise EngineError("this stream was already finalized", param="finalize")
-            new = self._check_tokens(new, "tokens")
-            self._check_length(state.total_tokens + new.shape[0])
+        return self.decode(batch)
+
+    @torch.inference_mode()
+    def decode(self, batch: Sequence[tuple[FlowPrompt, Tensor] | tuple[FlowStream, Tensor, bool]]) -> list[Tensor]:
+        """One forward for a mixed batch: ``(prompt, tokens)`` items decode offline, ``(state, new_tokens,
+        finalize)`` items stream. Every item is checked before any stream changes, so a bad one (an
+        EngineError) leaves all streams as they were."""
+        checked = []
+        for item in batch:
+            if isinstance(item[0], FlowStream):
+                state = item[0]
+                if state.finished:
+                    raise EngineError("this stream was already finalized", param="finalize")
+                new = self._check_tokens(item[1], "tokens")
+                self._check_length(state.total_tokens + new.shape[0])
+            else:
+                new = self._check_tokens(item[1], "tokens")
+                self._check_length(item[0].token.shape[0] + new.shape[0])
             checked.append(new)
-        if len({id(state) for state, _, _ in batch}) < len(batch):
+        streams = [id(item[0]) for item in batch if isinstance(item[0], FlowStream)]
+        if len(set(streams)) < len(streams):
             raise ValueError("a stream may appear only once per call")
-        for (state, _, finalize), new in zip(batch, checked, strict=True):
-            state.tokens = torch.cat((state.tokens, new))
-            ahead = 0 if finalize else self.dims.lookahead
-            end = self.dims.token_mel_ratio * (state.total_tokens - ahead)
-            if end <= state.emitted:
-                if finalize:
-                    self._finish(state)
+        jobs: list[_Job] = []
+        plans: list[tuple[int, FlowStream | None, int, bool] | None] = []
+        for item, new in zip(batch, checked, strict=True):
+            if isinstance(item[0], FlowStream):
+                plans.append(self._plan_stream(item[0], new, bool(item[2]), jobs))  # type: ignore[misc]
+            elif new.numel() == 0:
                 plans.append(None)
-                continue
-            start = state.committed
-            first = start // self.dims.token_mel_ratio
-            skip = min(2, first)
-            seq = state.tokens[first - skip - state.token_base:]
-            mu = self._features(seq, skip=skip, ahead=ahead)
-            commit = end - start if finalize else (end // self.dims.chunk_frames) * self.dims.chunk_frames - start
-            job = self._job(state.prompt, start, mu)
-            job.state, job.commit = state, 0 if finalize else commit
-            self._reserve(state, state.kv_len + job.frames)
-            plans.append((len(jobs), state, end, finalize))
-            jobs.append(job)
+            else:
+                prompt = item[0]
+                mu = self._features(torch.cat((prompt.token, new)), skip=0, ahead=0)
+                plans.append((len(jobs), None, prompt.frames, True))
+                jobs.append(self._job(prompt, 0, mu))
         mels, tails = self._solve(jobs)
         out = []
         for plan in plans:
@@ -379,6 +371,9 @@ class CosyVoice3Flow(nn.Module):
                 continue
             j, state, end, finalize = plan
             job = jobs[j]
+            if state is None:  # offline: everything after the prompt
+                out.append(mels[j][end:].t().contiguous())
+                continue
             out.append(mels[j][state.emitted - job.start:].t().contiguous())
             state.emitted = end
             if finalize:
@@ -386,6 +381,28 @@ class CosyVoice3Flow(nn.Module):
             else:
                 self._commit(state, job, tails[j])
         return out
+
+    def _plan_stream(self, state: FlowStream, new: Tensor, finalize: bool,
+                     jobs: list[_Job]) -> tuple[int, FlowStream, int, bool] | None:
+        """Append a stream's tokens and queue its job: from its last committed chunk boundary to the last
+        frame now determined (all of them when finalizing). None when no new frame is determined."""
+        state.tokens = torch.cat((state.tokens, new))
+        ahead = 0 if finalize else self.dims.lookahead
+        end = self.dims.token_mel_ratio * (state.total_tokens - ahead)
+        if end <= state.emitted:
+            if finalize:
+                self._finish(state)
+            return None
+        start = state.committed
+        first = start // self.dims.token_mel_ratio
+        skip = min(2, first)
+        mu = self._features(state.tokens[first - skip - state.token_base:], skip=skip, ahead=ahead)
+        job = self._job(state.prompt, start, mu)
+        job.state = state
+        job.commit = 0 if finalize else (end // self.dims.chunk_frames) * self.dims.chunk_frames - start
+        self._reserve(state, state.kv_len + job.frames)
+        jobs.append(job)
+        return len(jobs) - 1, state, end, finalize
 
     # ---------------------------------------------------------------- internals
 
