@@ -526,7 +526,7 @@ class CosyVoice3Flow(nn.Module):
         mask = None  # additive, built once per call (SDPA would convert a boolean one at every layer and step)
         if not bool(allowed.all()):
             mask = torch.zeros(allowed.shape, dtype=dt_, device=dev).masked_fill(~allowed, -torch.inf)
-        positions = positions.repeat(2, 1)
+        rope = est.rope(positions.repeat(2, 1))
         tails = None
         if any(job.state is not None and job.state.tails is not None for job in jobs):
             zeros = torch.zeros(self.dims.n_timesteps, 2, 2, dims.dim, est.tail, device=dev, dtype=dt_)
@@ -536,7 +536,7 @@ class CosyVoice3Flow(nn.Module):
         step_tails = []
         rate = self.dims.cfg_rate
         for step, ((dt, _), mod) in enumerate(zip(self._schedule, self._mods, strict=True)):
-            out = est(torch.cat((x, x)).to(dt_), cond_in, mu_in, spk_in, mod, positions, mask,
+            out = est(torch.cat((x, x)).to(dt_), cond_in, mu_in, spk_in, mod, rope, mask,
                       cache=None if cache is None else cache[step], offset=offset,
                       tails=None if tails is None else (tails[step, 0], tails[step, 1]))
             v_cond, v_uncond = out.out.float().split(b)
