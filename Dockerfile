@@ -15,7 +15,7 @@ COPY configs configs
 RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[cpu]"
 
 FROM python:3.11-slim
-RUN useradd --system --create-home --home-dir /var/lib/vtts --shell /usr/sbin/nologin vtts
+RUN groupadd --system --gid 10001 vtts && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /var/lib/vtts --shell /usr/sbin/nologin vtts
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links /wheels "vtts[cpu]" && rm -rf /wheels
 USER vtts

@@ -259,6 +259,11 @@ def markdown(report: Report) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.normalization:
+        from .normalization_eval import run
+
+        print(run(args.normalization, show_misses=args.show_misses, languages=args.lang))
+        return 0
     missing = eval_packages_missing()
     if missing:
         print(f"vtts eval needs: {' '.join(missing)} (pip install 'vtts[eval]')", file=sys.stderr)
@@ -306,11 +311,15 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--threads", type=int, default=0, help="CPU threads for Whisper and the voice (0: default)")
     p.add_argument("--json", help="also write every transcript and score to this JSON file")
     p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--normalization", metavar="DIR", help="instead: score the text frontend's readings against "
+                   "DIR/<lang>/<class>.txt (written~spoken per line), per class and language")
+    p.add_argument("--show-misses", action="store_true", help="with --normalization: print every miss")
+    p.add_argument("--lang", action="append", help="with --normalization: only this language (repeatable)")
     p.set_defaults(func=cmd_eval)
 
     p = subparsers.add_parser("normalize", help="print what the text frontend would read for a text")
     p.add_argument("text", help="text or SSML, or - to read stdin")
-    p.add_argument("--lang", help="language (en, ko, ...); default: detected from the script")
+    p.add_argument("--lang", "--language", dest="lang", help="language (en, ko, zh, ja, ...); default: detected")
     p.add_argument("--locale", help="e.g. en-GB (day-first dates)")
     p.add_argument("--lexicon", help="a lexicon TSV to apply (word<TAB>respelling or /ipa/)")
     p.add_argument("--segments", action="store_true", help="one segment per line, with rate and pauses")

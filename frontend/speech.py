@@ -24,6 +24,7 @@ from aiohttp import web
 from vtts import protocol as P
 
 from .body import read_json
+from .captions import CAPTION_FORMATS, OffsetFinder, caption_body
 from .control import SupervisorUnavailable
 from .encoders import make_encoder
 from .errors import APIError
@@ -48,16 +49,22 @@ async def create_speech(request: web.Request) -> web.StreamResponse:
     speech = parse_speech(body, config.server.max_input_chars)
     model_id = app[CATALOG].resolve_model(speech.model)
     arrival = time.monotonic()
+    captions = speech.response_format in CAPTION_FORMATS
     try:
         stream, first = await _start(request, speech, model_id)
     except APIError as exc:  # every refusal before the first byte is counted here, once
+        if captions and exc.param == "extra.timestamps" and "timestamps" not in (body.get("extra") or {}):
+            exc = APIError(400, f"Model '{model_id}' cannot time words, which response_format "
+                           f"'{speech.response_format}' is made of ({exc.message})", param="response_format",
+                           code="unsupported_format")
         metrics.requests.labels(model_id, str(exc.status)).inc()
         exc.counted = True
-        raise
+        raise exc from None
     metrics.active.labels(model_id).inc()
     try:
-        return await _respond(request, speech, model_id, stream, first, arrival,
-                              config.server.request_timeout_s + DEADLINE_MARGIN_S)
+        respond = _respond_captions if captions else _respond
+        return await respond(request, speech, model_id, stream, first, arrival,
+                             config.server.request_timeout_s + DEADLINE_MARGIN_S)
     except ConnectionResetError:
         log.info("client went away during request %s", stream.id)
         return web.Response(status=499)
@@ -180,6 +187,7 @@ async def _respond(
     loop = asyncio.get_running_loop()
     executor = app[EXECUTOR]
     sent_first = False
+    offsets = OffsetFinder(speech.input)
     msg: P.Message = first
     try:
         while True:
@@ -192,7 +200,7 @@ async def _respond(
                         sent_first = True
                         metrics.ttfa.labels(model_id).observe(time.monotonic() - arrival)
                 if sse and msg.timestamps:
-                    await send(_event({"type": "speech.audio.timestamps", "words": msg.timestamps}))
+                    await send(_event({"type": "speech.audio.timestamps", "words": offsets.add(msg.timestamps)}))
             elif isinstance(msg, P.Done):
                 tail = await loop.run_in_executor(executor, encoder.finish)
                 if tail:
@@ -223,6 +231,56 @@ async def _respond(
         log.info("request %s: the client accepted no data for %.0f s; disconnecting", stream.id, write_timeout)
         _cut(request)
         return resp
+
+
+async def _respond_captions(
+    request: web.Request, speech: SpeechRequest, model_id: str, stream: Stream, first: P.Message, arrival: float,
+    timeout: float,
+) -> web.Response:
+    """A ``json``, ``srt`` or ``vtt`` answer: the whole request's word timings (and, for ``json``, its audio,
+    encoded as it arrives), sent once the worker is done — so an error at any point is still an HTTP error."""
+    app = request.app
+    metrics = app[METRICS]
+    rate = first.sample_rate if isinstance(first, P.Audio) else stream.sample_rate
+    encoder = make_encoder(speech.audio_format, rate or 24000, speech.sample_rate) \
+        if speech.response_format == "json" else None
+    loop = asyncio.get_running_loop()
+    executor = app[EXECUTOR]
+    offsets = OffsetFinder(speech.input)
+    words: list[dict] = []
+    audio: list[bytes] = []
+    samples = 0
+    msg = first
+    while True:
+        if isinstance(msg, P.Audio):
+            pcm = np.frombuffer(msg.pcm, dtype="<i2")
+            samples += pcm.size
+            rate = msg.sample_rate or rate
+            words += offsets.add(msg.timestamps)
+            if encoder is not None:
+                audio.append(await loop.run_in_executor(executor, encoder.encode, pcm))
+            if samples == pcm.size:
+                metrics.ttfa.labels(model_id).observe(time.monotonic() - arrival)
+        elif isinstance(msg, P.Done):
+            if encoder is not None:
+                audio.append(await loop.run_in_executor(executor, encoder.finish))
+            metrics.on_done(model_id, msg)
+            body, content_type = caption_body(speech.response_format, words, speech.input,
+                                              samples / (rate or 24000), b"".join(audio), speech.audio_format)
+            metrics.requests.labels(model_id, "200").inc()
+            return web.Response(body=body, headers={"Content-Type": content_type, "X-Request-Id": stream.id})
+        elif isinstance(msg, P.Error):
+            error = APIError(msg.status, msg.message, param=msg.param, code=msg.code)
+            metrics.requests.labels(model_id, str(msg.status)).inc()
+            error.counted = True
+            raise error
+        try:
+            msg = await stream.next(timeout)
+        except asyncio.TimeoutError:
+            metrics.requests.labels(model_id, "504").inc()
+            error = APIError(504, f"no audio for {timeout:.0f} s", code="timeout", should_retry=False)
+            error.counted = True
+            raise error from None
 
 
 class ClientTooSlow(Exception):

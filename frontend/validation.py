@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .captions import CAPTION_FORMATS
 from .encoders import ALL_FORMATS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from .errors import APIError
 
@@ -44,6 +45,8 @@ class SpeechRequest:
     extra: dict[str, Any] = field(default_factory=dict)
     #: ``extra.sample_rate``: the frontend resamples to it (taken out of ``extra``, engines never see it)
     sample_rate: int | None = None
+    #: ``extra.audio_format``: the audio inside a ``json`` answer (taken out of ``extra`` like sample_rate)
+    audio_format: str = "mp3"
 
 
 def _bad(message: str, param: str | None, code: str = "invalid_value") -> APIError:
@@ -153,8 +156,11 @@ def parse_speech(body: Any, max_input_chars: int) -> SpeechRequest:
     instructions = _string(body, "instructions", False)
     if instructions is not None and len(instructions) > MAX_INSTRUCTIONS:
         raise _bad(f"'instructions' is longer than {MAX_INSTRUCTIONS} characters", "instructions")
-    fmt = _choice(body, "response_format", "mp3", ALL_FORMATS)
+    fmt = _choice(body, "response_format", "mp3", ALL_FORMATS + CAPTION_FORMATS)
     stream_format = _choice(body, "stream_format", "audio", STREAM_FORMATS)
+    if fmt in CAPTION_FORMATS and stream_format == "sse":
+        raise _bad(f"response_format '{fmt}' is a whole answer, not a stream: use stream_format 'audio' (SSE "
+                   "events carry the word timings already)", "stream_format")
     speed = body.get("speed", 1.0)
     if speed is None:
         speed = 1.0
@@ -178,8 +184,17 @@ def parse_speech(body: Any, max_input_chars: int) -> SpeechRequest:
                 MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE):
             raise _bad(f"'extra.sample_rate' must be an integer from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE}",
                        "extra")
+    audio_format = "mp3"
+    if "audio_format" in extra:
+        extra = dict(extra)
+        audio_format = extra.pop("audio_format")
+        if fmt != "json" or audio_format not in ALL_FORMATS:
+            raise _bad(f"'extra.audio_format' is the audio of a response_format 'json' answer, one of "
+                       f"{', '.join(ALL_FORMATS)}", "extra")
+    if fmt in CAPTION_FORMATS and "timestamps" not in extra:
+        extra = {**extra, "timestamps": True}  # what captions are made of
     return SpeechRequest(
         model=model, input=text, voice=voice, response_format=fmt, speed=float(speed),
         stream_format=stream_format, instructions=instructions, language=language, extra=extra,
-        sample_rate=sample_rate,
+        sample_rate=sample_rate, audio_format=audio_format,
     )

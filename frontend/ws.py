@@ -37,6 +37,7 @@ from aiohttp import WSMsgType, web
 from vtts import protocol as P
 from vtts.workers.text.segment import FIRST_SEGMENT_MODES, split_first_phrase, split_long, split_sentences
 
+from .captions import CAPTION_FORMATS
 from .encoders import make_encoder
 from .errors import APIError
 from .speech import DEADLINE_MARGIN_S, _start
@@ -360,6 +361,10 @@ class Session:
                 self.app[CATALOG].resolve_voice(self.model_id, speech.voice)
         except APIError as exc:
             raise SessionError(exc.status, exc.message, param=exc.param, code=exc.code) from None
+        if speech.response_format in CAPTION_FORMATS:
+            raise SessionError(400, f"response_format '{speech.response_format}' is a whole answer, not "
+                               "an audio stream a session can send",
+                               param="response_format", code="invalid_value")
         mode = speech.extra.get("first_segment", "phrase")
         if mode not in FIRST_SEGMENT_MODES:
             raise SessionError(400, f"'extra.first_segment' must be one of {', '.join(FIRST_SEGMENT_MODES)}",

@@ -840,10 +840,6 @@ def test_ssml_and_long_text(adv: Harness) -> None:
             problems.append(str(r) + (f" [{r.error}]" if r.error else ""))
         if PASSWD_FIRST_LINE and PASSWD_FIRST_LINE.encode() in r.body:
             problems.append(f"{r.case}: answer holds /etc/passwd")
-    growth = [p for p in adv.check("ssml and long text") if "vtts.workers" in p and "over its warm" in p]
-    if growth and not problems and growth == adv.check("ssml and long text"):
-        # open (issue 12): slow-rate SSML steps still grow Piper's worker 20-30 % over warm in some runs
-        pytest.xfail("known: the Piper worker's growth after slow-rate SSML: " + growth[0])
     verdict(adv, "ssml and long text", problems)
 
 

@@ -180,3 +180,31 @@ def test_telephony_formats_and_sample_rate(server, fmt: str, sample_rate: int | 
         samples = np.concatenate([f.to_ndarray().reshape(-1) for f in frames]).astype(np.float32)
         samples /= 32768 if np.abs(samples).max() > 2 else 1
     assert 0.5 < samples.size / rate < 3.0 and float(np.sqrt(np.mean(samples**2))) > 0.02
+
+
+def test_captions_from_the_bundled_voice(server) -> None:
+    """Issue 18: ``json`` carries the audio and Piper's word timings with offsets into the input; ``srt``
+    cues from the same timings cover the audio in order."""
+    import base64
+    import io
+
+    import soundfile as sf
+    import srt
+
+    text = "Captions work. They follow the words."
+    status, headers, data = post(server, {**OK, "input": text, "response_format": "json",
+                                          "extra": {"audio_format": "wav"}})
+    assert status == 200 and headers["Content-Type"].startswith("application/json"), data[:300]
+    answer = json.loads(data)
+    audio, rate = sf.read(io.BytesIO(base64.b64decode(answer["audio"])))
+    assert answer["format"] == "wav" and abs(audio.size / rate - answer["duration"]) < 0.05
+    words = answer["words"]
+    assert [text[w["char_start"]:w["char_end"]] for w in words] == text.replace(".", "").split()
+    assert all(0 <= w["start"] < w["end"] <= answer["duration"] + 0.01 for w in words)
+    assert [w["start"] for w in words] == sorted(w["start"] for w in words)
+
+    status, headers, data = post(server, {**OK, "input": text, "response_format": "srt"})
+    assert status == 200 and headers["Content-Type"].startswith("application/x-subrip"), data[:300]
+    subs = list(srt.parse(data.decode()))
+    assert [s.content for s in subs] == ["Captions work.", "They follow the words."]
+    assert subs[0].end <= subs[1].start and subs[1].end.total_seconds() <= answer["duration"] + 0.5

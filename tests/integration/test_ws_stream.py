@@ -182,6 +182,8 @@ def error_of(conn: wsc.ClientConnection) -> dict:
          "stream_format", "unknown_parameter"),
         ([{"type": "session.config", "voice": "alloy", "response_format": "ogg"}], "invalid_request_error",
          "response_format", "invalid_value"),
+        ([{"type": "session.config", "voice": "alloy", "response_format": "srt"}], "invalid_request_error",
+         "response_format", "invalid_value"),
         ([{"type": "session.config", "voice": "alloy", "speed": 9}], "invalid_request_error", "speed", "invalid_value"),
         ([{"type": "session.config", "model": "whisper-9", "voice": "alloy"}], "invalid_request_error", "model",
          "model_not_found"),

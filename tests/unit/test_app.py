@@ -84,6 +84,8 @@ REFUSALS = {
 }
 #: a text the fake worker answers with one chunk of audio, then an error
 FAILS_MIDWAY = "fails midway"
+#: a text the fake worker refuses when asked for word timings, as an engine without them does
+NO_TIMESTAMPS = "cannot time words"
 
 
 def _chunk(seconds: float = 0.05) -> bytes:
@@ -152,7 +154,12 @@ class FakeBackend(threading.Thread):
         if msg.text in REFUSALS:
             code, status, param = REFUSALS[msg.text]
             return [P.Error(msg.id, code, f"refused: {msg.text}", param, status=status)]
-        words = [{"word": "hi", "start": 0.0, "end": 0.05}] if msg.extra.get("timestamps") else []
+        if msg.text == NO_TIMESTAMPS and "timestamps" in msg.extra:
+            return [P.Error(msg.id, P.ErrorCode.INVALID_REQUEST, "unknown extra field 'timestamps'",
+                            "extra.timestamps", status=400)]
+        # the text's words as the engine names them, 10 ms each, the way Piper and Kokoro time what they say
+        words = [{"word": w, "start": i / 100, "end": (i + 1) / 100} for i, w in enumerate(msg.text.split())] \
+            if msg.extra.get("timestamps") else []
         first = P.Audio(msg.id, 0, RATE, _chunk(), timestamps=words)
         if msg.text == FAILS_MIDWAY:
             return [first, P.Error(msg.id, P.ErrorCode.ENGINE_ERROR, "broke after the first chunk", status=500)]
@@ -413,6 +420,64 @@ def test_sse_framing_usage_and_timestamps() -> None:
         events = _events(await r.read())
         assert r.status == 200 and events[0]["type"] == "speech.audio.delta"
         assert events[-1]["type"] == "error" and events[-1]["error"]["code"] == P.ErrorCode.ENGINE_ERROR
+
+    _run(body)
+
+
+def test_caption_answers_json_srt_vtt() -> None:
+    """``json``/``srt``/``vtt`` answers are whole bodies made of the request's word timings (asked of the
+    engine for the client), with offsets into the client's text; every failure is still an HTTP error."""
+    import srt
+    import webvtt
+
+    text = "Hello there. General Kenobi!"
+
+    async def body(client: TestClient, backend: FakeBackend) -> None:
+        r = await client.post("/v1/audio/speech", json=_speech(input=text, response_format="json",
+                                                                extra={"audio_format": "pcm"}))
+        answer = await r.json()
+        assert r.status == 200 and r.content_type == "application/json", answer
+        assert base64.b64decode(answer["audio"]) == _chunk() * 2 and answer["format"] == "pcm"
+        assert answer["duration"] == 0.1
+        assert [(w["word"], text[w["char_start"]:w["char_end"]]) for w in answer["words"]] == [
+            (w, w) for w in text.split()]
+        [synth] = [m for m in backend.received if isinstance(m, P.Synthesize)]
+        assert synth.extra == {"timestamps": True}  # asked of the engine; audio_format stays in the frontend
+
+        r = await client.post("/v1/audio/speech", json=_speech(input=text, response_format="srt"))
+        assert r.status == 200 and r.content_type == "application/x-subrip"
+        subs = list(srt.parse(await r.text()))
+        assert [s.content for s in subs] == ["Hello there.", "General Kenobi!"]  # a cue ends with a sentence
+        assert [(s.start.total_seconds(), s.end.total_seconds()) for s in subs] == [(0.0, 0.02), (0.02, 0.04)]
+
+        r = await client.post("/v1/audio/speech", json=_speech(input=text, response_format="vtt"))
+        assert r.status == 200 and r.content_type == "text/vtt"
+        cues = webvtt.from_buffer(io.StringIO(await r.text())).captions
+        assert [(c.start, c.end, c.text) for c in cues] == [("00:00:00.000", "00:00:00.020", "Hello there."),
+                                                            ("00:00:00.020", "00:00:00.040", "General Kenobi!")]
+
+        r = await client.post("/v1/audio/speech", json=_speech(input=NO_TIMESTAMPS, response_format="srt"))
+        error = await _error(r)
+        assert r.status == 400 and error["param"] == "response_format" and error["code"] == "unsupported_format"
+        r = await client.post("/v1/audio/speech", json=_speech(input=FAILS_MIDWAY, response_format="json"))
+        assert r.status == 500 and (await _error(r))["code"] == P.ErrorCode.ENGINE_ERROR  # not a cut body
+        for bad, param in ((_speech(response_format="srt", stream_format="sse"), "stream_format"),
+                           (_speech(response_format="wav", extra={"audio_format": "pcm"}), "extra"),
+                           (_speech(response_format="json", extra={"audio_format": "ogg"}), "extra")):
+            r = await client.post("/v1/audio/speech", json=bad)
+            assert r.status == 400 and (await _error(r))["param"] == param, bad
+
+    _run(body)
+
+
+def test_sse_timestamps_carry_offsets_into_the_input() -> None:
+    text = "One, two: THREE"
+
+    async def body(client: TestClient, backend: FakeBackend) -> None:
+        r = await client.post("/v1/audio/speech", json=_speech(input=text, response_format="pcm", stream_format="sse",
+                                                                extra={"timestamps": True}))
+        [stamps] = [e for e in _events(await r.read()) if e["type"] == "speech.audio.timestamps"]
+        assert [text[w["char_start"]:w["char_end"]] for w in stamps["words"]] == ["One,", "two:", "THREE"]
 
     _run(body)
 

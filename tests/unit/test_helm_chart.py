@@ -211,6 +211,18 @@ def test_a_key_written_into_the_config_is_refused(field: str) -> None:
         render({"config": f'[server]\n{field} = ["sk-live-123"]\n[[models]]\nid = "j"\nengine = "piper"\n'})
 
 
+def test_the_images_user_is_the_charts_user() -> None:
+    """The chart runs the pod as a fixed uid; the images must create their user with it, or the home and
+    data directories they own are not the pod's to write."""
+    pod = one(render(), "Deployment")["spec"]["template"]["spec"]["securityContext"]
+    for dockerfile in ("Dockerfile", "Dockerfile.cuda"):
+        text = (ROOT / dockerfile).read_text()
+        uid, gid = (re.search(rf"useradd [^\n]*--{flag} (\d+)", text) for flag in ("uid", "gid"))
+        assert uid and gid, f"{dockerfile} creates its user without a fixed uid and gid"
+        assert re.search(rf"groupadd [^\n]*--gid {gid.group(1)}\b", text), f"{dockerfile}: group not created"
+        assert (int(uid.group(1)), int(gid.group(1))) == (pod["runAsUser"], pod["runAsGroup"]), dockerfile
+
+
 def test_security_context_non_root_read_only_no_capabilities(value_set: tuple[str, dict[str, Any]]) -> None:
     objects = render(value_set[1])
     pod = one(objects, "Deployment")["spec"]["template"]["spec"]

@@ -396,9 +396,15 @@ def test_english_voice_reads_the_spoken_form(tiny: KokoroEngine) -> None:
     assert "March fourth" in us
 
 
-def test_japanese_text_passes_through_unchanged(tiny: KokoroEngine) -> None:
+def test_japanese_text_gets_kanji_readings(tiny: KokoroEngine) -> None:
+    """Japanese numbers are written in kanji (vTTS's Japanese rules); the Japanese G2P reads them as it read
+    the digits, and reads what it could not (the 〜 of a range) as a word."""
     segments = tiny.prepare("今日は2025年です。", SynthesisParams(voice="af_tiny", language="ja"))
-    assert [s.text for s in segments] == ["今日は2025年です。"]
+    assert [s.text for s in segments] == ["今日は二千二十五年です。"]
+    raw = tiny.prepare("今日は2025年です。", SynthesisParams(voice="af_tiny", language="ja",
+                                                             extra={"normalize": False}))
+    assert segments[0].tokens.ids.tolist() == raw[0].tokens.ids.tolist()
+    assert tiny.prepare("3〜4月", SynthesisParams(voice="af_tiny", language="ja"))[0].text == "三から四月"
 
 
 def test_normalize_false_reads_the_text_as_written(tiny: KokoroEngine, tiny_dir: Path) -> None:

@@ -379,3 +379,28 @@ def test_rewritten_graph_loads_without_a_writable_temp_folder(monkeypatch: pytes
     monkeypatch.setattr(piper.tempfile, "TemporaryDirectory", refuse)
     engine = PiperEngine.load("bundled", options={"warmup": False})
     assert engine.has_timestamps and timed(engine, "Hello world.", extra={"timestamps": True})[0][1]
+
+
+def test_only_steps_slower_than_the_warm_up_shrink_the_arena(tiny: Path) -> None:
+    """A slow step makes more audio per phoneme than the warm-up sized ONNX Runtime's arena for, so it runs
+    with arena shrinkage (else the worker stays ~100 MB over its warm size); ordinary steps keep the arena."""
+    from vtts.workers.engines.piper import WARMUP_SPEED
+
+    engine = PiperEngine.load(str(tiny), options={"warmup": False})
+    session = engine._session
+    seen: list[object] = []
+
+    class Recording:
+        def __getattr__(self, name: str) -> object:
+            return getattr(session, name)
+
+        def run(self, names: object, feeds: object, run_options: object = None) -> object:
+            seen.append(run_options)
+            return session.run(names, feeds, run_options)
+
+    engine._session = Recording()
+    voice = engine.voices()[0].id
+    for speed in (1.0, WARMUP_SPEED, WARMUP_SPEED / 2, 0.25):
+        speak(engine, "Hello there.", voice, speed)
+    assert [options is engine._shrink for options in seen] == [False, False, True, True]
+    assert engine._shrink.get_run_config_entry("memory.enable_memory_arena_shrinkage") == "cpu:0"

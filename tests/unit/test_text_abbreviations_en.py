@@ -17,6 +17,14 @@ from vtts.workers.text.abbreviations_en import expand, roman_value
     ("See p. 12 and No. 5, but say no.", "See page 12 and number 5, but say no."),
     ("The U.S.A. and Ph.D. holders.", "The U-S-A and P-H-D holders."),
     ("On Sat., Oct. 4 at Rm. 3.", "On Saturday, October 4 at Room 3."),
+    # issue 19: document and cooking tables, spaced initials, addresses
+    ("See para. 4, sect. 2 and Figs. 3-5.", "See paragraph 4, section 2 and figures 3-5."),
+    ("Add the butter, approx. 1 tbsp. and salt, incl. pepper.",
+     "Add the butter, approximately 1 tablespoon and salt, including pepper."),
+    ("Use tbsp. measures.", "Use tablespoon measures."),
+    ("C. S. Lewis and J. R. R. Tolkien wrote.", "C-S Lewis and J-R-R Tolkien wrote."),
+    ("12 W Oak Ave, Reno, NV 89501", "12 West Oak Avenue, Reno, Nevada, eight nine five zero one"),
+    ("1990 for the Ata ST", "1990 for the Ata ST"),
 ])
 def test_abbreviations(written: str, spoken: str) -> None:
     assert expand(written) == spoken

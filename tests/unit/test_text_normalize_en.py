@@ -100,6 +100,65 @@ CASES = {
         ("A [link](https://example.com) here.", "A link here."),
     ],
     "plain prose": [("The train leaves the station every morning.", "The train leaves the station every morning.")],
+    # issue 19: one case per rule family, written here (not taken from the public cases)
+    "prefixed and composite units": [
+        ("The probe draws 40 mA at 3.3 kV; dose 12 mg/kg; 9.8 m/s².",
+         "The probe draws forty milliamps at three point three kilovolts; dose twelve milligrams per kilogram; nine "
+         "point eight meters per second squared."),
+        ("They laid 2.5 million km of cable, 20KG boxes, 100 Mbps.",
+         "They laid two point five million kilometers of cable, twenty kilograms boxes, one hundred megabits per "
+         "second."),
+    ],
+    "dimensions": [("A 4x6 ft rug and a 2.5 x 3 m room.",
+                    "A four by six feet rug and a two point five by three meters room."),
+                   ("He is 6 ft 2 in.", "He is six feet two inches."),
+                   ("A 15 cm x 20 cm tile at 60 fps.", "A fifteen centimeters by twenty centimeters tile at sixty "
+                                                      "frames per second.")],
+    "cooking abbreviations": [("Add 2 tbsp. butter and 1 doz. eggs, 3 oz. cheese.",
+                               "Add two tablespoons butter and one dozen eggs, three ounces cheese.")],
+    "codes and flight numbers": [("Flight BA2490 boards at gate C7.",
+                                  "Flight B-A two four nine zero boards at gate C seven."),
+                                 ("My flight is DL 405; the booking code is QZ8M2 for seat 22F.",
+                                  "My flight is D-L four zero five; the booking code is Q-Z eight M two for seat "
+                                  "twenty-two F.")],
+    "dates in any case and order": [
+        ("Born on july 4 2026, 4 JUL 2026, Sept. 3 and 2026/07/04.",
+         "Born on July fourth, twenty twenty-six, the fourth of July, twenty twenty-six, September third and July "
+         "fourth, twenty twenty-six."),
+        ("Due 01/07/98.", "Due January seventh, ninety-eight."),
+    ],
+    "fiscal quarters": [("Sales rose in 2Q24.", "Sales rose in the second quarter of twenty-four.")],
+    "decade and year ranges": [("From the 1960s-1980s, prices of 1960-80.",
+                                "From the nineteen sixties to nineteen eighties, prices of nineteen sixty to eighty.")],
+    "times with zones, seconds and ranges": [
+        ("Open 9-5pm EST; the log says 14:10:30.",
+         "Open nine to five P-M E-S-T; the log says fourteen hours ten minutes and thirty seconds."),
+        ("We met 4:00 am - 8:12 pm at 1:59 p.m. e.s.t. on air.",
+         "We met four A-M to eight twelve P-M at one fifty-nine P-M E-S-T on air."),
+    ],
+    "telephone extensions, SSN and IP addresses": [
+        ("Call (123)-123-5678-1111, SSN 123-45-6789, ping 10.0.0.254.",
+         "Call one two three, one two three, five six seven eight, one one one one, SSN one two three, four five, "
+         "six seven eight nine, ping one zero dot zero dot zero dot two five four."),
+        ("Dial +44 (0)20 7946 0958 or 800-555-1234 x 12.",
+         "Dial plus four four, two zero, seven nine four six, zero nine five eight or eight zero zero, five five "
+         "five, one two three four, extension one two."),
+    ],
+    "money: trailing zeros, per unit, full ranges": [
+        ("Fees: $20.500, $350/yr and $50.00-$100.00.",
+         "Fees: twenty dollars and fifty cents, three hundred fifty dollars per year and fifty dollars to one hundred "
+         "dollars."),
+    ],
+    "mis-suffixed ordinals and fractions with suffix": [("Not 4rd but 4th; take 1/4th.",
+                                                         "Not four rd but fourth; take one quarter.")],
+    "equations": [("So 1-2=5.", "So one minus two equals five.")],
+    "addresses": [("708 N 1st St, Santa, FL, 95051",
+                   "seven oh eight North first Street, Santa, Florida, nine five zero five one"),
+                  ("Lived at 1428 Elm St.", "Lived at fourteen twenty-eight Elm Street.")],
+    "lone symbols and e-mail paths": [("Pay in $ or €; mail a&b@x.com/path-1",
+                                       "Pay in dollar or euro; mail a ampersand b at x dot com slash path dash one")],
+    "very large grouped cardinals": [("It is 1,000,000,000,000,000,001.",
+                                      "It is one quintillion one.")],
 }
 
 

@@ -1,6 +1,16 @@
 import pytest
 
-from vtts.workers.text.numbers_en import cardinal, decade, decimal, digits, fraction, number, ordinal, year
+from vtts.workers.text.numbers_en import (
+    cardinal,
+    decade,
+    decimal,
+    digits,
+    fraction,
+    house_number,
+    number,
+    ordinal,
+    year,
+)
 
 
 @pytest.mark.parametrize(("n", "spoken"), [
@@ -50,3 +60,16 @@ def test_decade() -> None:
     assert decade(1990) == "nineteen nineties"
     assert decade(80) == "eighties"
     assert decade(2000) == "two thousands"
+
+
+def test_house_numbers_are_said_in_pairs() -> None:
+    assert house_number("1428") == "fourteen twenty-eight"
+    assert house_number("708") == "seven oh eight"
+    assert house_number("1200") == "twelve hundred"
+    assert house_number("95051") == "ninety-five thousand fifty-one"
+
+
+def test_grouped_cardinals_past_fifteen_digits() -> None:
+    """Thousands commas say the writer meant a quantity: read it (up to sextillions); bare long runs stay digits."""
+    assert number("2,000,000,000,000,000,000") == "two quintillion"
+    assert number("2000000000000000000") == digits("2000000000000000000")

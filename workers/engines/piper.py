@@ -36,7 +36,7 @@ from ..engine import (
     WorkItem,
     check_option_names,
 )
-from ..onnx_session import expose_output, open_session, providers
+from ..onnx_session import expose_output, open_session, providers, shrinking_run_options
 from ..text import TEXT_OPTIONS, TextFrontend, TextSegment, base_language, normalize
 from .options import number
 from .prosody import pad, pause_samples, split_tokens, token_limit
@@ -250,6 +250,7 @@ class PiperEngine(SinglePassEngine):
                  text: TextFrontend | None = None, max_tokens: int = MAX_TOKENS,
                  durations_output: str | None = None) -> None:
         self._session = session
+        self._shrink = shrinking_run_options(session)
         outputs = [o.name for o in session.get_outputs()]
         self._duration_index = outputs.index(durations_output) if durations_output in outputs else None
         id_map = config.phoneme_id_map
@@ -298,8 +299,8 @@ class PiperEngine(SinglePassEngine):
         (the arena grows as segment lengths and their order vary; 13 % between the 300th and the 1100th
         request of the soak), which the memory budget cannot see at load and a soak cannot tell from a
         leak. ``max_tokens`` ids at 0.8x speed (real phonemes and a slow SSML rate last longer than these
-        random ones). Not covered: the first slow-speed (0.25) paragraph still adds about 100 MB once, then
-        stays flat; a slow random step at load did not prevent it. ``warmup = false`` skips it."""
+        random ones). Steps slower than that run with arena shrinkage (:func:`shrinking_run_options`): the first
+        speed-0.25 paragraph added ~100 MB for good without it. ``warmup = false`` skips it."""
         tokens = tokens or self.max_tokens
         self._run(self._random_segment(tokens), SynthesisParams(voice=self._voices[0].id, speed=WARMUP_SPEED))
 
@@ -455,7 +456,8 @@ class PiperEngine(SinglePassEngine):
         }
         if "sid" in self._inputs:
             feeds["sid"] = np.array([self.config.speakers.get(params.voice, 0)], dtype=np.int64)
-        outputs = self._session.run(None, feeds)
+        # a step slower than the warm-up's makes more audio per phoneme than the arena was sized for
+        outputs = self._session.run(None, feeds, self._shrink if speed < WARMUP_SPEED else None)
         audio = np.clip(np.asarray(outputs[0], dtype=np.float32).reshape(-1), -1.0, 1.0)
         stamps: list[dict[str, Any]] = []
         words = getattr(segment, "words", None)

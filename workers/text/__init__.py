@@ -2,7 +2,8 @@
 
 Pure Python with no engine imports, so the HTTP frontend may use it too (``/v1/text/normalize``).
 
-* :func:`normalize` — written → spoken form, per language (English and Korean rules; others pass through);
+* :func:`normalize` — written → spoken form, per language (English, Korean, Chinese and Japanese rules;
+  others pass through);
 * :class:`TextFrontend` — SSML or text → normalized, lexicon-applied, segmented :class:`TextSegment` list;
 * :func:`split_segments`, :func:`detect_language`, :class:`Lexicon`, :class:`LexiconSet`, :func:`is_ssml`.
 """

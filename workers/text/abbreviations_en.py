@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .numbers_en import cardinal, ordinal
+from .numbers_en import cardinal, digits, ordinal
 
 #: titles read before a name (with or without the period: "Dr Smith" is British usage)
 TITLES = {
@@ -35,6 +35,14 @@ WITH_PERIOD = {
     "Nov": "November", "Dec": "December", "dist": "district", "Mtn": "Mountain", "Pkwy": "Parkway",
     "Ste": "Suite", "Assn": "Association", "Assoc": "Associates", "Gov't": "Government", "yr": "year",
     "yrs": "years", "hrs": "hours", "mins": "minutes", "secs": "seconds", "wk": "week", "wks": "weeks",
+    # cooking: measures written without a number, and recipe words
+    "tsp": "teaspoon", "tbsp": "tablespoon", "Tbsp": "tablespoon", "pkg": "package", "doz": "dozen",
+    "qty": "quantity", "Qty": "Quantity", "ea": "each", "oz": "ounce", "lb": "pound",
+    # documents and letters
+    "incl": "including", "excl": "excluding", "esp": "especially", "orig": "original", "encl": "enclosure",
+    "Encl": "Enclosure", "attn": "attention", "Attn": "Attention", "ibid": "ibidem", "Ibid": "Ibidem",
+    "ed": "edition", "eds": "editors", "Eds": "Editors", "trans": "translated by", "repr": "reprinted",
+    "rev": "revised", "supp": "supplement", "Supp": "Supplement", "bk": "book", "Bk": "Book",
 }
 #: abbreviations that never end a sentence: a capitalized word after them is a name ("vs. Chelsea")
 _NEVER_FINAL = frozenset({"vs", "approx", "ext", "Rm", "rm", "Apt", "apt", "tel", "Tel", "Ste", "Mon", "Tue", "Tues",
@@ -45,7 +53,32 @@ BEFORE_NUMBER = {
     "Ch": "chapter", "ch": "chapter", "Fig": "figure", "fig": "figure", "p": "page", "pp": "pages",
     "Pg": "page", "pg": "page", "Art": "article", "art": "article", "Sec": "section", "sec": "section",
     "Ex": "example", "Eq": "equation", "eq": "equation", "Op": "opus", "Tab": "table",
+    # documents: sections, paragraphs, lines, columns, appendices, parts, plural forms
+    "Para": "paragraph", "para": "paragraph", "Paras": "paragraphs", "paras": "paragraphs", "Sect": "section",
+    "sect": "section", "Secs": "sections", "secs": "sections", "App": "appendix", "Ref": "reference",
+    "ref": "reference", "Col": "column", "col": "column", "Pt": "part", "pt": "part", "Vols": "volumes",
+    "vols": "volumes", "Chs": "chapters", "chs": "chapters", "Figs": "figures", "figs": "figures",
+    "Eqs": "equations", "eqs": "equations", "Thm": "theorem", "Def": "definition", "ll": "lines", "l": "line",
+    "Ed": "edition", "ed": "edition", "Rev": "revision", "Sch": "schedule", "Cl": "clause", "cl": "clause",
 }
+#: street types written without their period at the end of an address line ("Arques Ave", "1st st")
+STREET_TYPES = {"ave": "Avenue", "blvd": "Boulevard", "rd": "Road", "ln": "Lane", "hwy": "Highway", "pkwy": "Parkway",
+                "ct": "Court", "pl": "Place", "st": "Street", "cir": "Circle", "ter": "Terrace",
+                "expy": "Expressway", "fwy": "Freeway"}
+#: compass directions between a house number and a street name ("708 N 1st St")
+DIRECTIONS = {"N": "North", "S": "South", "E": "East", "W": "West", "NE": "Northeast", "NW": "Northwest",
+              "SE": "Southeast", "SW": "Southwest"}
+#: US states and territories by postal code: named when a ZIP code follows ("Santa, FL, 95051")
+STATES = dict(zip(
+    "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK OR "
+    "PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR".split(),
+    ["Alabama", "Alaska", "Arizona", "Arkansas", "California", "Colorado", "Connecticut", "Delaware", "Florida",
+     "Georgia", "Hawaii", "Idaho", "Illinois", "Indiana", "Iowa", "Kansas", "Kentucky", "Louisiana", "Maine",
+     "Maryland", "Massachusetts", "Michigan", "Minnesota", "Mississippi", "Missouri", "Montana", "Nebraska",
+     "Nevada", "New Hampshire", "New Jersey", "New Mexico", "New York", "North Carolina", "North Dakota", "Ohio",
+     "Oklahoma", "Oregon", "Pennsylvania", "Rhode Island", "South Carolina", "South Dakota", "Tennessee", "Texas",
+     "Utah", "Vermont", "Virginia", "Washington", "West Virginia", "Wisconsin", "Wyoming", "District of Columbia",
+     "Puerto Rico"], strict=True))
 #: multi-part abbreviations, matched case-insensitively
 DOTTED = {"e.g.": "for example", "i.e.": "that is", "a.k.a.": "also known as", "cf.": "compare",
           "w/o": "without", "w/": "with", "et al.": "et al", "viz.": "namely", "ph.d.": "P-H-D"}
@@ -85,6 +118,11 @@ _DOTTED_RE = re.compile(r"(?<![\w.])(" + "|".join(re.escape(k) for k in sorted(D
 _INITIALISM_RE = re.compile(r"(?<![\w.])((?:[A-Za-z]\.){2,})(?=(\s+\S|\s*$|[,;:)'’]))")
 _INITIALISM_HINT = re.compile(r"[A-Za-z]\.[A-Za-z]\.")
 _ROMAN_RE = re.compile(r"(?<![\w'])([A-Z][\w'’-]*)( +)([IVXLCDM]+)\b(?!['’.]\w)")
+_DIRECTION_RE = re.compile(r"\b(\d{1,6}) (" + "|".join(DIRECTIONS) + r")\.? (?=[A-Z0-9])")
+_STREET_RE = re.compile(r"(?<=[A-Za-z0-9] )(?i:(" + "|".join(STREET_TYPES) + r"))\b\.?(?=\s*(?:,|$|\n))")
+_STATE_ZIP_RE = re.compile(r", (" + "|".join(STATES) + r"),? (\d{5})(?:-(\d{4}))?\b")
+#: spaced initials before a surname: "C. S. Lewis", "J. R. R. Tolkien"
+_SPACED_INITIALS_RE = re.compile(r"(?<![\w.])((?:[A-Z]\. ){1,3}[A-Z]\.)(?= [A-Z][a-z])")
 _CENTURY_RE = re.compile(r"\b([IVXLC]+)(?:th|st|nd|rd)?( +)((?i:century|centuries|millennium))\b")
 
 
@@ -171,8 +209,31 @@ def _century(match: re.Match[str]) -> str:
     return f"{ordinal(value)}{match.group(2)}{match.group(3)}"
 
 
+def _street(match: re.Match[str]) -> str:
+    """"Arques Ave" → Avenue, "1st st" → Street: only right after a name or a number, at a line's end or comma."""
+    before = match.string[:match.start()].rstrip().rsplit(" ", 1)[-1]
+    if not (before[:1].isupper() or before[:1].isdigit()):
+        return match.group(0)
+    if match.group(1).isupper() and not before.isupper():  # "the Ata ST": capitals in mixed text are a name
+        return match.group(0)
+    ends = match.group(0).endswith(".") and _keeps_period(match.string, match.end())
+    return STREET_TYPES[match.group(1).lower()] + ("." if ends else "")
+
+
+def addresses(text: str) -> str:
+    """Street directions and types, and a state with its ZIP code (the ZIP digit by digit)."""
+    text = _DIRECTION_RE.sub(lambda m: f"{m.group(1)} {DIRECTIONS[m.group(2)]} ", text)
+    text = _STREET_RE.sub(_street, text)
+    return _STATE_ZIP_RE.sub(lambda m: f", {STATES[m.group(1)]}, {digits(m.group(2))}"
+                                       + (f", {digits(m.group(3))}" if m.group(3) else ""), text)
+
+
 def expand(text: str) -> str:
     """Expand titles, abbreviations, dotted initialisms and roman numerals in ``text``."""
+    if any(c.isdigit() for c in text):
+        text = addresses(text)
+    if ". " in text:
+        text = _SPACED_INITIALS_RE.sub(lambda m: "-".join(m.group(1).replace(".", "").split()), text)
     text = _DOTTED_RE.sub(_dotted, text)
     text = _BEFORE_NUMBER_RE.sub(lambda m: BEFORE_NUMBER[m.group(1)] + " ", text)
     if "St" in text or "Dr" in text:

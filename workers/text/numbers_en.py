@@ -12,7 +12,7 @@ ONES = (
     "seventeen eighteen nineteen"
 ).split()
 TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-SCALES = ("", "thousand", "million", "billion", "trillion", "quadrillion")
+SCALES = ("", "thousand", "million", "billion", "trillion", "quadrillion", "quintillion", "sextillion")
 _ORDINAL_IRREGULAR = {
     "one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth", "nine": "ninth",
     "twelve": "twelfth",
@@ -92,6 +92,17 @@ def year(n: int) -> str:
     return f"{cardinal(high)} {cardinal(low)}"
 
 
+def house_number(text: str) -> str:
+    """House numbers in pairs, as addresses are said: "1428" → "fourteen twenty-eight", "708" → "seven oh eight",
+    "1200" → "twelve hundred"; other lengths as a number."""
+    if not text.isdigit() or len(text) not in (3, 4) or text.startswith("0"):
+        return number(text)
+    high, low = int(text[:-2]), int(text[-2:])
+    if low == 0:
+        return f"{cardinal(high)} hundred"
+    return f"{cardinal(high)} {cardinal(low) if low >= 10 else 'oh ' + ONES[low]}"
+
+
 def plural_word(word: str) -> str:
     """Plural of a number word: "twenty" → "twenties", "six" → "sixes" (decades: "the nineteen sixties")."""
     if word.endswith("y"):
@@ -119,7 +130,8 @@ def number(text: str) -> str:
     plain = text.replace(",", "")
     if not plain.isdigit():
         return text
-    if len(plain) > MAX_CARDINAL_DIGITS or (len(plain) > 1 and plain.startswith("0")):
+    grouped = "," in text and not plain.startswith("0") and len(plain) <= 3 * len(SCALES)
+    if not grouped and (len(plain) > MAX_CARDINAL_DIGITS or (len(plain) > 1 and plain.startswith("0"))):
         return digits(plain)
     return cardinal(int(plain))
 

@@ -9,13 +9,14 @@ before/after and its speaking rate. Phonemes the author or the lexicon gave (IPA
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from vtts.workers.engine import EngineError
 
-from . import normalize_en, normalize_ko, ssml
+from . import normalize_en, normalize_ja, normalize_ko, normalize_zh, ssml
+from .language_detect import detect_language as detect_text_language
 from .lexicon import Lexicon, LexiconSet, request_lexicon
 from .say_as import say_as
 from .script_detect import detect_language
@@ -25,6 +26,8 @@ from .segment import FIRST_SEGMENT_MODES, base_language, split_segments
 NORMALIZERS: dict[str, Callable[[str, str | None], str]] = {
     "en": normalize_en.normalize,
     "ko": normalize_ko.normalize,
+    "zh": normalize_zh.normalize,
+    "ja": normalize_ja.normalize,
 }
 #: phonemes hide in the text as code points of Supplementary Private Use Area-A while it is normalized
 #: and segmented: no rule matches them and no segmenter splits them
@@ -146,14 +149,16 @@ class RequestText:
 class TextFrontend:
     """One engine's text frontend: its default language, locale, lexicon files and segment limits.
 
-    ``multilingual``: detect the language from the script when a request names none (a monolingual voice
-    always reads its own language). ``phonemes``: the engine can take IPA pieces; without it the pieces'
-    words are read instead.
+    ``multilingual``: detect the language when a request names none, from the script, and for Latin-script
+    text with a language model (:mod:`.language_detect`), among ``languages`` (the model's declared ones)
+    when given; unsure, it is the engine's language. A monolingual voice always reads its own language.
+    ``phonemes``: the engine can take IPA pieces; without it the pieces' words are read instead.
     """
 
     def __init__(self, language: str = "en", *, locale: str | None = None, lexicons: LexiconSet | None = None,
                  normalize: bool = True, multilingual: bool = False, phonemes: bool = True,
-                 max_chars: int = 400, first_max_chars: int = 100, first_segment: str = "phrase") -> None:
+                 languages: Sequence[str] | None = None, max_chars: int = 400, first_max_chars: int = 100,
+                 first_segment: str = "phrase") -> None:
         if first_segment not in FIRST_SEGMENT_MODES:
             raise ValueError(f"first_segment must be one of {', '.join(FIRST_SEGMENT_MODES)}")
         self.language = base_language(language) or "en"
@@ -161,6 +166,7 @@ class TextFrontend:
         self.lexicons = lexicons or LexiconSet(None, self.language)
         self.normalize_enabled = normalize
         self.multilingual = multilingual
+        self.languages = [base_language(lang) for lang in languages] if languages else None
         self.phonemes = phonemes
         self.max_chars = max_chars
         self.first_max_chars = first_max_chars
@@ -191,7 +197,10 @@ class TextFrontend:
         if requested:
             return base_language(requested) or self.language
         if self.multilingual:
-            return detect_language(text, self.language)
+            guess = detect_text_language(text, self.languages)
+            if guess:
+                return guess
+            return self.language if self.languages else detect_language(text, self.language)
         return self.language
 
     def normalize(self, text: str, language: str | None = None, locale: str | None = None) -> str:

@@ -87,12 +87,31 @@ def split_long(sentence: str, max_chars: int, measure: Callable[[str], int] = le
         while measure(piece) > max_chars:
             cut = _longest_fit(piece, [i for i, c in enumerate(piece) if c == " " and i > 0], max_chars, measure)
             if cut is None:
-                cut = _longest_fit(piece, range(1, len(piece)), max_chars, measure) or 1
+                cut = _unspaced_cut(piece, max_chars, measure)
             out.append(piece[:cut].strip())
             piece = piece[cut:].strip()
         if piece:
             out.append(piece)
     return out
+
+
+_HIRAGANA = re.compile("[\u3041-\u309f]")
+_PUNCTUATION_ONLY = re.compile(r"[\W_]*")
+
+
+def _unspaced_cut(piece: str, max_chars: int, measure: Callable[[str], int]) -> int:
+    """Where to cut text with no spaces (Chinese, Japanese) that has to be cut: after a hiragana run that
+    meets kanji or katakana (a Japanese phrase ends there: 会社は|二千), when that keeps at least half the
+    limit, else at the limit; never leaving only punctuation behind (。 alone is not a segment)."""
+    boundaries = [i for i in range(1, len(piece))
+                  if _HIRAGANA.match(piece[i - 1]) and not _HIRAGANA.match(piece[i]) and piece[i].isalnum()]
+    cut = _longest_fit(piece, boundaries, max_chars, measure)
+    if cut is None or measure(piece[:cut]) < max_chars // 2:
+        cut = _longest_fit(piece, range(1, len(piece)), max_chars, measure) or 1
+    tail = len(piece) - cut
+    if _PUNCTUATION_ONLY.fullmatch(piece[cut:]) and cut > tail:
+        cut -= tail
+    return cut
 
 
 def _longest_fit(text: str, cuts: Sequence[int], limit: int, measure: Callable[[str], int]) -> int | None:
@@ -136,6 +155,14 @@ PHRASE_STARTERS = frozenset(
 #: cents"), in a sentence of at least PHRASE_MIN_WORDS
 CLAUSE_MIN_HEAD, PHRASE_MIN_HEAD, PHRASE_MIN_TAIL, LIST_MIN_TAIL, PHRASE_MIN_WORDS = 2, 4, 3, 4, 8
 _LIST_WORDS = frozenset({"and", "or"})
+#: Chinese and Japanese write no spaces: a phrase ends at a clause mark (，、；：) with at least CJK_MIN_HEAD
+#: characters before it and CJK_MIN_TAIL after it (a character is about a syllable). One character is as
+#: long to say as CJK_CHAR_WEIGHT Latin letters (7 vs 15 a second), so a first segment's character bound is
+#: divided by it: the same bound is the same time to first audio in either script
+CJK_LANGUAGES = frozenset({"zh", "ja", "yue"})
+CJK_MIN_HEAD, CJK_MIN_TAIL, CJK_CHAR_WEIGHT = 4, 6, 2
+_CJK_CLAUSE = re.compile(r"[，、；：,;:]")
+_TOPIC = re.compile("(?<=[\u3400-\u9fff\u30a1-\u30ff々])(?:では|には|は|が|も)(?=[\u3400-\u9fff\u30a1-\u30ff々])")
 _WORD_CHARS = re.compile(r"[^\w']+")
 
 
@@ -144,6 +171,8 @@ def split_first_phrase(sentence: str, language: str | None = None) -> tuple[str,
     conjunction or preposition, leaving at least PHRASE_MIN_HEAD words before and PHRASE_MIN_TAIL after.
     A head cut before a word (no mark of its own) ends in a comma, so the voice closes it with the rising,
     pausing contour it learnt for commas rather than a sentence's fall. None when no boundary qualifies."""
+    if base_language(language) in CJK_LANGUAGES:
+        return _split_first_phrase_cjk(sentence)
     words = sentence.split(" ")
     if len(words) < PHRASE_MIN_WORDS:
         return None
@@ -157,6 +186,23 @@ def split_first_phrase(sentence: str, language: str | None = None) -> tuple[str,
         if (english and i >= PHRASE_MIN_HEAD and len(words) - i >= tail and word in PHRASE_STARTERS
                 and before[-1:].isalnum() and not repeated):
             return " ".join(words[:i]) + ",", " ".join(words[i:])
+    return None
+
+
+def _split_first_phrase_cjk(sentence: str) -> tuple[str, str] | None:
+    """The earliest clause mark with CJK_MIN_HEAD characters before it and CJK_MIN_TAIL after it; in
+    Japanese without one, after a topic or subject particle (は, が, も) that follows a noun (kanji or
+    katakana) and precedes the next word: 私たちの会社は、| 二千二十四年に… (given a 、 so the voice pauses there)."""
+    for m in _CJK_CLAUSE.finditer(sentence):
+        head, tail = sentence[:m.end()].strip(), sentence[m.end():].strip()
+        if len(tail) < CJK_MIN_TAIL:
+            break
+        if len(head) >= CJK_MIN_HEAD:
+            return head, tail
+    for m in _TOPIC.finditer(sentence):
+        head, tail = sentence[:m.end()], sentence[m.end():]
+        if len(head) >= CJK_MIN_HEAD and len(tail) >= CJK_MIN_TAIL:
+            return head + "、", tail
     return None
 
 
@@ -181,11 +227,14 @@ def split_segments(text: str, max_chars: int = 400, first_max_chars: int = 100,
         segments.extend(split_long(sentence, max_chars))
     if not first_max_chars or first_segment == "sentence" or not segments:
         return segments
+    cjk = base_language(language) in CJK_LANGUAGES
+    if cjk:
+        first_max_chars = max(1, first_max_chars // CJK_CHAR_WEIGHT)
     phrase = split_first_phrase(segments[0], language) if first_segment == "phrase" else None
     if phrase is not None and len(phrase[0]) <= first_max_chars:
         segments = [*phrase, *segments[1:]]
     elif len(segments[0]) > first_max_chars:
-        segments = [*_head_and_rest(split_long(segments[0], first_max_chars)), *segments[1:]]
+        segments = [*_head_and_rest(split_long(segments[0], first_max_chars), "" if cjk else " "), *segments[1:]]
     if count_tokens is not None and first_max_tokens > 0 and count_tokens(segments[0]) > first_max_tokens:
         pieces = split_long(segments[0], first_max_tokens, count_tokens, at_spaces=False)
         head = pieces[0]
@@ -195,7 +244,8 @@ def split_segments(text: str, max_chars: int = 400, first_max_chars: int = 100,
     return segments
 
 
-def _head_and_rest(pieces: list[str]) -> list[str]:
-    """Only a clause-sized head is cut off; the rest is re-joined so later segments stay sentence-sized."""
-    rest = " ".join(pieces[1:])
+def _head_and_rest(pieces: list[str], joiner: str = " ") -> list[str]:
+    """Only a clause-sized head is cut off; the rest is re-joined (with no space in Chinese and Japanese) so
+    later segments stay sentence-sized."""
+    rest = joiner.join(pieces[1:])
     return [pieces[0], rest] if rest else pieces[:1]
