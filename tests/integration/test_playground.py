@@ -1,15 +1,18 @@
 """The web playground in a real browser: Debian's ``chromium``, driven by ``playwright`` through its executable
 path (browser downloads are not reachable here), against a real ``vtts serve``.
 
-One browser and one server per module (chromium is heavy on a 2-core machine). The server serves Piper and, when
-the ``kokoro`` extra is installed, the bundled Kokoro Japanese voices too (the engine with word timestamps, for
-the highlighting test). Screenshots of the main states go to a temporary folder, or to ``$VTTS_SCREENSHOTS``.
+One browser and one server per module (chromium is heavy on a 2-core machine). The server serves Piper, the
+cloning test engine (``tests/cloning_engine.py``: tones at a custom voice's pitch, so a voice made in the page is
+heard) and, when the ``kokoro`` extra is installed, the bundled Kokoro Japanese voices too (the engine with word
+timestamps, for the highlighting test). Screenshots of the main states go to a temporary folder, or to
+``$VTTS_SCREENSHOTS``.
 The browser tests skip, saying why, when chromium or playwright is missing; ``.ci/run`` installs chromium.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import re
@@ -21,7 +24,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from .conftest import Server, start_server
 
@@ -34,6 +39,22 @@ LONG_TEXT = " ".join(
     for i in range(1, 36)
 )
 BAD_SSML = "<speak>Hello <nonsense>there</nonsense></speak>"
+#: the cloning test engine as one more model (custom voices: only a model whose engine clones speaks them)
+CLONE_MODEL = '\n[[models]]\nid = "clone"\nengine = "tests.cloning_engine:CloningEngine"\nmodel = "x"\n'
+TONE_RATE = 16000
+
+
+def tone(hz: float, seconds: float = 3.0, amp: float = 0.3) -> bytes:
+    """A WAV file of a sine: the cloning engine speaks at a voice sample's dominant pitch."""
+    t = np.arange(int(TONE_RATE * seconds)) / TONE_RATE
+    buf = io.BytesIO()
+    sf.write(buf, (amp * np.sin(2 * np.pi * hz * t)).astype(np.float32), TONE_RATE, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def pitch(pcm: bytes, rate: int = 24000) -> float:
+    x = np.frombuffer(pcm, "<i2").astype(np.float64)
+    return float(np.argmax(np.abs(np.fft.rfft(x))) * rate / x.size)
 
 
 def _browser_missing() -> str | None:
@@ -74,8 +95,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     reason = _browser_missing()
     if reason:
         pytest.skip(reason)
-    args = ["--config", str(ROOT / "configs" / "piper-kokoro.toml")] if HAS_KOKORO else []
-    srv = start_server(args, tmp_path_factory.mktemp("playground-server"))
+    tmp = tmp_path_factory.mktemp("playground-server")
+    base = ROOT / "configs" / ("piper-kokoro.toml" if HAS_KOKORO else "default.toml")
+    config = tmp / "vtts.toml"
+    config.write_text(base.read_text() + CLONE_MODEL)
+    # the custom voices' store goes to the test's folder (server.data_dir defaults under $XDG_DATA_HOME)
+    srv = start_server(["--config", str(config)], tmp, env={"PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(tmp)})
     try:
         yield srv
     finally:
@@ -284,6 +309,167 @@ def test_words_are_highlighted_while_playing(page: Page, shots: Path) -> None:
     assert words[:3] == ["はい", "そう", "です"]
     _wait(lambda: page.stats()["lit"] >= 3, 30, "several words lit in turn")
     assert page.errors == []
+
+
+def _wav(name: str, data: bytes) -> dict[str, Any]:
+    return {"name": name, "mimeType": "audio/wav", "buffer": data}
+
+
+def _custom_voices(server: Server) -> list[dict[str, Any]]:
+    return [v for v in json.loads(server.get("/v1/audio/voices")[1])["data"] if v["object"] == "audio.voice"]
+
+
+def _open_voice_form(p: Any) -> None:
+    if not p.evaluate("() => document.getElementById('cv-new').open"):
+        p.click("#cv-new summary")
+
+
+def test_custom_voice_made_from_files_is_picked_spoken_and_deleted(page: Page, server: Server, shots: Path) -> None:
+    p = page.page
+    assert p.text_content("#cv-list") == "" and "None yet" in p.text_content("#cv-note")
+    _open_voice_form(p)
+    p.fill("#cv-name", "tenor")
+    p.fill("#cv-language", "en-US")
+    p.set_input_files("#cv-consent-file", _wav("consent.wav", tone(300)))
+    p.set_input_files("#cv-sample-file", _wav("sample.wav", tone(440)))
+    p.fill("#cv-transcript", "A steady tone.")
+    p.click("#cv-create")
+    p.wait_for_selector("#cv-list li")
+    (voice,) = _custom_voices(server)
+    assert voice["name"] == "tenor" and voice["models"] == ["clone"] and voice["transcript"] == "A steady tone."
+    vid = voice["id"]
+    # picked at once, on the model that can speak it (Piper cannot clone: it does not list the voice)
+    assert p.input_value("#model") == "clone" and p.input_value("#voice") == vid
+    assert p.eval_on_selector(f"#voice option[value='{vid}']", "o => o.textContent") == "tenor — custom, en-US"
+    assert "A steady tone." in p.text_content("#voice-info")
+    assert vid in p.text_content("#cv-list li") and "spoken by clone" in p.text_content("#cv-list li")
+    assert p.input_value("#cv-name") == ""  # the form is ready for the next voice
+    p.screenshot(path=str(shots / "desktop-custom-voice.png"), full_page=True)
+
+    p.fill("#text", "Hello in a voice made a moment ago.")
+    p.click("#speak")
+    stats = page.wait_state("done", "error")
+    assert stats["state"] == "done", stats["error"]
+    assert stats["peak"] > 0.05 and stats["audioSeconds"] > 0.5
+    _wait(lambda: page.stats()["analyserPeak"] > 0.05, 10, "non-silent audio at the output")
+    with p.expect_download() as download:
+        p.select_option("#format", "wav")
+        p.click("#download")
+    played = Path(download.value.path()).read_bytes()[44:]
+    assert abs(pitch(played) - 440) < 5, "the audio is not the custom voice's (the engine's own tone is 200 Hz)"
+
+    p.select_option("#model", "piper-joe")
+    assert vid not in p.eval_on_selector_all("#voice option", "os => os.map(o => o.value)")
+    delete = f"#cv-list li[data-id='{vid}'] button.danger"
+    p.click(delete)
+    assert p.text_content(delete) == "Really delete?"  # asks twice: a deleted voice does not come back
+    p.click(delete)
+    p.wait_for_function("() => window.vttsPlayground.stats.customVoices === 0")
+    assert _custom_voices(server) == []
+    assert json.loads(server.get("/v1/audio/voice_consents")[1])["data"] == []  # its consent went too
+    p.select_option("#model", "clone")
+    assert vid not in p.eval_on_selector_all("#voice option", "os => os.map(o => o.value)")
+    assert p.text_content("#cv-status") == "Deleted tenor."
+    assert page.errors == []
+
+
+def test_a_refused_upload_shows_the_servers_message(page: Page, server: Server) -> None:
+    p = page.page
+    silent = tone(300, amp=0.0)
+    consent = p.request.post(server.url + "/v1/audio/voice_consents", multipart={
+        "name": "quiet", "language": "en-US", "recording": _wav("consent.wav", tone(300))}).json()
+    answer = p.request.post(server.url + "/v1/audio/voices", multipart={
+        "name": "quiet", "consent": consent["id"], "audio_sample": _wav("sample.wav", silent)})
+    assert answer.status == 400
+    message = answer.json()["error"]["message"]
+    assert p.request.delete(f"{server.url}/v1/audio/voice_consents/{consent['id']}").ok
+    _open_voice_form(p)
+    p.fill("#cv-name", "quiet")
+    p.set_input_files("#cv-consent-file", _wav("consent.wav", tone(300)))
+    p.set_input_files("#cv-sample-file", _wav("sample.wav", silent))
+    p.click("#cv-create")
+    p.wait_for_selector("#cv-error", state="visible")
+    assert p.text_content("#cv-error") == message
+    # the consent made for the refused voice is deleted again
+    _wait(lambda: json.loads(server.get("/v1/audio/voice_consents")[1])["data"] == [], 5, "the consent to go")
+    assert _custom_voices(server) == []
+    p.fill("#cv-name", "")
+    p.click("#cv-create")  # checked in the page before any upload
+    assert p.text_content("#cv-error") == "Give a name first."
+    p.set_input_files("#cv-consent-file", [])
+    p.set_input_files("#cv-sample-file", [])
+    page.errors.clear()  # the refused upload logs "Failed to load resource: 400" in the console
+
+
+def test_type_as_you_go_speaks_each_sentence_while_typing(page: Page, server: Server, shots: Path) -> None:
+    p = page.page
+    p.select_option("#model", "piper-joe")
+    p.check("#type-mode")
+    assert p.text_content("#speak") == "Finish" and p.is_visible("#type-hint")
+    p.fill("#text", "")
+    p.evaluate("() => Object.assign(window.vttsPlayground.stats, {peak: 0, analyserPeak: 0})")
+    before = page.stats()
+    p.focus("#text")
+    first, second = "The first sentence is typed here. ", "And a second one follows it."
+    p.keyboard.type(first, delay=10)
+    # the first sentence is spoken while the second is still to be typed
+    p.wait_for_function(f"() => window.vttsPlayground.stats.wsStarts > {before['wsStarts']}", timeout=30000)
+    p.keyboard.type(second, delay=10)
+    p.keyboard.press("Enter")  # speaks what is pending (input.flush)
+    p.wait_for_function(f"() => window.vttsPlayground.stats.wsDones >= {before['wsStarts']} + 2", timeout=30000)
+    p.screenshot(path=str(shots / "desktop-type-as-you-go.png"), full_page=True)
+    p.keyboard.press("Control+Enter")  # finish: input.done, then session.done
+    stats = page.wait_state("done", "error")
+    assert stats["state"] == "done", stats["error"]
+    assert stats["wsSessions"] == before["wsSessions"] + 1 and stats["wsSent"] - before["wsSent"] == len(
+        first + second) + 1  # one session, each character sent once (the newline too)
+    sentences = p.eval_on_selector_all("#sentences li", "ls => ls.map(l => l.textContent)")
+    assert len(sentences) >= 2 and " ".join(sentences) == (first + second).strip()
+    assert stats["peak"] > 0.05, "the decoded samples are silent"
+    _wait(lambda: page.stats()["analyserPeak"] > 0.05, 10, "non-silent audio at the output")
+    assert "2 sentences" in p.text_content("#timing") or "3 sentences" in p.text_content("#timing")
+    assert "usage:" in p.text_content("#timing")
+    assert page.errors == []
+
+    # an edit inside what was already sent restarts from the edited sentence, in a new session
+    p.fill("#text", first + "And a second one changed.")
+    p.wait_for_function(f"() => window.vttsPlayground.stats.wsSessions === {stats['wsSessions']} + 1")
+    assert page.stats()["wsResets"] == stats["wsResets"] + 1
+    p.click("#speak")  # Finish
+    after = page.wait_state("done", "error")
+    assert after["state"] == "done", after["error"]
+    assert p.eval_on_selector_all("#sentences li", "ls => ls.map(l => l.textContent)")[-1] == \
+        "And a second one changed."
+    p.uncheck("#type-mode")
+    assert p.text_content("#speak") == "Speak"
+
+
+def test_type_as_you_go_shows_the_servers_error(page: Page, server: Server) -> None:
+    """A voice deleted behind the page's back: the session's error event carries the server's message."""
+    p = page.page
+    consent = p.request.post(server.url + "/v1/audio/voice_consents", multipart={
+        "name": "gone", "language": "en-US", "recording": _wav("consent.wav", tone(300))}).json()
+    vid = p.request.post(server.url + "/v1/audio/voices", multipart={
+        "name": "gone", "consent": consent["id"], "audio_sample": _wav("sample.wav", tone(500))}).json()["id"]
+    p.evaluate("() => window.vttsPlayground.reloadVoices()")
+    p.select_option("#model", "clone")
+    p.select_option("#voice", vid)
+    assert p.request.delete(f"{server.url}/v1/audio/voices/{vid}").ok
+    assert p.request.delete(f"{server.url}/v1/audio/voice_consents/{consent['id']}").ok
+    answer = p.request.post(server.url + "/v1/audio/speech",
+                            data={"model": "clone", "voice": {"id": vid}, "input": "Hello there."})
+    assert answer.status == 404
+    message = answer.json()["error"]["message"]
+    p.check("#type-mode")
+    p.fill("#text", "")
+    p.focus("#text")
+    p.keyboard.type("Hello there. ", delay=10)
+    p.wait_for_selector("#error", state="visible", timeout=30000)
+    assert p.text_content("#error") == f"sentence 0: {message}"
+    assert page.stats()["state"] == "error"
+    p.uncheck("#type-mode")
+    p.evaluate("() => window.vttsPlayground.reloadVoices()")
+    page.errors.clear()
 
 
 def test_phone_viewport_is_readable(browser: Any, server: Server, shots: Path) -> None:
