@@ -42,6 +42,8 @@ BAD_SSML = "<speak>Hello <nonsense>there</nonsense></speak>"
 #: the cloning test engine as one more model (custom voices: only a model whose engine clones speaks them)
 CLONE_MODEL = '\n[[models]]\nid = "clone"\nengine = "tests.cloning_engine:CloningEngine"\nmodel = "x"\n'
 TONE_RATE = 16000
+#: the pitch the fake microphone records
+MIC_HZ = 350.0
 
 
 def tone(hz: float, seconds: float = 3.0, amp: float = 0.3) -> bytes:
@@ -108,12 +110,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def browser(server: Server) -> Iterator[Any]:
+def browser(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
+    # the microphone is chromium's fake device, playing a tone from a file (for the recording test)
+    mic = tmp_path_factory.mktemp("mic") / "mic.wav"
+    mic.write_bytes(tone(MIC_HZ, seconds=1.0))
     with sync_playwright() as pw:
         # default autoplay rules: the page must resume its AudioContext inside the click (or key press) itself
-        b = pw.chromium.launch(executable_path=CHROMIUM)
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-audio-capture={mic}"])
         try:
             yield b
         finally:
@@ -148,7 +155,7 @@ class Page:
 
 @pytest.fixture(scope="module")
 def page(browser: Any, server: Server) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, permissions=["microphone"])
     try:
         p = Page(context.new_page())
         p.open(server.url + "/")
@@ -399,6 +406,39 @@ def test_a_refused_upload_shows_the_servers_message(page: Page, server: Server) 
     p.set_input_files("#cv-consent-file", [])
     p.set_input_files("#cv-sample-file", [])
     page.errors.clear()  # the refused upload logs "Failed to load resource: 400" in the console
+
+
+def _record(p: Any, slot: str, seconds: float) -> None:
+    button = f"#cv-{slot}-record"
+    p.click(button)
+    p.wait_for_selector(f"{button}[aria-pressed=true]", timeout=10000)  # once the microphone is open
+    assert p.text_content(button) == "Stop recording"
+    p.wait_for_timeout(seconds * 1000)
+    p.click(button)
+    p.wait_for_function(f"() => document.getElementById('cv-{slot}-info').textContent.startsWith('Recorded')")
+    assert p.is_visible(f"#cv-{slot}-preview")
+
+
+def test_a_voice_recorded_with_the_microphone(page: Page, server: Server) -> None:
+    """MediaRecorder's webm/opus, decoded by the server; the fake microphone plays a tone, which the cloning
+    engine then speaks at its pitch."""
+    p = page.page
+    _open_voice_form(p)
+    assert p.is_visible("#cv-consent-record") and p.is_visible("#cv-sample-record")  # a microphone is allowed
+    p.fill("#cv-name", "recorded")
+    _record(p, "consent", 2.0)
+    _record(p, "sample", 3.0)
+    p.click("#cv-create")
+    p.wait_for_function("() => window.vttsPlayground.stats.customVoices === 1", timeout=15000)
+    (voice,) = _custom_voices(server)
+    assert voice["name"] == "recorded" and 2.0 <= voice["duration"] <= 3.5
+    spoken = p.request.post(server.url + "/v1/audio/speech", data={
+        "model": "clone", "voice": {"id": voice["id"]}, "input": "Recorded.", "response_format": "pcm"})
+    assert abs(pitch(spoken.body()) - MIC_HZ) < 10
+    assert p.request.delete(f"{server.url}/v1/audio/voices/{voice['id']}").ok
+    assert p.request.delete(f"{server.url}/v1/audio/voice_consents/{voice['consent']}").ok
+    p.evaluate("() => window.vttsPlayground.reloadVoices()")
+    assert page.errors == []
 
 
 def test_type_as_you_go_speaks_each_sentence_while_typing(page: Page, server: Server, shots: Path) -> None:
