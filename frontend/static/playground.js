@@ -301,6 +301,8 @@
     try { request = buildRequest(); } catch (e) { stats.state = "error"; showError(e); return; }
     stats.state = "starting"; // set before the first await, so a caller polling the state sees this request
     if (current) stop(true);
+    if (typing.session) typing.session.close();
+    if (typing.player) typing.player.stop();
     const run = {
       request, controller: new AbortController(), t0: performance.now(), firstAt: null, doneAt: null,
       usage: null, pcm: [], words: [], player: null, stopped: false, replaced: false,
@@ -481,7 +483,7 @@
     }
 
     send(message) {
-      if (this.ended) return;
+      if (this.ended || this.finishing) return;
       if (message.type === "input.text") {
         if (this.t0 === null) this.t0 = performance.now();
         this.text += message.text;
@@ -582,6 +584,7 @@
         $("download").disabled = false;
       }
       syncTypingButtons();
+      if (this.finishing && typing.on) setTimeout(() => sendPending(), 0); // text typed while it finished
     }
 
     /** Stop: closing the socket cancels every sentence in flight on the server. */
@@ -629,6 +632,9 @@
     const text = $("text").value;
     try {
       if (!text.startsWith(typing.sent)) restartFrom(text);
+      // a session that was told input.done takes no more text: what follows waits for the next session,
+      // opened when this one ends (two sessions at once would interleave their audio)
+      if (typing.session && typing.session.finishing) return;
       const delta = text.slice(typing.sent.length);
       if (delta) {
         clearError();
@@ -688,8 +694,9 @@
     setStatus("Stopped.");
   }
 
+  /** Stop's state while no Speak run owns it: enabled while a session is open or its audio plays. */
   function syncTypingButtons() {
-    if (!typing.on) return;
+    if (current) return;
     $("stop").disabled = !(typing.session || (typing.player && typing.player.playing()));
   }
 
@@ -701,7 +708,7 @@
     const tick = () => {
       sampleAnalyser();
       syncTypingButtons();
-      if (typing.on || (typing.player && typing.player.playing())) setTimeout(tick, 50);
+      if (typing.on || typing.session || (typing.player && typing.player.playing())) setTimeout(tick, 50);
       else metering = false;
     };
     tick();
@@ -1234,7 +1241,7 @@
 
   async function start() {
     $("speak").addEventListener("click", () => (typing.on ? finishTyping() : speak()));
-    $("stop").addEventListener("click", () => (typing.on ? stopTyping() : stop()));
+    $("stop").addEventListener("click", () => (current ? stop() : stopTyping()));
     $("type-mode").addEventListener("change", () => setTypingMode($("type-mode").checked));
     $("text").addEventListener("input", onTypingInput);
     $("text").addEventListener("keydown", (ev) => {
@@ -1262,8 +1269,8 @@
     document.addEventListener("keydown", (ev) => {
       if ($("key-dialog").open) return;
       if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); typing.on ? finishTyping() : speak(); }
-      else if (ev.key === "Escape" && typing.on && !$("stop").disabled) { ev.preventDefault(); stopTyping(); }
       else if (ev.key === "Escape" && current) { ev.preventDefault(); stop(); }
+      else if (ev.key === "Escape" && !$("stop").disabled) { ev.preventDefault(); stopTyping(); }
     });
     try {
       const conf = await (await fetch("/playground/config.json")).json();

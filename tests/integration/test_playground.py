@@ -551,6 +551,25 @@ def test_api_key_is_asked_once_and_kept_for_the_session(browser: Any, tmp_path: 
         stats = p.wait_state("done", "error")
         assert stats["state"] == "done", stats["error"]
         assert not p.page.is_visible("#key-dialog")  # asked once: the stored key is used from then on
+        # the WebSocket carries the same key (a browser cannot set its headers: a subprotocol)
+        p.page.check("#type-mode")
+        p.page.fill("#text", "")
+        p.page.focus("#text")
+        p.page.keyboard.type("Over the socket too. ", delay=10)
+        p.page.wait_for_function("() => window.vttsPlayground.stats.wsDones >= 1", timeout=30000)
+        assert not p.page.is_visible("#key-dialog") and not p.page.is_visible("#error")
+        # a refused handshake: the page asks the server why over HTTP (a browser hides the answer), which asks
+        # for the key; the session then opens again with the text it held
+        p.page.evaluate("() => sessionStorage.setItem('vtts.apiKey', 'stale')")
+        p.page.keyboard.press("Control+Enter")  # finish this session; the next text opens a new one
+        p.page.wait_for_function("() => window.vttsPlayground.stats.state === 'done'", timeout=30000)
+        p.page.keyboard.type("Then again. ", delay=10)
+        p.page.wait_for_selector("#key-dialog[open]")
+        p.page.fill("#key-input", "sekrit")
+        p.page.keyboard.press("Enter")
+        p.page.wait_for_function("() => window.vttsPlayground.stats.wsDones >= 2", timeout=30000)
+        assert p.page.eval_on_selector_all("#sentences li", "ls => ls.map(l => l.textContent)")[-1] == "Then again."
+        assert not p.page.is_visible("#error")
     finally:
         context.close()
         srv.stop()
