@@ -518,6 +518,8 @@ def test_phone_viewport_is_readable(browser: Any, server: Server, shots: Path) -
     try:
         p = Page(context.new_page())
         p.open(server.url + "/playground")
+        p.page.click("#cv-new summary")  # every part open: the voice form and the type-as-you-go hint
+        p.page.check("#type-mode")
         width = p.page.evaluate("() => document.documentElement.scrollWidth")
         assert width <= 390, f"the page scrolls sideways on a phone ({width} px wide)"
         box = p.page.locator("#speak").bounding_box()
