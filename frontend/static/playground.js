@@ -982,6 +982,10 @@
       }
       await loadPickers();
       voiceStatus(`Deleted ${v.name}${note}.`);
+      // its buttons are gone: keyboard focus goes to the next thing in the card rather than the page's top
+      if (!document.activeElement || document.activeElement === document.body) {
+        ($("cv-list").querySelector("button") || $("cv-new").querySelector("summary")).focus();
+      }
     } catch (e) { showVoiceError(e); voiceStatus(""); }
   }
 
@@ -1121,6 +1125,7 @@
 
   function setupCustomVoices() {
     $("cv-form").addEventListener("submit", createVoice);
+    $("cv-form").addEventListener("input", clearVoiceError); // an error about the last try goes once edited
     for (const slot of ["consent", "sample"]) {
       $(`cv-${slot}-file`).addEventListener("change", () => {
         if (slotFile(slot) !== recordings[slot]) { setRecording(slot, null); $(`cv-${slot}-info`).textContent = ""; }

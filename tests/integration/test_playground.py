@@ -372,6 +372,7 @@ def test_custom_voice_made_from_files_is_picked_spoken_and_deleted(page: Page, s
     assert p.text_content(delete) == "Really delete?"  # asks twice: a deleted voice does not come back
     p.click(delete)
     p.wait_for_function("() => window.vttsPlayground.stats.customVoices === 0")
+    assert p.evaluate("() => document.activeElement.tagName") == "SUMMARY"  # keyboard focus stays in the card
     assert _custom_voices(server) == []
     assert json.loads(server.get("/v1/audio/voice_consents")[1])["data"] == []  # its consent went too
     p.select_option("#model", "clone")
