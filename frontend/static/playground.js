@@ -4,10 +4,14 @@
 //  - api(): every request; asks for an API key once when the server answers 401 (kept in sessionStorage).
 //  - PcmPlayer: plays 24 kHz 16-bit PCM chunks through the Web Audio API as they arrive, and maps the audio
 //    clock back to the request's audio time (for word highlighting). Any transport feeds it.
-//  - transports: how audio reaches the player. `sse` (POST /v1/audio/speech, stream_format "sse", pcm deltas)
-//    is the one used today; a type-as-you-go mode over the WebSocket route registers another one here.
-//  - voiceSources: where the voice picker's entries come from. Today /v1/audio/voices; custom voices (record
-//    or upload a consent and a sample) add a source and a small form of their own.
+//  - transports: how one Speak's audio reaches the player: `sse` (POST /v1/audio/speech, stream_format "sse",
+//    pcm deltas).
+//  - type as you go: a WebSocket session (GET /v1/audio/speech/stream) fed with what is appended to the text
+//    box as it is typed; its binary pcm frames go to the same PcmPlayer.
+//  - voiceSources: where the voice picker's entries come from (/v1/audio/voices: the built-in voices per
+//    model, then the caller's custom voices with the models that can speak them).
+//  - custom voices: a consent recording and a sample, uploaded or recorded (MediaRecorder), made into a voice
+//    (/v1/audio/voice_consents, /v1/audio/voices), listed and deleted.
 //  - live view: /metrics (parsed here) and /admin/models, polled every few seconds, drawn as SVG plots.
 "use strict";
 (() => {
@@ -21,6 +25,9 @@
   const stats = {
     state: "idle", requests: 0, chunks: 0, samples: 0, peak: 0, analyserPeak: 0, ttfaMs: null, rtf: null,
     audioSeconds: 0, usage: null, words: 0, lit: 0, error: null, polls: 0,
+    // type as you go: sessions opened, audio.start / audio.done seen, resets after an edit, characters sent
+    wsSessions: 0, wsStarts: 0, wsDones: 0, wsResets: 0, wsSent: 0,
+    customVoices: 0,
   };
 
   // ---------------------------------------------------------------- API client and key
@@ -249,12 +256,24 @@
   let current = null; // the run playing or streaming now
   let last = null;    // the last run, for Download
 
+  /** The picked voice as a request names it: a custom voice as {"id": ...}, as OpenAI's SDK sends it. */
+  function pickedVoice() {
+    const id = $("voice").value;
+    return customById.has(id) ? { id } : id;
+  }
+
   function buildRequest() {
+    const request = buildConfig();
+    const input = $("text").value;
+    if (!input.trim()) throw new Error("Type something to speak first.");
+    return { ...request, input };
+  }
+
+  /** Everything a speech request takes from the page except its input (a WebSocket session's config). */
+  function buildConfig() {
     const model = $("model").value;
     const voice = $("voice").value;
     if (!model || !voice) throw new Error("No model or voice to pick: the server lists none yet.");
-    const input = $("text").value;
-    if (!input.trim()) throw new Error("Type something to speak first.");
     let extra = {};
     const rawExtra = $("extra").value.trim();
     if (rawExtra) {
@@ -265,7 +284,7 @@
     }
     if ($("timestamps").checked && !("timestamps" in extra)) extra.timestamps = true;
     if (!$("normalize").checked && !("normalize" in extra)) extra.normalize = false;
-    const request = { model, voice, input, speed: Number($("speed").value) };
+    const request = { model, voice: pickedVoice(), speed: Number($("speed").value) };
     const language = $("language").value.trim();
     if (language) request.language = language;
     if (Object.keys(extra).length) request.extra = extra;
@@ -282,6 +301,8 @@
     try { request = buildRequest(); } catch (e) { stats.state = "error"; showError(e); return; }
     stats.state = "starting"; // set before the first await, so a caller polling the state sees this request
     if (current) stop(true);
+    if (typing.session) typing.session.close();
+    if (typing.player) typing.player.stop();
     const run = {
       request, controller: new AbortController(), t0: performance.now(), firstAt: null, doneAt: null,
       usage: null, pcm: [], words: [], player: null, stopped: false, replaced: false,
@@ -414,6 +435,315 @@
     } catch (e) { showError(e); setStatus(""); }
   }
 
+  // ---------------------------------------------------------------- type as you go (WebSocket)
+
+  const WS_PATH = "/v1/audio/speech/stream";
+  const SEND_DEBOUNCE_MS = 300;  // text goes out this long after the last keystroke...
+  const FLUSH_PAUSE_MS = 1500;   // ...and what is pending is spoken after a pause this long
+  /** A subprotocol is an HTTP token: a key with other characters goes in the query instead. */
+  const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+  const typing = {
+    on: false,
+    sent: "",         // the prefix of the text box already sent (or, when turned on, already there)
+    session: null,    // the open WebSocket session, if any
+    player: null,     // one player for the whole mode: a new session's audio queues after the last one's
+    sendTimer: null, pauseTimer: null,
+  };
+
+  /** One WebSocket session: session.config, then input.* messages (queued until the socket opens); its
+   * binary frames are 24 kHz 16-bit PCM, played as they arrive. */
+  class TypeSession {
+    constructor(config, retried = false) {
+      this.config = config;
+      this.retried = retried;
+      this.queue = [JSON.stringify({ type: "session.config", ...config, response_format: "pcm" })];
+      this.opened = false; this.ended = false; this.finishing = false; this.flushable = false;
+      this.t0 = null; this.firstAt = null; this.pcm = []; this.text = ""; this.items = new Map();
+      this.connect();
+    }
+
+    connect() {
+      const key = sessionStorage.getItem(KEY_STORAGE);
+      let url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${WS_PATH}`;
+      const protocols = ["vtts"];
+      if (key && TOKEN.test(key)) protocols.push(`openai-insecure-api-key.${key}`);
+      else if (key) url += `?api_key=${encodeURIComponent(key)}`;
+      const ws = new WebSocket(url, protocols);
+      ws.binaryType = "arraybuffer";
+      ws.onopen = () => {
+        this.opened = true;
+        for (const m of this.queue) ws.send(m);
+        this.queue = [];
+      };
+      ws.onmessage = (ev) => this.receive(ev.data);
+      ws.onclose = (ev) => this.closed(ev);
+      this.ws = ws;
+      stats.wsSessions += 1;
+    }
+
+    send(message) {
+      if (this.ended || this.finishing) return;
+      if (message.type === "input.text") {
+        if (this.t0 === null) this.t0 = performance.now();
+        this.text += message.text;
+        this.flushable = true;
+        stats.wsSent += message.text.length;
+      } else if (message.type === "input.flush") {
+        if (!this.flushable) return; // nothing new since the last flush
+        this.flushable = false;
+      } else if (message.type === "input.done") {
+        this.finishing = true;
+      }
+      const data = JSON.stringify(message);
+      if (this.opened) this.ws.send(data); else this.queue.push(data);
+    }
+
+    receive(data) {
+      if (this.ended) return;
+      if (data instanceof ArrayBuffer) {
+        const bytes = new Uint8Array(data);
+        if (!bytes.length) return;
+        if (this.firstAt === null) {
+          this.firstAt = performance.now();
+          if (this.t0 !== null) stats.ttfaMs = this.firstAt - this.t0;
+        }
+        this.pcm.push(bytes);
+        typing.player.push(bytes);
+        return;
+      }
+      const event = JSON.parse(data);
+      if (event.type === "audio.start") {
+        stats.wsStarts += 1;
+        const li = document.createElement("li");
+        li.textContent = event.sentence_text;
+        li.className = "speaking";
+        $("sentences").append(li);
+        $("sentences").hidden = false;
+        this.items.set(event.sentence_index, li);
+        setStatus(`Speaking sentence ${event.sentence_index + 1}…`);
+      } else if (event.type === "audio.done") {
+        stats.wsDones += 1;
+        const li = this.items.get(event.sentence_index);
+        if (li) li.className = "done";
+        setStatus("Listening for more text…");
+      } else if (event.type === "session.done") {
+        this.end();
+        stats.state = "done";
+        stats.usage = event.usage || null;
+        this.showTiming(event);
+        setStatus(typing.on ? "Session done; typing more opens a new one." : "Done.");
+      } else if (event.type === "error") {
+        this.end();
+        const err = event.error || {};
+        if (err.code === "idle_timeout") {
+          setStatus("The session closed after a quiet minute; typing more opens a new one.");
+          if (stats.state === "typing") stats.state = "ready";
+          return;
+        }
+        stats.state = "error";
+        showError(new ApiError(0, err.message || "the session failed", err.code));
+        setStatus("");
+      }
+    }
+
+    /** The socket closed: fine after session.done or an error event; before it opened, ask the server why
+     * over plain HTTP (a browser hides a refused handshake's answer), which also asks for an API key. */
+    async closed(ev) {
+      if (this.ended) return;
+      this.end();
+      if (!this.opened) {
+        try {
+          const resp = await api(WS_PATH);
+          const err = await errorFrom(resp);
+          if (err.code === "websocket_required" && !this.retried && typing.session === null) {
+            // the key is right now (it was just asked for): open again with what was queued
+            const again = new TypeSession(this.config, true);
+            again.queue = this.queue;
+            Object.assign(again, { t0: this.t0, text: this.text, flushable: this.flushable });
+            typing.session = again;
+            return;
+          }
+          if (err.code !== "websocket_required") throw err;
+        } catch (e) { stats.state = "error"; showError(e); return; }
+        stats.state = "error";
+        showError(new Error(`The WebSocket could not be opened (close code ${ev.code}).`));
+        return;
+      }
+      stats.state = "error";
+      showError(new Error(`The session's connection closed before it ended (close code ${ev.code}).`));
+    }
+
+    end() {
+      if (this.ended) return;
+      this.ended = true;
+      if (typing.session === this) typing.session = null;
+      for (const li of this.items.values()) if (li.className === "speaking") li.className = "done";
+      if (this.pcm.length) {
+        last = { request: { ...this.config, input: this.text }, pcm: this.pcm };
+        $("download").disabled = false;
+      }
+      syncTypingButtons();
+      if (this.finishing && typing.on) setTimeout(() => sendPending(), 0); // text typed while it finished
+    }
+
+    /** Stop: closing the socket cancels every sentence in flight on the server. */
+    close() {
+      if (this.ended) return;
+      this.end();
+      try { this.ws.close(1000); } catch (_) { /* already closing */ }
+    }
+
+    showTiming(event) {
+      const seconds = this.pcm.reduce((n, c) => n + c.length, 0) / 2 / PCM_RATE;
+      stats.audioSeconds = seconds;
+      const parts = [`${event.total_sentences} sentence${event.total_sentences === 1 ? "" : "s"}`,
+        `${seconds.toFixed(2)} s of audio`];
+      if (this.firstAt !== null && this.t0 !== null) {
+        parts.unshift(`First audio ${Math.round(this.firstAt - this.t0)} ms after the first text sent`);
+      }
+      const u = event.usage;
+      if (u) parts.push(`usage: ${u.input_tokens} input + ${u.output_tokens} output = ${u.total_tokens} tokens`);
+      $("timing").textContent = parts.join(" · ");
+      $("timing").hidden = false;
+    }
+  }
+
+  /** The open session, or a new one with the page's current settings. */
+  function typingSession() {
+    if (typing.session) return typing.session;
+    const config = buildConfig();
+    if (config.extra) delete config.extra.timestamps; // word times do not travel over this route
+    if (config.extra && !Object.keys(config.extra).length) delete config.extra;
+    if (!typing.player || typing.player.stopped) typing.player = new PcmPlayer(audioContext, PCM_RATE);
+    typing.session = new TypeSession(config);
+    stats.state = "typing";
+    $("timing").hidden = true; // the last session's or Speak's line
+    syncTypingButtons();
+    meter();
+    return typing.session;
+  }
+
+  /** Send what was appended since the last send; an edit inside the sent text restarts the session from
+   * the sentence the edit is in. `flush` also asks the server to speak what it holds. */
+  function sendPending(flush = false, done = false) {
+    clearTimeout(typing.sendTimer);
+    if (!typing.on) return;
+    const text = $("text").value;
+    try {
+      if (!text.startsWith(typing.sent)) restartFrom(text);
+      // a session that was told input.done takes no more text: what follows waits for the next session,
+      // opened when this one ends (two sessions at once would interleave their audio)
+      if (typing.session && typing.session.finishing) return;
+      const delta = text.slice(typing.sent.length);
+      if (delta) {
+        clearError();
+        typingSession().send({ type: "input.text", text: delta });
+        typing.sent = text;
+      }
+      const session = typing.session;
+      if (session && flush) session.send({ type: "input.flush" });
+      if (session && done) { session.send({ type: "input.done" }); setStatus("Finishing…"); }
+    } catch (e) { stats.state = "error"; showError(e); }
+  }
+
+  /** Where an edit at `changed` restarts: just after the last sentence end before it (or the start). */
+  function sentenceStart(text, changed) {
+    const ends = /[.!?。！？…]["')\]”’」』）]*\s+|\n/g;
+    let start = 0;
+    for (const m of text.slice(0, changed).matchAll(ends)) start = m.index + m[0].length;
+    return start;
+  }
+
+  function restartFrom(text) {
+    let p = 0;
+    const sent = typing.sent;
+    while (p < text.length && p < sent.length && text[p] === sent[p]) p++;
+    if (typing.session) typing.session.close();
+    typing.sent = text.slice(0, sentenceStart(text, p));
+    stats.wsResets += 1;
+    setStatus("Edited: restarting from the edited sentence.");
+  }
+
+  function onTypingInput() {
+    if (!typing.on) return;
+    clearTimeout(typing.sendTimer);
+    clearTimeout(typing.pauseTimer);
+    typing.sendTimer = setTimeout(() => sendPending(), SEND_DEBOUNCE_MS);
+    typing.pauseTimer = setTimeout(() => sendPending(true), FLUSH_PAUSE_MS);
+  }
+
+  /** Finish (Speak's place in this mode, or Ctrl+Enter): the rest is sent, spoken, and the session ends. */
+  function finishTyping() {
+    clearTimeout(typing.pauseTimer);
+    if (!typing.session && $("text").value === typing.sent) {
+      setStatus("Nothing new to speak: type in the box.");
+      return;
+    }
+    sendPending(false, true);
+  }
+
+  function stopTyping() {
+    clearTimeout(typing.sendTimer);
+    clearTimeout(typing.pauseTimer);
+    if (typing.session) typing.session.close();
+    if (typing.player) typing.player.stop();
+    typing.sent = $("text").value; // what was typed so far stays unspoken
+    $("stop").disabled = true;
+    stats.state = "stopped";
+    setStatus("Stopped.");
+  }
+
+  /** Stop's state while no Speak run owns it: enabled while a session is open or its audio plays. */
+  function syncTypingButtons() {
+    if (current) return;
+    $("stop").disabled = !(typing.session || (typing.player && typing.player.playing()));
+  }
+
+  let metering = false;
+  /** While the mode is on or its audio plays: the output level (for the tests) and Stop's state. */
+  function meter() {
+    if (metering) return;
+    metering = true;
+    const tick = () => {
+      sampleAnalyser();
+      syncTypingButtons();
+      if (typing.on || typing.session || (typing.player && typing.player.playing())) setTimeout(tick, 50);
+      else metering = false;
+    };
+    tick();
+  }
+
+  async function setTypingMode(on) {
+    clearError();
+    if (on) {
+      if (current) stop();
+      try { await audio(); } catch (e) { showError(new Error(`Audio cannot play here: ${e.message}`)); }
+      typing.on = true;
+      typing.sent = $("text").value;
+      meter();
+      $("sentences").textContent = "";
+      $("speak").textContent = "Finish";
+      $("keys-hint").textContent = "Enter or a pause speaks, Ctrl+Enter finishes, Esc stops";
+      setStatus("Type as you go: new text is spoken as you type.");
+      $("text").focus();
+    } else {
+      if (typing.session) sendPending(false, true); // the rest is still spoken
+      typing.on = false;
+      $("speak").textContent = "Speak";
+      $("keys-hint").textContent = "Ctrl+Enter speaks, Esc stops";
+      setStatus("");
+    }
+    $("type-hint").hidden = !on;
+    $("normalize-button").hidden = on;
+  }
+
+  /** The model, voice or options changed: the open session ends (what was sent is still spoken) and the
+   * next text opens a session with the new settings. */
+  function typingSettingsChanged() {
+    if (typing.on && typing.session) sendPending(false, true);
+  }
+
   // ---------------------------------------------------------------- word highlighting
 
   function resetWords(wanted) {
@@ -435,15 +765,19 @@
     box.hidden = run.words.length === 0;
   }
 
+  /** The loudest sample reaching the output lately (the analyser sits just before the destination). */
+  function sampleAnalyser() {
+    if (!analyser) return;
+    const data = new Float32Array(analyser.fftSize);
+    analyser.getFloatTimeDomainData(data);
+    for (const v of data) { const a = Math.abs(v); if (a > stats.analyserPeak) stats.analyserPeak = a; }
+  }
+
   function highlightLoop(run) {
     let lit = null;
     const tick = () => {
       if (run.player.stopped && current !== run) { if (lit) lit.classList.remove("now"); return; }
-      if (analyser) {
-        const data = new Float32Array(analyser.fftSize);
-        analyser.getFloatTimeDomainData(data);
-        for (const v of data) { const a = Math.abs(v); if (a > stats.analyserPeak) stats.analyserPeak = a; }
-      }
+      sampleAnalyser();
       const pos = run.player.position();
       let now = null;
       for (const w of run.words) { if (w.start <= pos && pos < w.end) { now = w.span; break; } }
@@ -489,7 +823,9 @@
 
   let voicesByModel = new Map();
   let aliases = new Map(); // model id -> the other names that route to it (tts-1, ...)
-  /** Where the voice picker's entries come from; custom voices will add a source of their own. */
+  let customById = new Map(); // the caller's custom voices (voice_...), whether or not a model can speak them
+  /** Where the voice picker's entries come from: built-in voices carry their `model`; custom voices
+   * (object "audio.voice") carry `models`, the served models that can speak them. */
   const voiceSources = [
     async () => (await getJSON("/v1/audio/voices")).data,
   ];
@@ -497,10 +833,17 @@
   async function loadPickers() {
     const [models, ...lists] = await Promise.all([getJSON("/v1/models"), ...voiceSources.map((s) => s())]);
     voicesByModel = new Map();
+    customById = new Map();
     for (const v of lists.flat()) {
-      if (!voicesByModel.has(v.model)) voicesByModel.set(v.model, []);
-      voicesByModel.get(v.model).push(v);
+      const custom = v.object === "audio.voice";
+      if (custom) customById.set(v.id, v);
+      for (const model of custom ? (v.models || []) : [v.model]) {
+        if (!voicesByModel.has(model)) voicesByModel.set(model, []);
+        voicesByModel.get(model).push(v);
+      }
     }
+    stats.customVoices = customById.size;
+    renderCustomVoices();
     aliases = new Map();
     for (const m of models.data) {
       if (m.root && m.root !== m.id) {
@@ -524,6 +867,10 @@
     const keep = select.value;
     select.textContent = "";
     for (const v of voicesByModel.get($("model").value) || []) {
+      if (customById.has(v.id)) {
+        select.append(new Option(`${v.name} — custom, ${v.language || "?"}`, v.id));
+        continue;
+      }
       const bits = [v.language, v.sample_rate ? `${v.sample_rate} Hz` : null].filter(Boolean).join(", ");
       select.append(new Option(bits ? `${v.id} — ${bits}` : v.id, v.id));
     }
@@ -534,10 +881,259 @@
   function describeVoice() {
     const v = (voicesByModel.get($("model").value) || []).find((x) => x.id === $("voice").value);
     const names = aliases.get($("model").value);
+    if (v && customById.has(v.id)) {
+      $("voice-info").textContent = [`custom voice ${v.id}`, `language ${v.language || "?"}`,
+        v.duration ? `${Number(v.duration).toFixed(1)} s sample` : null,
+        v.transcript ? `“${v.transcript}”` : "no transcript"].filter(Boolean).join(" · ");
+      return;
+    }
     $("voice-info").textContent = v
       ? [`language ${v.language || "?"}`, `${v.sample_rate || "?"} Hz (played as 24 kHz PCM)`, v.description,
         names ? `model also named ${names.join(", ")}` : null].filter(Boolean).join(" · ")
       : "";
+  }
+
+  // ---------------------------------------------------------------- custom voices
+
+  function showVoiceError(err) {
+    const message = err instanceof Error ? err.message : String(err);
+    stats.error = message;
+    $("cv-error").textContent = message;
+    $("cv-error").hidden = false;
+  }
+  function clearVoiceError() { $("cv-error").hidden = true; $("cv-error").textContent = ""; }
+  function voiceStatus(text) { $("cv-status").textContent = text; }
+
+  /** The caller's custom voices, each with the models that can speak it, a Use and a Delete button. */
+  function renderCustomVoices() {
+    const list = $("cv-list");
+    list.textContent = "";
+    const cloning = new Set();
+    for (const v of customById.values()) {
+      for (const m of v.models || []) cloning.add(m);
+      const li = document.createElement("li");
+      li.dataset.id = v.id;
+      const name = document.createElement("span");
+      name.className = "cv-name";
+      name.textContent = v.name;
+      const actions = document.createElement("span");
+      actions.className = "cv-actions";
+      const use = document.createElement("button");
+      use.type = "button";
+      use.textContent = "Use";
+      use.setAttribute("aria-label", `Use voice ${v.name}`);
+      use.disabled = !(v.models || []).length;
+      use.addEventListener("click", () => pickVoice(v));
+      const del = document.createElement("button");
+      del.type = "button";
+      del.className = "danger";
+      del.textContent = "Delete";
+      del.setAttribute("aria-label", `Delete voice ${v.name}`);
+      del.addEventListener("click", () => armDelete(del, v));
+      actions.append(use, del);
+      const meta = document.createElement("span");
+      meta.className = "cv-meta";
+      meta.textContent = [v.id, v.language, v.duration ? `${Number(v.duration).toFixed(1)} s` : null,
+        (v.models || []).length ? `spoken by ${v.models.join(", ")}` : "no served model can speak it"]
+        .filter(Boolean).join(" · ");
+      li.append(name, actions, meta);
+      list.append(li);
+    }
+    $("cv-note").textContent = customById.size
+      ? ""
+      : "None yet. A consent recording and a 2–30 s sample make one; models whose engine clones can speak it.";
+  }
+
+  /** Select a custom voice in the pickers, switching to a model that can speak it when needed. */
+  function pickVoice(v) {
+    const models = v.models || [];
+    if (!models.length) return false;
+    if (!models.includes($("model").value)) $("model").value = models[0];
+    fillVoices();
+    $("voice").value = v.id;
+    describeVoice();
+    return true;
+  }
+
+  /** Delete asks twice (the button turns into a confirmation for a few seconds): a voice cannot come back. */
+  function armDelete(button, v) {
+    if (button.dataset.armed) { deleteVoice(v); return; }
+    button.dataset.armed = "1";
+    button.textContent = "Really delete?";
+    setTimeout(() => {
+      if (!button.isConnected) return;
+      delete button.dataset.armed;
+      button.textContent = "Delete";
+    }, 5000);
+  }
+
+  async function deleteVoice(v) {
+    clearVoiceError();
+    voiceStatus(`Deleting ${v.name}…`);
+    try {
+      let resp = await api(`/v1/audio/voices/${encodeURIComponent(v.id)}`, { method: "DELETE" });
+      if (!resp.ok) throw await errorFrom(resp);
+      let note = "";
+      if (v.consent) {
+        // its consent too, unless other voices still use it (a 409 naming them: then it stays)
+        resp = await api(`/v1/audio/voice_consents/${encodeURIComponent(v.consent)}`, { method: "DELETE" });
+        if (resp.status === 409) note = " (its consent stays: other voices use it)";
+        else if (!resp.ok && resp.status !== 404) throw await errorFrom(resp);
+      }
+      await loadPickers();
+      voiceStatus(`Deleted ${v.name}${note}.`);
+      // its buttons are gone: keyboard focus goes to the next thing in the card rather than the page's top
+      if (!document.activeElement || document.activeElement === document.body) {
+        ($("cv-list").querySelector("button") || $("cv-new").querySelector("summary")).focus();
+      }
+    } catch (e) { showVoiceError(e); voiceStatus(""); }
+  }
+
+  const recordings = { consent: null, sample: null };
+  let recorder = null; // the MediaRecorder running now, with its slot
+  const RECORD_LIMIT_S = { consent: 60, sample: 30 };
+
+  function canRecord() {
+    return Boolean(window.isSecureContext && navigator.mediaDevices && navigator.mediaDevices.getUserMedia
+      && window.MediaRecorder);
+  }
+
+  function setRecording(slot, file) {
+    recordings[slot] = file;
+    const preview = $(`cv-${slot}-preview`);
+    if (preview.src) URL.revokeObjectURL(preview.src);
+    if (file) {
+      preview.src = URL.createObjectURL(file);
+      preview.hidden = false;
+    } else {
+      preview.removeAttribute("src");
+      preview.hidden = true;
+    }
+  }
+
+  /** Record (or stop recording) one slot from the microphone, as the browser's MediaRecorder encodes it
+   * (webm/opus or mp4/aac: the server decodes either). */
+  async function toggleRecord(slot) {
+    clearVoiceError();
+    const button = $(`cv-${slot}-record`);
+    const info = $(`cv-${slot}-info`);
+    if (recorder) {
+      const was = recorder.slot;
+      recorder.rec.stop();
+      if (was === slot) return;
+    }
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    } catch (e) {
+      showVoiceError(new Error(`The microphone is not available: ${e.message || e.name}`));
+      return;
+    }
+    const rec = new MediaRecorder(stream);
+    const chunks = [];
+    const t0 = performance.now();
+    const current = { rec, slot };
+    recorder = current;
+    rec.addEventListener("dataavailable", (ev) => { if (ev.data.size) chunks.push(ev.data); });
+    const tick = setInterval(() => {
+      const s = (performance.now() - t0) / 1000;
+      info.textContent = `Recording… ${s.toFixed(1)} s`;
+      if (s >= RECORD_LIMIT_S[slot] && rec.state === "recording") rec.stop();
+    }, 200);
+    rec.addEventListener("stop", () => {
+      clearInterval(tick);
+      for (const t of stream.getTracks()) t.stop();
+      if (recorder === current) recorder = null;
+      button.textContent = "Record";
+      button.classList.remove("recording");
+      button.setAttribute("aria-pressed", "false");
+      const type = rec.mimeType || "audio/webm";
+      const ext = type.includes("mp4") ? "m4a" : type.includes("ogg") ? "ogg" : "webm";
+      const file = new File(chunks, `${slot}.${ext}`, { type });
+      $(`cv-${slot}-file`).value = "";
+      setRecording(slot, file);
+      info.textContent = `Recorded ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+    });
+    rec.start(250);
+    button.textContent = "Stop recording";
+    button.classList.add("recording");
+    button.setAttribute("aria-pressed", "true");
+    info.textContent = "Recording… 0.0 s";
+  }
+
+  /** The chosen audio of a slot: a recording, else the uploaded file. */
+  function slotFile(slot) {
+    const input = $(`cv-${slot}-file`);
+    return input.files && input.files.length ? input.files[0] : recordings[slot];
+  }
+
+  /** Consent first, then the voice from it; a voice the server refuses takes its new consent with it. */
+  async function createVoice(ev) {
+    ev.preventDefault();
+    clearVoiceError();
+    const name = $("cv-name").value.trim();
+    const language = $("cv-language").value.trim();
+    const consentFile = slotFile("consent");
+    const sampleFile = slotFile("sample");
+    const missing = [!name && "a name", !language && "a language", !consentFile && "a consent recording",
+      !sampleFile && "a voice sample"].filter(Boolean);
+    if (missing.length) { showVoiceError(new Error(`Give ${missing.join(", ")} first.`)); return; }
+    if (recorder) { showVoiceError(new Error("Stop the recording first.")); return; }
+    $("cv-create").disabled = true;
+    voiceStatus("Uploading the consent…");
+    let consent = null;
+    try {
+      const cform = new FormData();
+      cform.append("name", name);
+      cform.append("language", language);
+      cform.append("recording", consentFile, consentFile.name || "consent");
+      let resp = await api("/v1/audio/voice_consents", { method: "POST", body: cform });
+      if (!resp.ok) throw await errorFrom(resp);
+      consent = await resp.json();
+      voiceStatus("Uploading the sample…");
+      const vform = new FormData();
+      vform.append("name", name);
+      vform.append("consent", consent.id);
+      vform.append("language", language);
+      const transcript = $("cv-transcript").value.trim();
+      if (transcript) vform.append("transcript", transcript);
+      vform.append("audio_sample", sampleFile, sampleFile.name || "sample");
+      resp = await api("/v1/audio/voices", { method: "POST", body: vform });
+      if (!resp.ok) throw await errorFrom(resp);
+      const voice = await resp.json();
+      consent = null;
+      await loadPickers();
+      const v = customById.get(voice.id) || voice;
+      const picked = pickVoice(v);
+      voiceStatus(picked ? `Created ${voice.name} (${voice.id}): picked for ${$("model").value}.`
+        : `Created ${voice.name} (${voice.id}); no served model can speak custom voices.`);
+      $("cv-form").reset();
+      setRecording("consent", null);
+      setRecording("sample", null);
+      $("cv-consent-info").textContent = "";
+      $("cv-sample-info").textContent = "";
+    } catch (e) {
+      showVoiceError(e);
+      voiceStatus("");
+      if (consent) {
+        api(`/v1/audio/voice_consents/${encodeURIComponent(consent.id)}`, { method: "DELETE" }).catch(() => {});
+      }
+    } finally {
+      $("cv-create").disabled = false;
+    }
+  }
+
+  function setupCustomVoices() {
+    $("cv-form").addEventListener("submit", createVoice);
+    $("cv-form").addEventListener("input", clearVoiceError); // an error about the last try goes once edited
+    for (const slot of ["consent", "sample"]) {
+      $(`cv-${slot}-file`).addEventListener("change", () => {
+        if (slotFile(slot) !== recordings[slot]) { setRecording(slot, null); $(`cv-${slot}-info`).textContent = ""; }
+      });
+      const button = $(`cv-${slot}-record`);
+      button.hidden = !canRecord();
+      button.addEventListener("click", () => toggleRecord(slot));
+    }
   }
 
   // ---------------------------------------------------------------- character count
@@ -649,8 +1245,19 @@
   // ---------------------------------------------------------------- wiring
 
   async function start() {
-    $("speak").addEventListener("click", speak);
-    $("stop").addEventListener("click", () => stop());
+    $("speak").addEventListener("click", () => (typing.on ? finishTyping() : speak()));
+    $("stop").addEventListener("click", () => (current ? stop() : stopTyping()));
+    $("type-mode").addEventListener("change", () => setTypingMode($("type-mode").checked));
+    $("text").addEventListener("input", onTypingInput);
+    $("text").addEventListener("keydown", (ev) => {
+      if (typing.on && ev.key === "Enter" && !ev.ctrlKey && !ev.metaKey && !ev.isComposing) {
+        setTimeout(() => sendPending(true), 0); // after the newline is in the box
+      }
+    });
+    for (const id of ["model", "voice", "speed", "language", "normalize", "extra"]) {
+      $(id).addEventListener("change", typingSettingsChanged);
+    }
+    setupCustomVoices();
     $("download").addEventListener("click", download);
     $("normalize-button").addEventListener("click", normalize);
     $("model").addEventListener("change", fillVoices);
@@ -666,8 +1273,9 @@
     });
     document.addEventListener("keydown", (ev) => {
       if ($("key-dialog").open) return;
-      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); speak(); }
+      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); typing.on ? finishTyping() : speak(); }
       else if (ev.key === "Escape" && current) { ev.preventDefault(); stop(); }
+      else if (ev.key === "Escape" && !$("stop").disabled) { ev.preventDefault(); stopTyping(); }
     });
     try {
       const conf = await (await fetch("/playground/config.json")).json();
@@ -682,7 +1290,7 @@
   }
 
   window.vttsPlayground = {
-    stats, speak, stop, transports, voiceSources, parseMetrics,
+    stats, speak, stop, transports, voiceSources, parseMetrics, reloadVoices: () => loadPickers(),
     audioTime: () => (audioContext ? audioContext.currentTime : 0),
     setTransport: (name) => { if (!transports[name]) throw new Error(`unknown transport ${name}`); transport = name; },
   };
