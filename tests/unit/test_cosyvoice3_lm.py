@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def test_input_assembly_matches_upstream(lm: CosyVoice3LM, ref: dict[str, np.nda
     req = _fixture_request(lm, ref)
     assert req.prefix_len == int(ref["prefix_len"]) == req.next_cost
     with torch.inference_mode():
-        got = lm._inputs(req, 0).numpy()
+        got = lm._inputs([req]).numpy()
     assert np.abs(got - ref["lm_input"][0]).max() < 1e-6
 
 
@@ -94,6 +95,22 @@ def test_teacher_forced_log_probs_in_a_batch_and_after_preemption(lm: CosyVoice3
         if token is not None:
             req.force(token)
     assert np.abs(torch.stack(rows).numpy() - ref["logp"]).max() <= 1e-4
+
+
+@pytest.mark.parametrize("dtype,tolerance", [("bfloat16", 0.05), ("float16", 0.05), ("float64", 1e-4)])
+def test_other_dtypes(ref: dict[str, np.ndarray], dtype: str, tolerance: float) -> None:
+    """The GPU dtypes (weights and caches in half precision, log-probs still float32) stay near upstream's
+    log-probs; float64 (the CPU choice for exact same-seed reproduction) matches them."""
+    lm = CosyVoice3LM.load(FIXTURE / "model/llm.pt", FIXTURE / "model/CosyVoice-BlankEN", dtype=getattr(torch, dtype))
+    req = _fixture_request(lm, ref)
+    rows = []
+    for token in [*ref["forced_tokens"][0].tolist(), None]:
+        rows.append(lm.log_probs([req])[0])
+        if token is not None:
+            req.force(token)
+    assert rows[0].dtype == torch.promote_types(getattr(torch, dtype), torch.float32)
+    assert req.cache.buf.dtype == getattr(torch, dtype)
+    assert np.abs(torch.stack(rows).numpy() - ref["logp"]).max() <= tolerance
 
 
 def test_loader_takes_the_real_checkpoint_layout() -> None:
@@ -151,17 +168,19 @@ def _decode(lm: CosyVoice3LM, requests: list[LMRequest], joins: list[int], token
             logps[k].append(row.numpy())
 
 
-def test_batched_decoding_equals_decoding_alone(lm: CosyVoice3LM) -> None:
+@pytest.mark.parametrize("dtype,tolerance", [("float32", 1e-5), ("float64", 1e-12)])
+def test_batched_decoding_equals_decoding_alone(lm: CosyVoice3LM, dtype: str, tolerance: float) -> None:
     """Four requests of different lengths, joining at different steps, one preempted (its cache recomputed
-    in a step mixed with decodes): each one's log-probs (to 1e-5) and seeded tokens (exactly) are those it
-    gets alone."""
+    in a step mixed with decodes): each one's log-probs (to 1e-5; 1e-12 in float64) and seeded tokens
+    (exactly) are those it gets alone."""
+    lm = copy.deepcopy(lm).to(getattr(torch, dtype))  # not the shared fixture's module: .to is in place
     no_stop = {"min_token_text_ratio": 20}  # random weights often sample a stop id: 40 tokens each here
     alone = [_decode(lm, [r], [0], 40) for r in _requests(lm, 4, **no_stop)]
     together = _decode(lm, _requests(lm, 4, **no_stop), [0, 3, 3, 7], 40, preempt={2: 20})
     for k in range(4):
         assert together[0][k] == alone[k][0][0]
         assert len(together[1][k]) == len(alone[k][1][0]) == 40
-        assert max(np.abs(a - b).max() for a, b in zip(together[1][k], alone[k][1][0], strict=True)) <= 1e-5
+        assert max(np.abs(a - b).max() for a, b in zip(together[1][k], alone[k][1][0], strict=True)) <= tolerance
     assert len({tuple(t[:20]) for t in together[0]}) == 4  # different seeds and inputs, different tokens
 
 
@@ -199,6 +218,7 @@ def test_kv_is_released_on_every_exit(lm: CosyVoice3LM) -> None:
     for _ in range(3):
         lm.step([done])
     assert done.finished and len(done.tokens) == 4 and done.kv_tokens == 0
+    assert lm.kv_bytes_per_token == 2 * 2 * 2 * 8 * 4  # k and v × 2 layers × 2 kv heads × head dim 8 × float32
 
 
 def test_minimum_length_masks_every_stop_id(lm: CosyVoice3LM) -> None:
@@ -238,6 +258,9 @@ def test_bad_inputs_are_refused(lm: CosyVoice3LM) -> None:
                                  ([END_OF_PROMPT], [-1], []), ([END_OF_PROMPT], [151936], [])):
         with pytest.raises(ValueError):
             lm.start(prompt, text, speech)
+    with pytest.raises(ValueError, match="positions"):
+        lm.start([END_OF_PROMPT], [5] * 2000, [])  # 40000 tokens allowed by the ratio: past 32768 positions
+    assert lm.start([END_OF_PROMPT], [5] * 2000, [], LMSampling(max_tokens=1000)).max_len == 1000
     with pytest.raises(ValueError):
         LMSampling(top_p=0.0)
     req = lm.start([END_OF_PROMPT], [5], [])

@@ -8,7 +8,8 @@ Public API (what the engine uses)::
         tokens = lm.step(live)                    # one forward call for the whole ragged batch
         for req, tok in zip(live, tokens):        # tok: a speech token (0..6560), or None: stopped, no token
             ...                                   # req.finished: True once it stopped or reached max_len
-    req.kv_tokens        # cached tokens held now (the engine's KV budget counts these); req.kv_bytes
+    req.kv_tokens        # cached tokens held now (the engine's KV budget counts these); req.kv_bytes;
+                         # lm.kv_bytes_per_token sizes a budget from memory
     req.next_cost        # tokens its next step feeds: the whole prefix (+ generated) when it has no cache, else 1
     req.drop_cache()     # preemption: frees the cache; the next step recomputes it, same sampler, same tokens
     req.release()        # every exit (finished, cancelled, failed): frees everything; stepping it again fails
@@ -33,8 +34,11 @@ Sampling is upstream's repetition-aware sampling (``ras_sampling``): nucleus sam
 0.8, at most top-k 25, the token that crosses top-p kept); if the chosen token occurs at least ``window *
 tau`` times (10 × 0.1) among the last 10 generated tokens, it is masked and a token is drawn from the whole
 distribution instead. Draws come from a ``torch.Generator`` per request seeded from ``seed``, one uniform
-number per draw, so a request's tokens depend only on its inputs and seed, never on what else is in the batch
-(upstream draws from torch's global RNG: same seed, different tokens from upstream's).
+number per draw, so a request's tokens depend only on its inputs, its seed and its log-probs (upstream draws
+from torch's global RNG: same seed, different tokens from upstream's). Batching moves float32 log-probs by
+about 2e-6 (matrix products of other shapes), which can flip a draw that lands that close to a boundary
+between two tokens: roughly once in 1e5 draws. In float64 (``dtype=torch.float64``, the CPU choice where the
+same seed must give the same audio alone or batched) batching moves them by about 1e-15: never in practice.
 """
 
 from __future__ import annotations
@@ -94,15 +98,11 @@ class LMRequest:
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
         self.min_len, self.max_len = min_len, max_len
+        self.prefix_len = 2 + len(text) + len(prompt_speech)  # sos + text + task_id + prompt speech tokens
         self.tokens: list[int] = []
         self.cache: KVCache | None = None
         self.finished = False
         self.released = False
-
-    @property
-    def prefix_len(self) -> int:
-        """sos + text + task_id + prompt speech tokens."""
-        return 2 + len(self.text) + len(self.prompt_speech)
 
     @property
     def kv_tokens(self) -> int:
@@ -192,6 +192,13 @@ class CosyVoice3LM(nn.Module):
         return model.to(device=device, dtype=dtype).eval()
 
     @property
+    def kv_bytes_per_token(self) -> int:
+        """Cache memory one token takes (keys and values of every layer), to size a KV budget from memory."""
+        cfg = self.qwen.config
+        size = self.llm_decoder.weight.element_size()
+        return 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim * size
+
+    @property
     def device(self) -> torch.device:
         return self.llm_decoder.weight.device
 
@@ -216,29 +223,46 @@ class CosyVoice3LM(nn.Module):
             max_len = min(max_len, sampling.max_tokens)
         if max_len < 1:
             raise ValueError("the text is too short for max_token_text_ratio to allow any token")
+        if 2 + len(ids) + len(prompt_speech_tokens) + max_len > self.qwen.config.max_position_embeddings:
+            raise ValueError(f"prompt and speech would pass the model's {self.qwen.config.max_position_embeddings} "
+                             "positions: shorten the text or the voice prompt")
         seed = secrets.randbits(63) if seed is None else int(seed)
         text = torch.tensor(ids, dtype=torch.long)
         speech = torch.tensor(list(prompt_speech_tokens), dtype=torch.long)
         return LMRequest(text, speech, sampling, seed, min(min_len, max_len), max_len)
 
-    def _inputs(self, req: LMRequest, start: int) -> torch.Tensor:
-        """Embeddings of the request's input sequence from position ``start`` on."""
+    def _prefix(self, req: LMRequest) -> torch.Tensor:
+        """Embeddings of the request's prefix: sos, prompt text ++ text, task_id, prompt speech tokens."""
         device = self.device
-        generated = self.speech_embedding(torch.tensor(req.tokens[max(0, start - req.prefix_len):],
-                                                       dtype=torch.long, device=device))
-        if start >= req.prefix_len:
-            return generated
-        if start:
-            raise RuntimeError("a cache ends inside the prefix")  # never made by this module
         specials = self.speech_embedding(torch.tensor([SOS, TASK_ID], device=device))
         text = self.qwen.embed_tokens(req.text.to(device))
         speech = self.speech_embedding(req.prompt_speech.to(device))
-        return torch.cat([specials[:1], text, specials[1:], speech, generated])
+        return torch.cat([specials[:1], text, specials[1:], speech])
+
+    def _inputs(self, requests: list[LMRequest]) -> torch.Tensor:
+        """The packed embeddings of what each request has not fed yet (its prefix when it has no cache, then
+        its generated tokens past the cache): the speech tokens of all of them in one lookup."""
+        ids, counts = [], []
+        for req in requests:
+            if 0 < req.kv_tokens < req.prefix_len:
+                raise RuntimeError("a cache ends inside the prefix")  # never made by this module
+            part = req.tokens[max(0, req.kv_tokens - req.prefix_len):]
+            ids += part
+            counts.append(len(part))
+        generated = self.speech_embedding(torch.tensor(ids, dtype=torch.long, device=self.device))
+        if all(req.kv_tokens for req in requests):
+            return generated
+        pieces = []
+        for req, part in zip(requests, generated.split(counts), strict=True):
+            if not req.kv_tokens:
+                pieces.append(self._prefix(req))
+            pieces.append(part)
+        return torch.cat(pieces)
 
     @torch.inference_mode()
     def log_probs(self, requests: list[LMRequest]) -> torch.Tensor:
         """Feed every request's new inputs in one ragged forward pass; return the next token's log-probs
-        ``[len(requests), 6761]`` (float32)."""
+        ``[len(requests), 6761]`` (float32, or float64 for a float64 model)."""
         for req in requests:
             if req.finished:
                 raise ValueError("a finished or released request cannot be stepped")
@@ -247,10 +271,11 @@ class CosyVoice3LM(nn.Module):
         new = [req.next_cost for req in requests]
         if min(new, default=1) < 1:
             raise ValueError("a request has no new input: sample (or force) a token before the next step")
-        embeds = torch.cat([self._inputs(req, req.kv_tokens) for req in requests])
+        embeds = self._inputs(requests)
         hidden = self.qwen(embeds, new, [req.cache for req in requests])
         last = torch.tensor(new, device=hidden.device).cumsum(0) - 1
-        return torch.log_softmax(self.llm_decoder(hidden[last]).float(), dim=-1)
+        scores = self.llm_decoder(hidden[last])
+        return torch.log_softmax(scores.to(torch.promote_types(scores.dtype, torch.float32)), dim=-1)
 
     def step(self, requests: list[LMRequest]) -> list[int | None]:
         """One decoding step for every request: a speech token each, or None for one that stopped
@@ -262,7 +287,7 @@ class CosyVoice3LM(nn.Module):
     @torch.inference_mode()
     def sample(self, requests: list[LMRequest], logp: torch.Tensor) -> list[int | None]:
         """Choose each request's next token from ``logp`` with its own sampler; append it or finish."""
-        scores = logp.float().clone()
+        scores = logp.to(torch.promote_types(logp.dtype, torch.float32)).clone()
         young = [k for k, req in enumerate(requests) if len(req.tokens) < req.min_len]
         if young:
             scores[young, SPEECH_VOCAB:] = float("-inf")
