@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from vtts.workers.engine import EngineError  # noqa: E402
-from vtts.workers.engines.cosyvoice3.flow import CosyVoice3Flow, FlowDims, stream_hops  # noqa: E402
+from vtts.workers.engines.cosyvoice3.flow import CosyVoice3Flow, FlowDims, measure_streaming, stream_hops  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "cosyvoice3-tiny"
 pytestmark = pytest.mark.skipif(not (FIXTURE / "flow.npz").exists(), reason="cosyvoice3-tiny fixture absent")
@@ -159,13 +159,62 @@ def test_bad_input_is_a_client_error(flow: CosyVoice3Flow, prompt) -> None:
         flow.prompt(torch.tensor([1]), torch.zeros(2, 80), torch.ones(80))
     with pytest.raises(EngineError, match="mel frames"):
         flow.offline([(prompt, torch.zeros(flow.max_frames // 2, dtype=torch.long))])
-    state = flow.start(prompt)
+    state, other = flow.start(prompt), flow.start(prompt)
+    with pytest.raises(EngineError, match="speech tokens"):
+        flow.stream([(other, random_tokens(5, 0), False), (state, torch.tensor([-1]), False)])
+    assert other.total_tokens == state.total_tokens == 20  # nothing was fed to anyone
+    with pytest.raises(ValueError, match="once"):
+        flow.stream([(state, random_tokens(5, 0), False), (state, random_tokens(5, 0), False)])
     flow.stream([(state, random_tokens(5, 0), True)])
     with pytest.raises(EngineError, match="finalized"):
         flow.stream([(state, random_tokens(5, 0), True)])
 
 
+def test_release_frees_the_cache(flow: CosyVoice3Flow, prompt) -> None:
+    state = flow.start(prompt)
+    flow.stream([(state, random_tokens(40, 1), False)])
+    assert state.kv_len == 100 and state.kv_bytes >= 100 * flow.kv_bytes_per_frame > 0  # 2 whole chunks
+    flow.release(state)
+    assert state.finished and state.kv_bytes == 0 and state.kv_len == 0
+    with pytest.raises(EngineError, match="finalized"):
+        flow.stream([(state, random_tokens(5, 0), False)])
+
+
 def test_hops() -> None:
     assert stream_hops(60) == [28, 25, 7]
     assert stream_hops(10) == [10]
+    assert stream_hops(400, grow=2) == [28, 50, 100, 100, 100, 22]
+    assert stream_hops(100, prompt_tokens=20) == [33, 25, 25, 17]  # prompt + first hop = 2 chunks
     assert sum(stream_hops(751, first=25)) == 751
+
+
+def test_streaming_costs_no_more_than_offline(flow: CosyVoice3Flow) -> None:
+    """8 s after a 3 s prompt in 25-token hops: exact, and fewer FLOPs than one offline pass (each call
+    computes its new frames once; upstream would re-decode everything: ~8x here, quadratic in length)."""
+    prompt = other_prompt(flow, 75, 11)
+    tokens = random_tokens(200, 12)
+    got = measure_streaming(flow, prompt, tokens, repeats=0)
+    assert got["max_abs_diff"] <= 1e-5
+    assert got["flop_ratio"] <= 1.0
+    assert got["frames"] == 400 and got["calls"] == 8
+
+
+def test_bounded_left_context_bounds_the_cache(prompt, ref) -> None:
+    """left_frames keeps the prompt's frames and the last K: memory and attention stop growing; the mel
+    moves a little away from full recomputation (an approximation, measured)."""
+    bounded = CosyVoice3Flow.load(FIXTURE / "model" / "flow.pt", left_frames=20)
+    exact = CosyVoice3Flow.load(FIXTURE / "model" / "flow.pt")
+    token = torch.from_numpy(ref["token"])[0]
+    p_b = bounded.prompt(torch.from_numpy(ref["prompt_token"]), torch.from_numpy(ref["prompt_feat"]),
+                         torch.from_numpy(ref["embedding"]))
+    state, parts = bounded.start(p_b), []
+    for i, n in enumerate([8, 25, 7]):
+        parts.append(bounded.stream([(state, token[sum([8, 25, 7][:i]):][:n], i == 2)])[0])
+        if i < 2:
+            assert state.kv_len <= p_b.frames + 20
+            assert state.kv_pos[:state.kv_len].tolist() == sorted(state.kv_pos[:state.kv_len].tolist())
+    mel = torch.cat(parts, dim=1)
+    assert diff(mel[:, :10], ref["mel_stream_final"][0][:, :10]) <= TOL  # the first chunk saw everything
+    assert 0 < diff(mel, ref["mel_stream_final"][0]) < 0.5
+    full = exact.stream([(exact.start(prompt), token, True)])[0]
+    assert diff(full, ref["mel_stream_final"][0]) <= TOL

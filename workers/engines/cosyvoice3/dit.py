@@ -14,7 +14,7 @@ own structure:
 * out: final AdaLN (scale before shift in its projection) and ``Linear(dim, 80)``.
 
 For serving, :meth:`DiTEstimator.forward` runs a padded batch of rows, each with its own absolute frame
-positions and boolean attention mask, optionally after cached keys/values (``past``) and causal-conv tails
+positions and boolean attention mask, optionally after cached keys/values (``cache``) and causal-conv tails
 (``tails``) of frames computed in an earlier call: that is what lets the flow module stream chunk by chunk
 without recomputing what came before (see ``flow.py``).
 """
@@ -99,12 +99,10 @@ def estimator_key(upstream: str) -> str:
 
 @dataclass
 class DiTOutput:
-    """One estimator call: velocity ``out`` [R, T, mel]; per layer the new frames' rotated keys and values
-    (each [R, H, T, Dh]) when asked; the two causal-conv inputs with their left tails ([R, dim, K-1+T]) so
-    the caller can keep the tails at any frame."""
+    """One estimator call: velocity ``out`` [R, T, mel] and the two causal-conv inputs with their left
+    tails ([R, dim, K-1+T]), so the caller can keep the tails at any frame."""
 
     out: Tensor
-    kv: list[tuple[Tensor, Tensor]]
     conv_in: tuple[Tensor, Tensor]
 
 
@@ -137,9 +135,12 @@ class DiTLayer(nn.Module):
         self.ff_in = nn.Linear(dims.dim, dims.dim * dims.ff_mult)
         self.ff_out = nn.Linear(dims.dim * dims.ff_mult, dims.dim)
 
-    def forward(self, h: Tensor, mod: Tensor, cos: Tensor, sin: Tensor, mask: Tensor,
-                past: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor, Tensor]:
-        """h [R, T, dim]; mod [R or 1, 6, dim]; mask [R, 1, T, past+T] (True = attend). Returns (h, k, v)."""
+    def forward(self, h: Tensor, mod: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | None,
+                cache: tuple[Tensor, Tensor] | None, offset: int) -> Tensor:
+        """h [R, T, dim]; mod [R or 1, 6, dim]; mask [R, 1, T, keys] additive (None: every key). Without a
+        cache the keys are these frames; with one ([R, H, >= offset+T, Dh] key and value buffers holding
+        earlier frames before ``offset``) this call's keys/values are written at ``offset`` and the keys are
+        the first offset+T frames."""
         shift_a, scale_a, gate_a, shift_f, scale_f, gate_f = mod.unbind(1)
         x = _layer_norm(h) * (1 + scale_a[:, None]) + shift_a[:, None]
         q = _rotate_first_head(self.to_q(x), cos, sin)
@@ -147,13 +148,16 @@ class DiTLayer(nn.Module):
         v = self.to_v(x)
         rows, frames = h.shape[0], h.shape[1]
         q, k, v = (t.view(rows, frames, self.heads, self.dim_head).transpose(1, 2) for t in (q, k, v))
-        keys, values = (torch.cat((past[0], k), dim=2), torch.cat((past[1], v), dim=2)) if past is not None else (k, v)
-        att = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+        if cache is not None:
+            end = offset + frames
+            cache[0][:, :, offset:end] = k
+            cache[1][:, :, offset:end] = v
+            k, v = cache[0][:, :, :end], cache[1][:, :, :end]
+        att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         att = self.to_out(att.transpose(1, 2).reshape(rows, frames, -1))
         h = h + gate_a[:, None] * att
         x = _layer_norm(h) * (1 + scale_f[:, None]) + shift_f[:, None]
-        h = h + gate_f[:, None] * self.ff_out(F.gelu(self.ff_in(x), approximate="tanh"))
-        return h, k, v
+        return h + gate_f[:, None] * self.ff_out(F.gelu(self.ff_in(x), approximate="tanh"))
 
 
 class DiTEstimator(nn.Module):
@@ -198,14 +202,15 @@ class DiTEstimator(nn.Module):
         return angles.cos(), angles.sin()
 
     def forward(self, x: Tensor, cond: Tensor, mu: Tensor, spk: Tensor, mod: tuple[Tensor, Tensor],
-                positions: Tensor, mask: Tensor, past: list[tuple[Tensor, Tensor]] | None = None,
-                tails: tuple[Tensor, Tensor] | None = None, want_kv: bool = False) -> DiTOutput:
+                positions: Tensor, mask: Tensor | None, cache: Tensor | None = None, offset: int = 0,
+                tails: tuple[Tensor, Tensor] | None = None) -> DiTOutput:
         """Velocity for rows of frames.
 
         x, cond, mu [R, T, mel]; spk [R, spk_dim]; mod = :meth:`modulation` of one time ([1 or R, ...]);
-        positions [R, T] absolute frame indices (rotary); mask [R, 1, T, P+T] boolean over the ``past``
-        frames (P, per layer [R, H, P, Dh] keys and values) then these; tails: the causal convolutions' left
-        inputs [R, dim, K-1] (zeros at the start of an utterance, the default).
+        positions [R, T] absolute frame indices (rotary); mask [R, 1, T, keys] additive float (None: all
+        keys); cache [layers, 2 (k, v), R, H, >= offset+T, Dh]: earlier frames' keys/values before
+        ``offset``, this call's are written after them (see :meth:`DiTLayer.forward`); tails: the causal
+        convolutions' left inputs [R, dim, K-1] (zeros at the start of an utterance, the default).
         """
         rows, frames = x.shape[0], x.shape[1]
         h = self.proj_in(torch.cat((x, cond, mu, spk[:, None].expand(rows, frames, -1)), dim=-1)).transpose(1, 2)
@@ -218,11 +223,8 @@ class DiTEstimator(nn.Module):
         h = (h + F.mish(self.pos_conv2(in2))).transpose(1, 2)
         cos, sin = self.rope(positions)
         layer_mod, final_mod = mod
-        kv: list[tuple[Tensor, Tensor]] = []
         for i, layer in enumerate(self.layers):
-            h, k, v = layer(h, layer_mod[:, i], cos, sin, mask, past[i] if past is not None else None)
-            if want_kv:
-                kv.append((k, v))
+            h = layer(h, layer_mod[:, i], cos, sin, mask, None if cache is None else (cache[i, 0], cache[i, 1]), offset)
         scale, shift = final_mod.unbind(1)
         h = _layer_norm(h) * (1 + scale[:, None]) + shift[:, None]
-        return DiTOutput(self.proj_out(h), kv, (in1, in2))
+        return DiTOutput(self.proj_out(h), (in1, in2))
