@@ -365,8 +365,7 @@ class CosyVoice3Engine(Engine):
     def release(self, ctx: RequestContext, reason: FinishReason) -> None:
         seg = self._live.pop(ctx.id, None)
         if seg is not None:
-            seg.lm.release()
-            seg.flow = None
+            self._drop(seg)
         self._prompts.pop(ctx.id, None)
         ctx.state.clear()
 
@@ -423,7 +422,7 @@ class CosyVoice3Engine(Engine):
         if seg is not None and seg.index == item.index:
             return seg
         if seg is not None:
-            seg.lm.release()
+            self._drop(seg)
         plan: Plan = item.segment.tokens
         params = item.params
         if "seed" not in ctx.state:
@@ -480,11 +479,17 @@ class CosyVoice3Engine(Engine):
 
     def _finish_segment(self, item: WorkItem, seg: _Seg) -> None:
         """The segment is done: its LM request and streams go now, not at release."""
-        seg.lm.release()
-        seg.flow = None
+        self._drop(seg)
         ctx = _context(item)
         if self._live.get(ctx.id) is seg:
             del self._live[ctx.id]
+
+    def _drop(self, seg: _Seg) -> None:
+        """Free a segment's LM cache and flow cache now."""
+        seg.lm.release()
+        if seg.flow is not None and not seg.flow.finished:
+            self.flow.release(seg.flow)
+        seg.flow = None
 
 
 _EMPTY = np.zeros(0, np.float32)
