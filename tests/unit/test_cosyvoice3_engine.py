@@ -263,3 +263,18 @@ def test_max_audio_bounds_the_tokens(engine: Any) -> None:
     assert all(s.tokens.max_tokens == 37 for s in segments)  # 25 tokens a second
     audio = run(engine, [(p, segments)], 1)[0]
     assert audio.size <= 37 * 960
+
+
+def test_runs_of_silent_tokens_are_capped_for_the_flow_decoder() -> None:
+    from vtts.workers.engines.cosyvoice3.engine import MAX_SILENT_RUN, SilenceFilter
+
+    f = SilenceFilter()
+    tokens = [7, *([1] * 8), 9, 2, 28]
+    assert f.feed(tokens[:4]) == [7, 1, 1, 1]
+    assert f.feed(tokens) == [1] * (MAX_SILENT_RUN - 3) + [9, 2, 28]  # the run's 6th to 8th are dropped
+
+
+def test_detected_by_the_registry_without_torch(model_dir: Path) -> None:
+    from vtts.workers.registry import detect_engine
+
+    assert detect_engine(str(model_dir)) == "cosyvoice3"

@@ -77,6 +77,10 @@ LANGUAGES = ("zh", "en", "ja", "ko", "de", "es", "fr", "it", "ru")
 EXTRA = ("seed", "top_p", "top_k", *TEXT_OPTIONS)
 MAX_INSTRUCTION_CHARS = 300
 MAX_TRANSCRIPT_CHARS = 600
+#: speech tokens of silence and breath in CosyVoice3's tokenizer (upstream's list): past MAX_SILENT_RUN of them
+#: in a row, the LM's further ones are kept from the flow decoder (the LM still reads them), as upstream does
+SILENT_TOKENS = frozenset({1, 2, 28, 29, 55, 248, 494, 2241, 2242, 2322, 2323})
+MAX_SILENT_RUN = 5
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,29 @@ class Voice:
     prompt_text: list[int] = field(default_factory=list)
 
 
+@dataclass
+class SilenceFilter:
+    """Upstream's cap on runs of silent tokens, one LM request's worth: :meth:`feed` takes the LM's tokens as
+    they come and returns those the flow decoder gets."""
+
+    run: int = 0
+    seen: int = 0
+
+    def feed(self, tokens: list[int]) -> list[int]:
+        """The tokens of ``tokens[self.seen:]`` (the LM's whole list so far) that are heard."""
+        out = []
+        for token in tokens[self.seen:]:
+            if token in SILENT_TOKENS:
+                self.run += 1
+                if self.run > MAX_SILENT_RUN:
+                    continue
+            else:
+                self.run = 0
+            out.append(token)
+        self.seen = len(tokens)
+        return out
+
+
 @dataclass(eq=False)
 class _Seg:
     """One segment in flight: the LM request, the flow and vocoder streams, and this request's own hop
@@ -161,8 +188,10 @@ class _Seg:
     hop: int
     streaming: bool
     speed: float
-    fed: int = 0  # generated tokens handed to the flow decoder
-    sent_tokens: int = 0  # generated tokens whose audio has gone out (usage counts)
+    fed: int = 0  # heard tokens handed to the flow decoder
+    sent_tokens: int = 0  # heard tokens whose audio has gone out (usage counts)
+    heard: list[int] = field(default_factory=list)  # the LM's tokens the flow decoder gets
+    silence: SilenceFilter = field(default_factory=SilenceFilter)
 
 
 class CosyVoice3Engine(Engine):
@@ -384,6 +413,8 @@ class CosyVoice3Engine(Engine):
         if decoding:
             self.lm_calls += 1
             self.lm.step([segs[k].lm for k in decoding])
+            for k in decoding:
+                segs[k].heard.extend(segs[k].silence.feed(segs[k].lm.tokens))
         streamed, whole = [], []
         for k, seg in segs.items():
             if seg.streaming:
@@ -447,7 +478,7 @@ class CosyVoice3Engine(Engine):
         """(new tokens, finalize) when this segment's next flow chunk is due, else None."""
         import torch
 
-        tokens = seg.lm.tokens
+        tokens = seg.heard
         if seg.lm.finished:
             new = tokens[seg.fed:]
             seg.fed = len(tokens)
@@ -465,7 +496,7 @@ class CosyVoice3Engine(Engine):
         import torch
         import torch.nn.functional as F
 
-        jobs = [(self._prompts[_context(item).id], torch.tensor(seg.lm.tokens, dtype=torch.long))
+        jobs = [(self._prompts[_context(item).id], torch.tensor(seg.heard, dtype=torch.long))
                 for _, seg, item in batch]
         mels = self.flow.offline(jobs)
         voc = []
@@ -473,7 +504,7 @@ class CosyVoice3Engine(Engine):
             if seg.speed != 1.0 and mel.shape[1]:
                 size = max(1, int(mel.shape[1] / seg.speed))
                 mel = F.interpolate(mel[None].float(), size=size, mode="linear")[0].to(mel.dtype)
-            seg.fed = len(seg.lm.tokens)
+            seg.fed = len(seg.heard)
             voc.append((seg.vocoder, mel, True))
         return {k: wav for (k, _, _), wav in zip(batch, self.vocoder.vocode(voc), strict=True)}
 
