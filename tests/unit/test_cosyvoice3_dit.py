@@ -77,8 +77,8 @@ def test_chunk_mask_makes_earlier_chunks_independent_of_later_ones(est: DiTEstim
         b[k][:, :20] = a[k][:, :20]
     b["spk"] = a["spk"]
     pos = torch.arange(35)[None].repeat(2, 1)
-    out_a = est(**a, mod=mod, positions=pos, mask=chunk_mask(0, 35, 0)).out
-    out_b = est(**b, mod=mod, positions=pos, mask=chunk_mask(0, 35, 0)).out
+    out_a = est(**a, mod=mod, rope=est.rope(pos), mask=chunk_mask(0, 35, 0)).out
+    out_b = est(**b, mod=mod, rope=est.rope(pos), mask=chunk_mask(0, 35, 0)).out
     assert torch.equal(out_a[:, :20], out_b[:, :20])
     assert not torch.allclose(out_a[:, 20:], out_b[:, 20:])
 
@@ -90,13 +90,13 @@ def test_cached_continuation_equals_one_call(est: DiTEstimator) -> None:
     mod = est.modulation(torch.tensor([0.6]))
     data = inputs(45)
     pos = torch.arange(45)[None].repeat(2, 1)
-    whole = est(**data, mod=mod, positions=pos, mask=chunk_mask(0, 45, 0)).out
+    whole = est(**data, mod=mod, rope=est.rope(pos), mask=chunk_mask(0, 45, 0)).out
     cache = torch.zeros(DIMS.depth, 2, 2, DIMS.heads, 64, DIMS.dim_head)
     first = {k: v[:, :20] if v.dim() == 3 else v for k, v in data.items()}
-    head = est(**first, mod=mod, positions=pos[:, :20], mask=chunk_mask(0, 20, 0), cache=cache, offset=0)
+    head = est(**first, mod=mod, rope=est.rope(pos[:, :20]), mask=chunk_mask(0, 20, 0), cache=cache, offset=0)
     tails = tuple(t[:, :, 20:20 + est.tail] for t in head.conv_in)
     rest = {k: v[:, 20:] if v.dim() == 3 else v for k, v in data.items()}
-    tail = est(**rest, mod=mod, positions=pos[:, 20:], mask=chunk_mask(20, 25, 20), cache=cache, offset=20,
+    tail = est(**rest, mod=mod, rope=est.rope(pos[:, 20:]), mask=chunk_mask(20, 25, 20), cache=cache, offset=20,
                tails=tails).out
     assert torch.allclose(head.out, whole[:, :20], atol=1e-5)
     assert torch.allclose(tail, whole[:, 20:], atol=1e-5)

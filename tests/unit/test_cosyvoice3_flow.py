@@ -218,3 +218,17 @@ def test_bounded_left_context_bounds_the_cache(prompt, ref) -> None:
     assert 0 < diff(mel, ref["mel_stream_final"][0]) < 0.5
     full = exact.stream([(exact.start(prompt), token, True)])[0]
     assert diff(full, ref["mel_stream_final"][0]) <= TOL
+
+
+def test_offline_and_streamed_requests_share_one_forward(flow: CosyVoice3Flow, ref, prompt) -> None:
+    token = torch.from_numpy(ref["token"])[0]
+    voice = other_prompt(flow, 14, 20)
+    fresh, going = flow.start(prompt), flow.start(voice)
+    flow.stream([(going, random_tokens(30, 21), False)])
+    twin = flow.start(voice)
+    flow.stream([(twin, random_tokens(30, 21), False)])
+    items = [(prompt, token), (fresh, token[:28], False), (going, random_tokens(9, 22), True)]
+    offline, first, more = flow.decode(items)
+    assert diff(offline, ref["mel_offline"][0]) <= TOL
+    assert diff(first, ref["mel_stream_chunk"][0]) <= TOL
+    assert diff(more, flow.stream([(twin, random_tokens(9, 22), True)])[0]) <= 1e-5

@@ -14,7 +14,7 @@ own structure:
 * out: final AdaLN (scale before shift in its projection) and ``Linear(dim, 80)``.
 
 For serving, :meth:`DiTEstimator.forward` runs a padded batch of rows, each with its own absolute frame
-positions and boolean attention mask, optionally after cached keys/values (``cache``) and causal-conv tails
+positions and attention mask, optionally after cached keys/values (``cache``) and causal-conv tails
 (``tails``) of frames computed in an earlier call: that is what lets the flow module stream chunk by chunk
 without recomputing what came before (see ``flow.py``).
 """
@@ -202,15 +202,16 @@ class DiTEstimator(nn.Module):
         return angles.cos(), angles.sin()
 
     def forward(self, x: Tensor, cond: Tensor, mu: Tensor, spk: Tensor, mod: tuple[Tensor, Tensor],
-                positions: Tensor, mask: Tensor | None, cache: Tensor | None = None, offset: int = 0,
+                rope: tuple[Tensor, Tensor], mask: Tensor | None, cache: Tensor | None = None, offset: int = 0,
                 tails: tuple[Tensor, Tensor] | None = None) -> DiTOutput:
         """Velocity for rows of frames.
 
         x, cond, mu [R, T, mel]; spk [R, spk_dim]; mod = :meth:`modulation` of one time ([1 or R, ...]);
-        positions [R, T] absolute frame indices (rotary); mask [R, 1, T, keys] additive float (None: all
-        keys); cache [layers, 2 (k, v), R, H, >= offset+T, Dh]: earlier frames' keys/values before
-        ``offset``, this call's are written after them (see :meth:`DiTLayer.forward`); tails: the causal
-        convolutions' left inputs [R, dim, K-1] (zeros at the start of an utterance, the default).
+        rope = :meth:`rope` of the frames' absolute positions (the same at every solver step); mask
+        [R, 1, T, keys] additive float (None: all keys); cache [layers, 2 (k, v), R, H, >= offset+T, Dh]:
+        earlier frames' keys/values before ``offset``, this call's are written after them (see
+        :meth:`DiTLayer.forward`); tails: the causal convolutions' left inputs [R, dim, K-1] (zeros at the
+        start of an utterance, the default).
         """
         rows, frames = x.shape[0], x.shape[1]
         h = self.proj_in(torch.cat((x, cond, mu, spk[:, None].expand(rows, frames, -1)), dim=-1)).transpose(1, 2)
@@ -221,7 +222,7 @@ class DiTEstimator(nn.Module):
         c1 = F.mish(self.pos_conv1(in1))
         in2 = torch.cat((tails[1], c1), dim=-1)
         h = (h + F.mish(self.pos_conv2(in2))).transpose(1, 2)
-        cos, sin = self.rope(positions)
+        cos, sin = rope
         layer_mod, final_mod = mod
         for i, layer in enumerate(self.layers):
             h = layer(h, layer_mod[:, i], cos, sin, mask, None if cache is None else (cache[i, 0], cache[i, 1]), offset)

@@ -11,6 +11,10 @@ Public API::
     # streaming (upstream streaming=True: chunk-causal attention, 50 frames a chunk)
     state = flow.start(prompt)                                    # one per request, never shared
     mels = flow.stream([(state, new_tokens, finalize), ...])      # each [80, new frames] (may be empty)
+    flow.release(state)                                           # on cancel: frees its cache at once
+
+    # both kinds in one forward
+    mels = flow.decode([(prompt, tokens), (state, new_tokens, finalize), ...])
 
 ``stream`` appends each request's new tokens and returns the mel frames that are now determined: with
 ``finalize=False`` the last 3 tokens are look-ahead only (upstream's pre-lookahead), with ``finalize=True``
@@ -35,21 +39,23 @@ utterance (750 tokens, 1500 frames) after a 3 s prompt (75 tokens), diff against
 recomputation (mel values average 1.02 in magnitude), compute against one offline pass (FLOPs with
 attention counted; CPU seconds, best of 2, on a shared 2-core machine):
 
-=================  =============  =======================  =========  =========  =====================
-left_frames        hops (tokens)  max / mean abs diff      FLOPs      CPU time   cache peak (tiny)
-=================  =============  =======================  =========  =========  =====================
-None (exact)       25 each (30)   1.2e-6 / 1e-7            0.62x      1.39x      57 MB (capacity)
-None (exact)       25, 50, 100..  1.2e-6 / 1e-7            0.65x      1.16x      57 MB
-300 (6 s)          25 each        1.4e-2 / 1.7e-3          0.42x      1.28x      14 MB
-300 (6 s)          25, 50, 100..  1.4e-2 / 1.4e-3          0.47x      0.88x      14 MB
-100 (2 s)          25 each        2.0e-2 / 2.8e-3          0.34x      1.12x      7 MB
-=================  =============  =======================  =========  =========  =====================
+=================  ================  ===================  =======  ========  ===================
+left_frames        hops (tokens)     max / mean abs diff  FLOPs    CPU time  cache peak (tiny)
+=================  ================  ===================  =======  ========  ===================
+None (exact)       25 each (30)      1.2e-6 / 1e-7        0.62x    1.39x     57 MB (capacity)
+None (exact)       28, 50, 100.. (9) 1.7e-6 / 1e-7        0.65x    1.06x     57 MB
+300 (6 s)          25 each           1.4e-2 / 1.7e-3      0.42x    1.20x     13 MB
+300 (6 s)          28, 50, 100..     1.4e-2 / 1.5e-3      0.47x    0.79x     13 MB
+100 (2 s)          25 each           2.0e-2 / 2.8e-3      0.34x    1.16x     7 MB
+100 (2 s)          28, 50, 100..     1.8e-2 / 2.5e-3      0.40x    0.72x     9 MB
+=================  ================  ===================  =======  ========  ===================
 
-Upstream's recompute-everything streaming costs 12.6x the offline FLOPs with 25-token hops and 4.1x with
-its growing hops on the same case (and grows with the square of the length). At the tiny size attention
-dominates and each call's fixed overhead shows in CPU time; at real size (1024 wide, 22 layers) the
-per-frame linear layers dominate, which streaming computes exactly once per frame. The bounded diffs are on
-random weights: they say how far the approximation moves the mel, not how it sounds.
+"28, 50, 100.." is upstream's schedule (:func:`stream_hops` with ``grow=2``). Upstream's recompute-everything
+streaming costs 12.6x the offline FLOPs with 25-token hops and 3.8x with its schedule on the same case (and
+grows with the square of the length). At the tiny size attention dominates and each call's fixed Python
+overhead (~10 ms) shows in CPU time; at real size (1024 wide, 22 layers) the per-frame linear layers
+dominate, which streaming computes exactly once per frame. The bounded diffs are on random weights: they
+say how far the approximation moves the mel, not how it sounds.
 
 KV memory per request and retained frame: steps x layers x 2 (k, v) x 2 (CFG branches) x heads x head-dim
 values — at real size 10 x 22 x 2 x 2 x 1024 = 0.9 M values (1.8 MB in bf16), so a 10 s prompt + 6 s of
@@ -316,59 +322,47 @@ class CosyVoice3Flow(nn.Module):
         """Prompt plus generated mel frames one utterance may have (the fixed noise's length, 300 s)."""
         return self.dims.noise_frames
 
-    @torch.inference_mode()
     def offline(self, batch: Sequence[tuple[FlowPrompt, Tensor]]) -> list[Tensor]:
-        """Upstream's non-streamed decode (full attention, finalize=True) for each (prompt, tokens)."""
-        jobs, empty = [], []
-        for i, (prompt, tokens) in enumerate(batch):
-            tokens = self._check_tokens(tokens, "tokens")
-            if tokens.numel() == 0:
-                empty.append(i)
-                continue
-            seq = torch.cat((prompt.token, tokens))
-            self._check_length(seq.shape[0])
-            mu = self._features(seq, skip=0, ahead=0)
-            jobs.append(self._job(prompt, 0, mu))
-        mels = iter(self._solve(jobs)[0])
-        out = []
-        for i, (prompt, _) in enumerate(batch):
-            out.append(self._empty() if i in empty else next(mels)[prompt.frames:].t().contiguous())
-        return out
+        """Upstream's non-streamed decode (full attention, finalize=True) for each (prompt, tokens):
+        mel [80, 2 x len(tokens)] each."""
+        return self.decode(batch)
 
-    @torch.inference_mode()
     def stream(self, batch: Sequence[tuple[FlowStream, Tensor, bool]]) -> list[Tensor]:
         """Feed each request's new tokens; return its newly determined mel frames [80, n] (see module doc)."""
-        jobs: list[_Job] = []
-        plans: list[tuple[int, FlowStream, int, bool] | None] = []
-        checked = []  # every item is checked before any state changes: a bad one leaves all states as they were
-        for state, new, _ in batch:
-            if state.finished:
-                raise EngineError("this stream was already finalized", param="finalize")
-            new = self._check_tokens(new, "tokens")
-            self._check_length(state.total_tokens + new.shape[0])
+        return self.decode(batch)
+
+    @torch.inference_mode()
+    def decode(self, batch: Sequence[tuple[FlowPrompt, Tensor] | tuple[FlowStream, Tensor, bool]]) -> list[Tensor]:
+        """One forward for a mixed batch: ``(prompt, tokens)`` items decode offline, ``(state, new_tokens,
+        finalize)`` items stream. Every item is checked before any stream changes, so a bad one (an
+        EngineError) leaves all streams as they were."""
+        checked = []
+        for item in batch:
+            if isinstance(item[0], FlowStream):
+                state = item[0]
+                if state.finished:
+                    raise EngineError("this stream was already finalized", param="finalize")
+                new = self._check_tokens(item[1], "tokens")
+                self._check_length(state.total_tokens + new.shape[0])
+            else:
+                new = self._check_tokens(item[1], "tokens")
+                self._check_length(item[0].token.shape[0] + new.shape[0])
             checked.append(new)
-        if len({id(state) for state, _, _ in batch}) < len(batch):
+        streams = [id(item[0]) for item in batch if isinstance(item[0], FlowStream)]
+        if len(set(streams)) < len(streams):
             raise ValueError("a stream may appear only once per call")
-        for (state, _, finalize), new in zip(batch, checked, strict=True):
-            state.tokens = torch.cat((state.tokens, new))
-            ahead = 0 if finalize else self.dims.lookahead
-            end = self.dims.token_mel_ratio * (state.total_tokens - ahead)
-            if end <= state.emitted:
-                if finalize:
-                    self._finish(state)
+        jobs: list[_Job] = []
+        plans: list[tuple[int, FlowStream | None, int, bool] | None] = []
+        for item, new in zip(batch, checked, strict=True):
+            if isinstance(item[0], FlowStream):
+                plans.append(self._plan_stream(item[0], new, bool(item[2]), jobs))  # type: ignore[misc]
+            elif new.numel() == 0:
                 plans.append(None)
-                continue
-            start = state.committed
-            first = start // self.dims.token_mel_ratio
-            skip = min(2, first)
-            seq = state.tokens[first - skip - state.token_base:]
-            mu = self._features(seq, skip=skip, ahead=ahead)
-            commit = end - start if finalize else (end // self.dims.chunk_frames) * self.dims.chunk_frames - start
-            job = self._job(state.prompt, start, mu)
-            job.state, job.commit = state, 0 if finalize else commit
-            self._reserve(state, state.kv_len + job.frames)
-            plans.append((len(jobs), state, end, finalize))
-            jobs.append(job)
+            else:
+                prompt = item[0]
+                mu = self._features(torch.cat((prompt.token, new)), skip=0, ahead=0)
+                plans.append((len(jobs), None, prompt.frames, True))
+                jobs.append(self._job(prompt, 0, mu))
         mels, tails = self._solve(jobs)
         out = []
         for plan in plans:
@@ -377,6 +371,9 @@ class CosyVoice3Flow(nn.Module):
                 continue
             j, state, end, finalize = plan
             job = jobs[j]
+            if state is None:  # offline: everything after the prompt
+                out.append(mels[j][end:].t().contiguous())
+                continue
             out.append(mels[j][state.emitted - job.start:].t().contiguous())
             state.emitted = end
             if finalize:
@@ -384,6 +381,28 @@ class CosyVoice3Flow(nn.Module):
             else:
                 self._commit(state, job, tails[j])
         return out
+
+    def _plan_stream(self, state: FlowStream, new: Tensor, finalize: bool,
+                     jobs: list[_Job]) -> tuple[int, FlowStream, int, bool] | None:
+        """Append a stream's tokens and queue its job: from its last committed chunk boundary to the last
+        frame now determined (all of them when finalizing). None when no new frame is determined."""
+        state.tokens = torch.cat((state.tokens, new))
+        ahead = 0 if finalize else self.dims.lookahead
+        end = self.dims.token_mel_ratio * (state.total_tokens - ahead)
+        if end <= state.emitted:
+            if finalize:
+                self._finish(state)
+            return None
+        start = state.committed
+        first = start // self.dims.token_mel_ratio
+        skip = min(2, first)
+        mu = self._features(state.tokens[first - skip - state.token_base:], skip=skip, ahead=ahead)
+        job = self._job(state.prompt, start, mu)
+        job.state = state
+        job.commit = 0 if finalize else (end // self.dims.chunk_frames) * self.dims.chunk_frames - start
+        self._reserve(state, state.kv_len + job.frames)
+        jobs.append(job)
+        return len(jobs) - 1, state, end, finalize
 
     # ---------------------------------------------------------------- internals
 
@@ -435,7 +454,8 @@ class CosyVoice3Flow(nn.Module):
         least = state.prompt.frames + 4 * self.dims.chunk_frames
         most = self.dims.noise_frames if self.left_frames is None else least + self.left_frames
         capacity = max(frames, min(max(2 * capacity, least), most))
-        kv = torch.zeros(self.dims.n_timesteps, d.depth, 2, 2, d.heads, capacity, d.dim_head, device=self.device,
+        # uninitialised: frames past kv_len are always written by a call before its attention reads them
+        kv = torch.empty(self.dims.n_timesteps, d.depth, 2, 2, d.heads, capacity, d.dim_head, device=self.device,
                          dtype=self.dtype)
         pos = torch.zeros(capacity, dtype=torch.long, device=self.device)
         if state.kv is not None:
@@ -506,7 +526,7 @@ class CosyVoice3Flow(nn.Module):
         mask = None  # additive, built once per call (SDPA would convert a boolean one at every layer and step)
         if not bool(allowed.all()):
             mask = torch.zeros(allowed.shape, dtype=dt_, device=dev).masked_fill(~allowed, -torch.inf)
-        positions = positions.repeat(2, 1)
+        rope = est.rope(positions.repeat(2, 1))
         tails = None
         if any(job.state is not None and job.state.tails is not None for job in jobs):
             zeros = torch.zeros(self.dims.n_timesteps, 2, 2, dims.dim, est.tail, device=dev, dtype=dt_)
@@ -516,7 +536,7 @@ class CosyVoice3Flow(nn.Module):
         step_tails = []
         rate = self.dims.cfg_rate
         for step, ((dt, _), mod) in enumerate(zip(self._schedule, self._mods, strict=True)):
-            out = est(torch.cat((x, x)).to(dt_), cond_in, mu_in, spk_in, mod, positions, mask,
+            out = est(torch.cat((x, x)).to(dt_), cond_in, mu_in, spk_in, mod, rope, mask,
                       cache=None if cache is None else cache[step], offset=offset,
                       tails=None if tails is None else (tails[step, 0], tails[step, 1]))
             v_cond, v_uncond = out.out.float().split(b)
