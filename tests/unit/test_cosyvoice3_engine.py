@@ -278,3 +278,14 @@ def test_detected_by_the_registry_without_torch(model_dir: Path) -> None:
     from vtts.workers.registry import detect_engine
 
     assert detect_engine(str(model_dir)) == "cosyvoice3"
+
+
+def test_whole_and_streamed_segments_share_a_flow_call(engine: Any) -> None:
+    params = [SynthesisParams(voice="tiny", extra={"seed": 11}),
+              SynthesisParams(voice="tiny", speed=1.5, extra={"seed": 12}),
+              SynthesisParams(voice="tiny", speed=0.75, extra={"seed": 13})]
+    requests = [(p, engine.prepare(TEXTS[i], p)) for i, p in enumerate(params)]
+    alone = [run(engine, [r], max_batch=1)[0] for r in requests]
+    batched = run(engine, requests, max_batch=3)
+    for a, b in zip(alone, batched, strict=True):
+        assert a.size and a.shape == b.shape and np.abs(a - b).max() <= 1e-4

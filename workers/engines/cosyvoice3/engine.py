@@ -415,24 +415,7 @@ class CosyVoice3Engine(Engine):
             self.lm.step([segs[k].lm for k in decoding])
             for k in decoding:
                 segs[k].heard.extend(segs[k].silence.feed(segs[k].lm.tokens))
-        streamed, whole = [], []
-        for k, seg in segs.items():
-            if seg.streaming:
-                due = self._due(seg)
-                if due is not None:
-                    streamed.append((k, *due))
-            elif seg.lm.finished:
-                whole.append(k)
-        audio: dict[int, np.ndarray] = {}
-        if streamed:
-            mels = self.flow.stream([(segs[k].flow, tokens, final) for k, tokens, final in streamed])
-            voc = [(segs[k].vocoder, mel, final) for (k, _, final), mel in zip(streamed, mels, strict=True)
-                   if mel.shape[1] or final]
-            keys = [k for (k, _, final), mel in zip(streamed, mels, strict=True) if mel.shape[1] or final]
-            for k, wav in zip(keys, self.vocoder.vocode(voc) if voc else [], strict=True):
-                audio[k] = wav
-        if whole:
-            audio.update(self._decode_whole([(k, segs[k], items[k]) for k in whole]))
+        audio = self._token2wav(segs, items)
         for k, seg in segs.items():
             finished = seg.lm.finished and (seg.flow is None or seg.flow.finished or not seg.streaming)
             wav = audio.get(k, _EMPTY)
@@ -491,22 +474,38 @@ class CosyVoice3Engine(Engine):
         seg.hop = min(self.settings.max_hop_tokens, seg.hop * self.settings.hop_scale)
         return torch.tensor(new, dtype=torch.long), False
 
-    def _decode_whole(self, batch: list[tuple[int, _Seg, WorkItem]]) -> dict[int, np.ndarray]:
-        """Upstream's non-streamed decode for segments whose LM has finished (speed applied to the mel)."""
+    def _token2wav(self, segs: dict[int, _Seg], items: list[WorkItem]) -> dict[int, np.ndarray]:
+        """The flow decoder and the vocoder, one batched call each, for every segment with audio due: a
+        streamed segment's next chunk, or a whole segment (non-streamed, or ``speed`` != 1: upstream's offline
+        decode, the mel stretched by the speed) once its LM has finished."""
         import torch
         import torch.nn.functional as F
 
-        jobs = [(self._prompts[_context(item).id], torch.tensor(seg.heard, dtype=torch.long))
-                for _, seg, item in batch]
-        mels = self.flow.offline(jobs)
-        voc = []
-        for (_, seg, _), mel in zip(batch, mels, strict=True):
-            if seg.speed != 1.0 and mel.shape[1]:
+        batch: list[Any] = []
+        keys: list[tuple[int, bool]] = []
+        for k, seg in segs.items():
+            if seg.streaming:
+                due = self._due(seg)
+                if due is not None:
+                    batch.append((seg.flow, *due))
+                    keys.append((k, due[1]))
+            elif seg.lm.finished:
+                prompt = self._prompts[_context(items[k]).id]
+                batch.append((prompt, torch.tensor(seg.heard, dtype=torch.long)))
+                keys.append((k, True))
+                seg.fed = len(seg.heard)
+        if not batch:
+            return {}
+        voc, owners = [], []
+        for (k, final), mel in zip(keys, self.flow.decode(batch), strict=True):
+            seg = segs[k]
+            if not seg.streaming and seg.speed != 1.0 and mel.shape[1]:
                 size = max(1, int(mel.shape[1] / seg.speed))
                 mel = F.interpolate(mel[None].float(), size=size, mode="linear")[0].to(mel.dtype)
-            seg.fed = len(seg.heard)
-            voc.append((seg.vocoder, mel, True))
-        return {k: wav for (k, _, _), wav in zip(batch, self.vocoder.vocode(voc), strict=True)}
+            if mel.shape[1] or final:
+                voc.append((seg.vocoder, mel, final))
+                owners.append(k)
+        return dict(zip(owners, self.vocoder.vocode(voc), strict=True)) if voc else {}
 
     def _finish_segment(self, item: WorkItem, seg: _Seg) -> None:
         """The segment is done: its LM request and streams go now, not at release."""
