@@ -400,7 +400,6 @@ class CosyVoice3Flow(nn.Module):
         job = self._job(state.prompt, start, mu)
         job.state = state
         job.commit = 0 if finalize else (end // self.dims.chunk_frames) * self.dims.chunk_frames - start
-        self._reserve(state, state.kv_len + job.frames)
         jobs.append(job)
         return len(jobs) - 1, state, end, finalize
 
@@ -510,18 +509,17 @@ class CosyVoice3Flow(nn.Module):
         starts = torch.tensor([job.start for job in jobs], device=dev)
         positions = starts[:, None] + torch.arange(frames, device=dev)
 
-        # keys/values: one request streams straight in its own cache; a batch gathers the caches (padded)
-        streaming = [job.state is not None for job in jobs]
-        cache, offset, direct = None, 0, b == 1 and streaming[0]
-        if direct:
-            cache, offset = jobs[0].state.kv, jobs[0].past  # type: ignore[union-attr]
-        elif any(streaming):
-            offset = max(job.past for job in jobs)
-            cache = torch.zeros(self.dims.n_timesteps, dims.depth, 2, 2 * b, dims.heads, offset + frames, dims.dim_head,
-                                device=dev, dtype=dt_)
-            for i, job in enumerate(jobs):
-                if job.past:
-                    cache[:, :, :, [i, b + i], :, :job.past] = job.state.kv[:, :, :, :, :, :job.past]  # type: ignore
+        # Keys/values. One committing stream alone works straight in its own cache (no copy). Otherwise a
+        # one-step working buffer [layers, 2, 2B, H, longest past + T, Dh] takes each stream's cached frames
+        # at every step (padding stays zero: finite under the mask), and committed frames are copied back:
+        # memory for one step, not ten, and nothing kept for frames no one will attend to again.
+        direct = b == 1 and jobs[0].state is not None and jobs[0].commit > 0
+        for job in jobs:
+            if job.state is not None and job.commit > 0:
+                self._reserve(job.state, job.past + (job.frames if direct else job.commit))
+        work, offset = None, max(job.past for job in jobs)
+        if not direct and any(job.state is not None for job in jobs):
+            work = torch.zeros(dims.depth, 2, 2 * b, dims.heads, offset + frames, dims.dim_head, device=dev, dtype=dt_)
         allowed = self._mask(jobs, positions, lengths, offset).repeat(2, 1, 1, 1)
         mask = None  # additive, built once per call (SDPA would convert a boolean one at every layer and step)
         if not bool(allowed.all()):
@@ -533,28 +531,31 @@ class CosyVoice3Flow(nn.Module):
             tails = torch.stack([job.state.tails if job.state is not None and job.state.tails is not None else zeros
                                  for job in jobs], dim=3).flatten(2, 3)
 
-        step_tails = []
-        rate = self.dims.cfg_rate
+        committing = [(i, job) for i, job in enumerate(jobs) if job.state is not None and job.commit > 0]
+        step_tails: list[list[Tensor]] = [[] for _ in jobs]
+        rate, tail = self.dims.cfg_rate, est.tail
         for step, ((dt, _), mod) in enumerate(zip(self._schedule, self._mods, strict=True)):
-            out = est(torch.cat((x, x)).to(dt_), cond_in, mu_in, spk_in, mod, rope, mask,
-                      cache=None if cache is None else cache[step], offset=offset,
+            cache = jobs[0].state.kv[step] if direct else work  # type: ignore[union-attr]
+            if work is not None:
+                for i, job in enumerate(jobs):
+                    if job.past:
+                        work[:, :, [i, b + i], :, :job.past] = job.state.kv[step, :, :, :, :, :job.past]  # type: ignore
+            out = est(torch.cat((x, x)).to(dt_), cond_in, mu_in, spk_in, mod, rope, mask, cache=cache, offset=offset,
                       tails=None if tails is None else (tails[step, 0], tails[step, 1]))
             v_cond, v_uncond = out.out.float().split(b)
             x = x + dt * ((1.0 + rate) * v_cond - rate * v_uncond)
-            step_tails.append(out.conv_in)
+            in1, in2 = out.conv_in
+            for i, job in committing:
+                rows, c = [i, b + i], job.commit
+                step_tails[i].append(torch.stack((in1[rows, :, c:c + tail], in2[rows, :, c:c + tail])))
+                if work is not None:
+                    p = job.past
+                    job.state.kv[step, :, :, :, :, p:p + c] = work[:, :, rows, :, offset:offset + c]  # type: ignore
 
         mels = [x[i, :job.frames] for i, job in enumerate(jobs)]
         new_tails: list[Tensor | None] = [None] * b
-        tail = est.tail
-        for i, job in enumerate(jobs):
-            if job.commit <= 0 or job.state is None:
-                continue
-            rows, c = [i, b + i], job.commit
-            if not direct:
-                p = job.past
-                job.state.kv[:, :, :, :, :, p:p + c] = cache[:, :, :, rows, :, offset:offset + c]  # type: ignore
-            new_tails[i] = torch.stack([torch.stack((in1[rows, :, c:c + tail], in2[rows, :, c:c + tail]))
-                                        for in1, in2 in step_tails]).contiguous()
+        for i, _ in committing:
+            new_tails[i] = torch.stack(step_tails[i])
         return mels, new_tails
 
     def _mask(self, jobs: list[_Job], positions: Tensor, lengths: Tensor, past_len: int) -> Tensor:
