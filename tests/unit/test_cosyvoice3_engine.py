@@ -289,3 +289,10 @@ def test_whole_and_streamed_segments_share_a_flow_call(engine: Any) -> None:
     batched = run(engine, requests, max_batch=3)
     for a, b in zip(alone, batched, strict=True):
         assert a.size and a.shape == b.shape and np.abs(a - b).max() <= 1e-4
+
+
+def test_the_transcript_is_normalized_like_the_text(engine: Any) -> None:
+    ref = custom(engine, 180, "I paid $42.")
+    segments = engine.prepare("Hello.", SynthesisParams(voice=ref["id"], reference=ref))
+    prompt = engine.tokenizer.decode(segments[0].tokens.prompt_text)
+    assert prompt == "You are a helpful assistant.<|endofprompt|>I paid forty-two dollars."

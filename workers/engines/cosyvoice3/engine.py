@@ -318,7 +318,7 @@ class CosyVoice3Engine(Engine):
             if transcript:
                 if len(transcript) > MAX_TRANSCRIPT_CHARS:
                     raise EngineError("the voice's transcript is too long for cosyvoice3", param="voice")
-                prompt_text = self.tokenizer.encode(zero_shot_prompt(transcript))
+                prompt_text = self.tokenizer.encode(zero_shot_prompt(self._spoken(transcript, params.reference)))
                 prompt_speech = voice.tokens.tolist()
             else:
                 cross_lingual = True
@@ -346,6 +346,16 @@ class CosyVoice3Engine(Engine):
         if not segments:
             raise EngineError("input has nothing to speak", param="input")
         return segments
+
+    def _spoken(self, transcript: str, reference: dict[str, Any]) -> str:
+        """The transcript normalized as the text to speak is (upstream normalizes its prompt text too), so
+        the LM sees both written alike; the transcript as written when the frontend refuses it."""
+        try:
+            segments = self.text_frontend.process(transcript, language=reference.get("language") or None,
+                                                  max_chars=MAX_TRANSCRIPT_CHARS * 4, first_max_chars=0)
+        except EngineError:
+            return transcript
+        return " ".join(s.text.strip() for s in segments if s.text.strip()) or transcript
 
     def _voice(self, params: SynthesisParams) -> Voice:
         if params.reference is not None:
