@@ -13,6 +13,8 @@ ENGINES: dict[str, str] = {
     "kokoro": "vtts.workers.engines.kokoro:KokoroEngine",
     "supertonic": "vtts.workers.engines.supertonic:SupertonicEngine",
     "gpt-sovits": "vtts.workers.engines.gptsovits.engine:GPTSoVITSEngine",
+    # CosyVoice3 (torch, the `cosyvoice3` extra): detect() reads only file names, so detecting it imports no torch
+    "cosyvoice3": "vtts.workers.engines.cosyvoice3.engine:CosyVoice3Engine",
     # a test and reference engine (tones, not speech): the runtime's autoregressive contract, with torch
     "reference-lm": "vtts.workers.engines.reference_lm:ReferenceLM",
 }
