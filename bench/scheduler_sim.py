@@ -50,7 +50,7 @@ def first_segments_first(sched: Scheduler) -> None:
             item.context._served = next(tick)  # type: ignore[union-attr]
         return items
 
-    sched._order = order  # type: ignore[method-assign]
+    sched._orderer = lambda waiting: order  # type: ignore[method-assign]
     sched.schedule = scheduled  # type: ignore[method-assign]
 
 

@@ -9,7 +9,10 @@ Policy (docs/engines.md explains it to engine authors):
    arrival plus the first-audio target; one that has is due when its listener's buffer runs dry (its first
    audio's send time plus the audio seconds sent so far), less a margin. Ties go to first audio. A request
    with no listener (a non-streamed answer) is due ``relaxed_s`` later. Deadlines of waiting requests do not
-   move, and new requests are due after their arrival, so none starves.
+   move, and new requests are due after their arrival, so none starves. Once a listener has run dry the
+   worker is overloaded and deadlines would put every late stream ahead of every new request (EDF's domino
+   effect); then new requests go first, by arrival, and streams take turns, least recently served first
+   (:meth:`Scheduler._orderer`): first audio stays prompt and the shortfall is shared.
 
 "First segments first, then round robin" starved running streams whenever new requests arrived (a quarter
 of the streams stalled at half the engine's capacity); earliest deadline first keeps first audio within its
@@ -67,6 +70,8 @@ class Request(RequestContext):
     #: its in-flight item gave its memory back and waits to resume
     preempted: bool = False
     first_scheduled: float | None = None
+    #: how many items of the scheduler had been scheduled when this request's last one was (its turn)
+    last_turn: int = -1
     #: a listener plays the audio as it arrives; False = the answer is delivered whole (relaxed deadline)
     streaming: bool = True
     #: monotonic time the request's first audio was sent (None = none yet)
@@ -107,6 +112,8 @@ class Scheduler:
         self._requests: dict[str, Request] = {}
         #: how many preemptions happened (for tests and logs)
         self.preemptions = 0
+        #: items scheduled so far (the clock of the round robin that overload falls back to)
+        self._turns = 0
 
     # -- admission -----------------------------------------------------------------------------------
     def add(self, request: Request) -> None:
@@ -169,9 +176,20 @@ class Scheduler:
             due = r.first_sent + r.audio_sent_s - self.playback_margin_s
         return due if r.streaming else due + self.relaxed_s
 
-    def _order(self, r: Request) -> tuple[float, bool, float]:
-        """Earliest deadline first; ties toward first audio, then the older request."""
-        return (self.due(r), r.first_sent is not None, r.arrival)
+    def stalled(self, r: Request) -> bool:
+        """The request's listener has already run dry (it hears silence now)."""
+        return r.streaming and r.first_sent is not None and r.first_sent + r.audio_sent_s <= self._clock()
+
+    def _orderer(self, waiting: list[Request]) -> Callable[[Request], tuple]:
+        """The sort key for this step's waiting requests: earliest deadline first (ties toward first audio,
+        then the older request) while every listener still has audio; once one has run dry the worker is
+        overloaded, and deadlines would rank every late stream ahead of every new request (EDF's domino
+        effect: first audio p50 3.7 s at 32 clients on a 22x engine, 15 s at 100). Then first audio goes
+        first, by arrival, and streams take turns (least recently served first), as under the policy before
+        deadlines: first audio stays prompt and the shortfall is shared."""
+        if not any(self.stalled(r) for r in waiting):
+            return lambda r: (self.due(r), r.first_sent is not None, r.arrival)
+        return lambda r: (1, r.last_turn, r.arrival) if r.first_sent is not None else (0, r.arrival, r.arrival)
 
     # -- the step loop -------------------------------------------------------------------------------
     def _free(self) -> float:
@@ -213,8 +231,8 @@ class Scheduler:
             used += cost
         if just_preempted:
             return batch  # the budget is short: nothing joins (a request just preempted would only thrash)
-        idle = sorted((r for r in self._requests.values() if (r.in_flight is None or r.preempted) and not r.finished),
-                      key=self._order)
+        idle = [r for r in self._requests.values() if (r.in_flight is None or r.preempted) and not r.finished]
+        idle.sort(key=self._orderer(idle))
         now = self._clock()
         for r in idle:
             if len(batch) >= self.max_batch:
@@ -229,6 +247,8 @@ class Scheduler:
             r.preempted = False
             if r.first_scheduled is None:
                 r.first_scheduled = now
+            r.last_turn = self._turns
+            self._turns += 1
             batch.append(item)
             used += cost
         return batch

@@ -358,3 +358,34 @@ def test_deadlines_order_admission_into_a_budgeted_running_batch() -> None:
     s.get("late").first_sent, s.get("late").audio_sent_s = 0.0, 0.3  # pretend: due at 0.1
     batch = [i.request_id for i in s.schedule()]
     assert batch[0] == "long" and batch[1] == "late" and "new" not in batch  # 1 + 5 fits the 9 left; 5 more does not
+
+
+def test_under_overload_first_audio_goes_first_and_streams_take_turns() -> None:
+    """Once a listener has run dry, deadlines would rank every late stream ahead of every new request (first
+    audio p50 3.7 s at 32 clients on a 22x engine): then new requests go first and the streams share what is
+    left, least recently served first."""
+    clock = Clock()
+    s = Scheduler(max_batch=1, clock=clock, first_audio_target_s=0.3, playback_margin_s=0.2)
+    for rid in "abc":
+        s.add(req(rid, 6, 0.0))
+    assert [step(s, clock, 0.1, audio_s=0.5)[0][0] for _ in range(3)] == ["a", "b", "c"]
+    clock.t = 2.0  # every listener has run dry: overload
+    assert s.stalled(s.get("a")) and s.stalled(s.get("c"))
+    s.add(req("new", 2, 1.95))  # due 2.25, later than every stream's passed deadline
+    assert step(s, clock, 0.1) == [("new", 0)]
+    # then the streams in turn (least recently served first), the new one last: it was served just now
+    assert [step(s, clock, 0.1)[0][0] for _ in range(4)] == ["a", "b", "c", "new"]
+
+
+def test_overload_ends_when_every_listener_has_audio_again() -> None:
+    clock = Clock()
+    s = Scheduler(max_batch=1, clock=clock, first_audio_target_s=0.3, playback_margin_s=0.2)
+    s.add(req("a", 3, 0.0))
+    s.add(req("b", 3, 0.0))
+    step(s, clock, 0.1, audio_s=10.0)  # a: plenty of audio
+    step(s, clock, 0.1, audio_s=0.5)  # b: runs dry at 0.7
+    clock.t = 0.6
+    s.add(req("c", 2, 0.6))  # due 0.9; b is due 0.5 (dry 0.7 less the margin) and not dry yet: deadlines rule
+    assert not any(s.stalled(r) for r in (s.get("a"), s.get("b")))
+    assert step(s, clock, 0.05) == [("b", 1)]
+    assert step(s, clock, 0.05) == [("c", 0)]
