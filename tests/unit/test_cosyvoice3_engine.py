@@ -296,3 +296,14 @@ def test_the_transcript_is_normalized_like_the_text(engine: Any) -> None:
     segments = engine.prepare("Hello.", SynthesisParams(voice=ref["id"], reference=ref))
     prompt = engine.tokenizer.decode(segments[0].tokens.prompt_text)
     assert prompt == "You are a helpful assistant.<|endofprompt|>I paid forty-two dollars."
+
+
+def test_text_without_a_language_is_read_in_one_the_model_speaks(engine: Any) -> None:
+    """A request that names no language: its script (or the Latin-script detector) picks one of the nine
+    languages CosyVoice3 reads, and Chinese numbers go through the Chinese normalizer, not the English one."""
+    frontend = engine.text_frontend
+    chinese = "价格是2024元。"
+    assert frontend.language_for(chinese, None) == "zh"
+    assert frontend.language_for("Hola, ¿cómo estás? Me llamo Juan y vivo en Madrid.", None) == "es"
+    assert frontend.normalize(chinese, frontend.language_for(chinese, None)) == "价格是两千零二十四元。"
+    assert set(frontend.languages) == {"zh", "en", "ja", "ko", "de", "es", "fr", "it", "ru"}

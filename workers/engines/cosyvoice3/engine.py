@@ -60,6 +60,9 @@ from ...text.pipeline import TEXT_OPTIONS, TextFrontend
 from ..options import number
 from . import files
 
+#: what Fun-CosyVoice3 reads (its model card): a request without ``language`` is detected among these
+LANGUAGES = ("zh", "en", "ja", "ko", "de", "es", "fr", "it", "ru")
+
 if TYPE_CHECKING:
     import torch
 
@@ -239,7 +242,8 @@ class CosyVoice3Engine(Engine):
         settings = Settings.from_options(options)
         try:
             text = TextFrontend.from_options({k: v for k, v in options.items() if k in TEXT_OPTIONS},
-                                             settings.language, multilingual=True, phonemes=False,
+                                             settings.language, multilingual=True, languages=LANGUAGES,
+                                             phonemes=False,
                                              max_chars=settings.max_chars, first_max_chars=settings.first_max_chars)
         except ValueError as exc:
             raise ModelLoadError(f"bad cosyvoice3 option: {exc}") from exc
