@@ -37,7 +37,7 @@ from aiohttp import WSMsgType, web
 from vtts import protocol as P
 from vtts.workers.text.segment import FIRST_SEGMENT_MODES, split_first_phrase, split_long, split_sentences
 
-from .captions import CAPTION_FORMATS
+from .captions import CAPTION_FORMATS, OffsetFinder
 from .encoders import make_encoder
 from .errors import APIError
 from .speech import DEADLINE_MARGIN_S, _start
@@ -458,6 +458,7 @@ class Session:
         executor = self.app[EXECUTOR]
         timeout = self.server.request_timeout_s + DEADLINE_MARGIN_S
         sent_first = False
+        offsets = OffsetFinder(job.text)
         msg: P.Message = first
         self.metrics.active.labels(self.model_id).inc()
         try:
@@ -469,6 +470,9 @@ class Session:
                         if not sent_first:
                             sent_first = True
                             self.metrics.ttfa.labels(self.model_id).observe(time.monotonic() - job.ready_at)
+                    if msg.timestamps:  # asked for with extra.timestamps; after the audio they time
+                        await self._send(json.dumps({"type": "audio.timestamps", "sentence_index": job.index,
+                                                     "words": offsets.add(msg.timestamps)}))
                 elif isinstance(msg, P.Done):
                     self._pump()  # the next sentence synthesizes while this one's tail goes out
                     tail = await loop.run_in_executor(executor, encoder.finish)

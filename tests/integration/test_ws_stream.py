@@ -351,3 +351,27 @@ def test_shutdown_ends_open_sessions_at_once(tmp_path) -> None:
     finally:
         _, left = server.stop()
     assert not left
+
+
+def test_word_timings_per_sentence_with_offsets_into_its_text(srv: Server) -> None:
+    """With ``extra.timestamps`` a session also sends ``audio.timestamps`` after the audio they time: times
+    from the sentence's audio start, offsets into its ``sentence_text``."""
+    with wsc.connect(ws_url(srv), additional_headers=AUTH) as conn:
+        conn.send(json.dumps({"type": "session.config", "voice": "alloy", "response_format": "pcm",
+                              "extra": {"timestamps": True}}))
+        conn.send(json.dumps({"type": "input.text", "text": "Captions work here. They follow the words."}))
+        conn.send(json.dumps({"type": "input.done"}))
+        events = [e for e in collect(conn) if not isinstance(e, tuple)]
+    pieces = sentences_of(events)
+    stamps = [e for e in events if isinstance(e, dict) and e["type"] == "audio.timestamps"]
+    assert {s["sentence_index"] for s in stamps} == set(range(len(pieces))) and len(pieces) >= 2
+    for start, audio in pieces:
+        text = start["sentence_text"]
+        words = [w for s in stamps if s["sentence_index"] == start["sentence_index"] for w in s["words"]]
+        samples, rate = decode(audio, "pcm")
+        assert [text[w["char_start"]:w["char_end"]] for w in words] == re.findall(r"[A-Za-z]+", text)
+        assert all(0 <= w["start"] < w["end"] <= samples.size / rate + 0.01 for w in words)
+    # a timings event follows the audio it times: never before its sentence's first audio frame
+    for s in stamps:
+        at = events.index(s)
+        assert any(isinstance(e, bytes) for e in events[:at]), "timings before any audio"
