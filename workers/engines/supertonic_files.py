@@ -13,9 +13,7 @@ that, :class:`ModelLoadError` lists the missing files and every place searched.
 from __future__ import annotations
 
 import json
-import logging
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import ModelLoadError
-
-log = logging.getLogger(__name__)
+from ..hub import HubModel, repo_cache_dir, snapshots
 
 GRAPHS = ("duration_predictor", "text_encoder", "vector_estimator", "vocoder")
 REQUIRED = tuple(f"onnx/{g}.onnx" for g in GRAPHS) + ("onnx/tts.json", "onnx/unicode_indexer.json")
@@ -48,7 +45,6 @@ KNOWN: dict[str, KnownRepo] = {
 }
 ALIASES = {"supertonic": "Supertone/supertonic", "supertonic-1": "Supertone/supertonic",
            "supertonic-2": "Supertone/supertonic-2", "supertonic-3": "Supertone/supertonic-3"}
-_HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?:@(?P<rev>[\w./-]+))?$")
 
 
 @dataclass(frozen=True)
@@ -68,12 +64,8 @@ def missing_files(root: Path) -> list[str]:
     return missing
 
 
-def hub_cache_dir() -> Path:
-    """huggingface_hub's cache directory, by its own environment rules."""
-    if os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE"):
-        return Path(os.environ.get("HF_HUB_CACHE") or os.environ["HUGGINGFACE_HUB_CACHE"]).expanduser()
-    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
-    return Path(home).expanduser() / "hub"
+HUB = HubModel("Supertonic", "Supertone/supertonic-2", (*REQUIRED, VOICES_GLOB), missing_files,
+               ("onnx/*", "voice_styles/*"), "pip install 'vtts[supertonic]'", ALIASES)
 
 
 def package_cache_dir(known: KnownRepo) -> Path:
@@ -82,37 +74,13 @@ def package_cache_dir(known: KnownRepo) -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / known.package_cache
 
 
-def offline() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
-def _snapshots(repo_dir: Path, revision: str | None, pinned: str | None) -> list[Path]:
-    """Snapshot folders to try, best first: the asked revision (a commit or a ref name), else the pinned one,
-    then what ``refs/main`` points at, then any other snapshot."""
-    def by_ref(name: str) -> Path:
-        ref = repo_dir / "refs" / name
-        commit = ref.read_text(encoding="utf-8").strip() if ref.is_file() else name
-        return repo_dir / "snapshots" / commit
-
-    if revision:
-        return [by_ref(revision)]
-    found = [by_ref(pinned)] if pinned else []
-    if (repo_dir / "refs" / "main").is_file():
-        found.append(by_ref("main"))
-    snapshots = repo_dir / "snapshots"
-    if snapshots.is_dir():
-        found += sorted((p for p in snapshots.iterdir() if p.is_dir()), key=lambda p: -p.stat().st_mtime)
-    return list(dict.fromkeys(found))
-
-
 def resolve(model_ref: str, options: dict[str, Any]) -> ModelFiles:
     """A complete model directory for ``model_ref`` (see the module docstring); ModelLoadError otherwise.
     ``options``: ``revision`` (when the reference names none) and ``allow_download``."""
     path = Path(model_ref).expanduser()
     if path.is_dir():
         return _local(path)
-    repo_id, revision = _parse_hub_id(model_ref)
+    repo_id, revision = HUB.parse(model_ref)
     return _from_hub(repo_id, revision or str(options.get("revision") or "") or None,
                      bool(options.get("allow_download")))
 
@@ -129,65 +97,16 @@ def _from_hub(repo_id: str, revision: str | None, allow_download: bool) -> Model
     """The caches first (never the network), then huggingface_hub if allowed."""
     known = KNOWN.get(repo_id)
     version = known.version if known else None
-    repo_dir = hub_cache_dir() / f"models--{repo_id.replace('/', '--')}"
-    candidates = _snapshots(repo_dir, revision, known.revision if known else None)
+    pinned = revision or (known.revision if known else None)
+    candidates = snapshots(repo_cache_dir(repo_id), revision, pinned)
     if known and not revision:
         candidates.append(package_cache_dir(known))
-    for candidate in candidates:
-        if candidate.is_dir() and not missing_files(candidate):
-            return ModelFiles(candidate, version, f"{repo_id} ({candidate})")
+    found = HUB.cached(candidates)
+    if found is not None:
+        return ModelFiles(found, version, f"{repo_id} ({found})")
     if allow_download:
-        root = _download(repo_id, revision or (known.revision if known else None), candidates)
-        return ModelFiles(root, version, repo_id)
-    why = "downloads are off: options.allow_download is false"
-    raise ModelLoadError(_not_found(repo_id, revision, candidates, why))
-
-
-def _parse_hub_id(model_ref: str) -> tuple[str, str | None]:
-    ref = model_ref.strip()
-    name, _, rev = ref.partition("@")
-    if name in ALIASES:
-        return ALIASES[name], rev or None
-    match = _HUB_ID.match(ref)
-    if not match or ref.startswith((".", "/", "~")):
-        raise ModelLoadError(
-            f"no Supertonic model at {model_ref!r}: not a directory, and not a Hugging Face id such as "
-            "'Supertone/supertonic-2' or 'Supertone/supertonic-2@REVISION'"
-        )
-    return match["repo"], match["rev"]
-
-
-def _not_found(repo_id: str, revision: str | None, candidates: list[Path], why: str) -> str:
-    lines = [f"Supertonic model {repo_id}{'@' + revision if revision else ''} is not on this machine ({why})."]
-    for c in candidates:
-        state = "absent" if not c.is_dir() else "missing " + ", ".join(missing_files(c))
-        lines.append(f"  looked in {c}: {state}")
-    lines.append(f"  needs: {', '.join(REQUIRED)}, {VOICES_GLOB}")
-    pinned = revision or (KNOWN[repo_id].revision if repo_id in KNOWN else "")
-    lines.append(f"  fetch it with: hf download {repo_id}{' --revision ' + pinned if pinned else ''} "
-                 "(pip install huggingface_hub), or set options.allow_download = true")
-    return "\n".join(lines)
-
-
-def _download(repo_id: str, revision: str | None, candidates: list[Path]) -> Path:
-    """huggingface_hub's snapshot_download into its cache; ModelLoadError (with what was searched) when
-    offline, not installed, or the network refuses."""
-    if offline():
-        raise ModelLoadError(_not_found(repo_id, revision, candidates, "HF_HUB_OFFLINE is set"))
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError:
-        raise ModelLoadError(_not_found(repo_id, revision, candidates,
-                                        "downloading needs huggingface_hub: pip install 'vtts[supertonic]'")) from None
-    log.info("downloading %s@%s from the Hugging Face Hub", repo_id, revision or "main")
-    try:
-        root = Path(snapshot_download(repo_id, revision=revision, allow_patterns=["onnx/*", "voice_styles/*"]))
-    except Exception as exc:  # network errors, unknown repo or revision: all end the load the same way
-        raise ModelLoadError(_not_found(repo_id, revision, candidates, f"download failed: {exc}")) from exc
-    missing = missing_files(root)
-    if missing:
-        raise ModelLoadError(f"downloaded {repo_id} to {root} but it lacks {', '.join(missing)}")
-    return root
+        return ModelFiles(HUB.download(repo_id, pinned, candidates), version, repo_id)
+    raise HUB.refuse(repo_id, pinned, candidates)
 
 
 # --------------------------------------------------------------------------- reading the files
