@@ -187,8 +187,13 @@ def test_load_errors(model_dir: Path, tmp_path: Path) -> None:
         GPTSoVITSEngine.load(str(model_dir), "cpu", {"nope": 1})
     with pytest.raises(ModelLoadError, match="max_new_tokens"):
         GPTSoVITSEngine.load(str(model_dir), "cpu", {"max_new_tokens": 0})
-    with pytest.raises(ModelLoadError, match="wrong type"):
+    with pytest.raises(ModelLoadError, match="chunk_tokens must be an integer"):
         GPTSoVITSEngine.load(str(model_dir), "cpu", {"chunk_tokens": "many"})
+    # the same numeric checks as every engine (vtts.workers.engines.options.number): no NaN, no bool, ranges
+    for bad in ({"noise_scale": "NaN"}, {"noise_scale": float("nan")}, {"max_batch": True}, {"threads": -1},
+                {"max_new_tokens": 2.5}, {"min_reference_s": 12.0}, {"dtype": 32}):
+        with pytest.raises(ModelLoadError, match=next(iter(bad))):
+            GPTSoVITSEngine.load(str(model_dir), "cpu", bad)
     with pytest.raises(ModelLoadError, match="not a directory"):
         GPTSoVITSEngine.load(str(tmp_path / "missing"), "cpu")
     broken = tmp_path / "v4"

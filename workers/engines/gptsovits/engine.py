@@ -48,6 +48,7 @@ from ...engine import (
     check_option_names,
     sampling_from_extra,
 )
+from ..options import number
 from .checkpoints import CheckpointError, load_gpt, load_sovits
 from .reference import HubertEncoder, ReferenceError, reference_features
 from .sovits import ChunkStream, SoVITSDecoder
@@ -66,6 +67,12 @@ OPTIONS: dict[str, Any] = {
     "max_new_tokens": 1500, "kv_budget_tokens": 65536, "first_chunk_tokens": 12, "chunk_tokens": 24,
     "max_batch": 16, "threads": 1, "dtype": "float32", "max_phonemes": 400, "min_reference_s": 3.0,
     "max_reference_s": 10.0, "noise_scale": 0.0,
+}
+#: the numeric options' accepted ranges (integers where the default is one)
+RANGES: dict[str, tuple[float, float]] = {
+    "max_new_tokens": (1, 15000), "kv_budget_tokens": (1, 1 << 24), "first_chunk_tokens": (1, 1000),
+    "chunk_tokens": (1, 1000), "max_batch": (1, 256), "threads": (0, 256), "max_phonemes": (1, 10000),
+    "min_reference_s": (0.5, 60.0), "max_reference_s": (0.5, 60.0), "noise_scale": (0.0, 2.0),
 }
 EXTRA = SAMPLING_KNOBS
 _SENTENCE = re.compile(r"(?<=[.!?。！？…])\s*")
@@ -126,14 +133,19 @@ class GPTSoVITSEngine(Engine):
     def load(cls, model_ref: str, device: str = "cpu", options: dict[str, Any] | None = None) -> GPTSoVITSEngine:
         options = dict(options or {})
         check_option_names("gpt-sovits", options, OPTIONS)
-        try:
-            merged = {k: type(v)(options.get(k, v)) for k, v in OPTIONS.items()}
-        except (TypeError, ValueError) as exc:
-            raise ModelLoadError(f"gpt-sovits option of the wrong type: {exc}") from exc
-        for name in ("max_new_tokens", "kv_budget_tokens", "first_chunk_tokens", "chunk_tokens", "max_batch",
-                     "max_phonemes"):
-            if merged[name] < 1:
-                raise ModelLoadError(f"gpt-sovits option {name} must be at least 1, got {merged[name]}")
+        merged = dict(OPTIONS)
+        for name, value in options.items():
+            if isinstance(OPTIONS[name], str):
+                if not isinstance(value, str):
+                    raise ModelLoadError(f"gpt-sovits option {name} must be a string, not {value!r}")
+                merged[name] = value
+            else:  # the same check as every engine's numbers: "NaN", inf, strings and out-of-range values fail
+                lo, hi = RANGES[name]
+                integer = isinstance(OPTIONS[name], int)
+                checked = number("gpt-sovits", name, value, lo, hi, integer=integer)
+                merged[name] = int(checked) if integer else checked
+        if merged["min_reference_s"] > merged["max_reference_s"]:
+            raise ModelLoadError("gpt-sovits option min_reference_s must not exceed max_reference_s")
         root = Path(model_ref)
         if not root.is_dir():
             raise ModelLoadError(f"gpt-sovits model {model_ref!r} is not a directory (see docs/gptsovits.md)")
