@@ -128,6 +128,10 @@ class ServerConfig:
     max_voices_per_owner: int = 100
     #: bytes of stored voice audio (FLAC) one owner may keep; past it creating one is a 400
     max_voice_bytes_per_owner: int = 268435456
+    #: speaker verification of custom voices, when a served model has a speaker model (CosyVoice3's CAM++):
+    #: a voice whose sample's speaker vector is less similar (cosine) than this to its consent recording's is
+    #: refused (400 speaker_mismatch). The similarity is stored and shown either way; 0 = never refuse
+    speaker_match_threshold: float = 0.0
 
 
 @dataclass
@@ -255,6 +259,9 @@ def validate(config: Config) -> Config:
     if isinstance(s.stream_headroom, bool) or not isinstance(s.stream_headroom, (int, float)) \
             or not 0 <= s.stream_headroom <= 100:
         raise ConfigError("server.stream_headroom: must be 0..100 (0 = off)")
+    if isinstance(s.speaker_match_threshold, bool) or not isinstance(s.speaker_match_threshold, (int, float)) \
+            or not 0 <= s.speaker_match_threshold <= 1:
+        raise ConfigError("server.speaker_match_threshold: must be 0..1 (0 = never refuse)")
     names: dict[str, str] = {}
     for i, m in enumerate(config.models):
         where = f"models[{i}]"

@@ -190,6 +190,8 @@ class Status(Message):
     #: the engine clones voices from a reference sample (custom voices), and whether it needs its transcript
     clones: bool = False
     needs_transcript: bool = False
+    #: the engine can embed a speaker (Control ``speaker_embedding``): custom voices are verified through it
+    verifies_speakers: bool = False
     #: the worker's voice-feature cache: lookups that found features, lookups that computed them, entries held
     voice_cache_hits: int = 0
     voice_cache_misses: int = 0
@@ -225,8 +227,9 @@ class AdminReply(Message):
 
 @dataclass
 class Control(Message):
-    """Frontend → one worker: an operation on the loaded engine (``op`` = "reload_lexicon", or
-    "forget_voice" with ``args`` ``{"voice": id}``: drop that custom voice's cached features)."""
+    """Frontend → one worker: an operation on the loaded engine (``op`` = "reload_lexicon"; "forget_voice"
+    with ``args`` ``{"voice": id}``: drop that custom voice's cached features; "speaker_embedding" with
+    ``{"pcm": 16-bit mono bytes, "sample_rate": Hz}``: the reply's ``result["embedding"]``, a list of floats)."""
 
     TYPE: ClassVar[str] = "control"
     id: str

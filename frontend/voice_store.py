@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS voices (
     id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, consent TEXT NOT NULL,
     language TEXT, transcript TEXT, created_at INTEGER NOT NULL, file TEXT NOT NULL, bytes INTEGER NOT NULL,
     sample_rate INTEGER NOT NULL, duration REAL NOT NULL, version INTEGER NOT NULL DEFAULT 1,
-    seq INTEGER NOT NULL
+    seq INTEGER NOT NULL, speaker_similarity REAL
 );
 CREATE INDEX IF NOT EXISTS consents_owner ON consents(owner, seq);
 CREATE INDEX IF NOT EXISTS voices_owner ON voices(owner, seq);
@@ -130,6 +130,20 @@ def check_sample(d: Decoded, param: str = "audio_sample") -> None:
         raise StoreError(400, f"'{param}' is clipped over {clipped:.0%} of its samples", "audio_clipped", param)
 
 
+def read_sample(data: bytes) -> Decoded:
+    """A voice sample decoded and checked (:func:`check_sample`)."""
+    decoded = decode_audio(data, "audio_sample")
+    check_sample(decoded)
+    return decoded
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Columns added since a library was created (a library outlives upgrades)."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(voices)")}
+    if "speaker_similarity" not in columns:
+        db.execute("ALTER TABLE voices ADD COLUMN speaker_similarity REAL")
+
+
 def flac_bytes(d: Decoded) -> bytes:
     import soundfile as sf
 
@@ -170,6 +184,7 @@ class VoiceStore:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")
                 db.executescript(SCHEMA)
+                _migrate(db)
                 self._sweep(db)
                 self._conn = db
             return self._conn
@@ -304,22 +319,36 @@ class VoiceStore:
         return {"id": cid, "object": "audio.voice_consent", "deleted": True}, users
 
     # -- voices --------------------------------------------------------------------------------------
-    def create_voice(self, owner: str, name: str, consent: str, sample: bytes, transcript: str | None = None,
-                     language: str | None = None) -> dict[str, Any]:
-        try:
-            cons = self._consent_row(owner, consent)
-        except StoreError:
-            raise StoreError(400, f"'consent' names no consent of yours: '{consent}'", "consent_not_found",
-                             "consent") from None
-        decoded = decode_audio(sample, "audio_sample")
-        check_sample(decoded)
+    def create_voice(self, owner: str, name: str, consent: str, sample: bytes | Decoded,
+                     transcript: str | None = None, language: str | None = None,
+                     speaker_similarity: float | None = None) -> dict[str, Any]:
+        """Store a voice; ``sample`` as uploaded, or already read by :func:`read_sample`."""
+        cons = self._own_consent(owner, consent)
+        decoded = sample if isinstance(sample, Decoded) else read_sample(sample)
         vid = _new_id("voice")
         data = flac_bytes(decoded)
         row = {"id": vid, "owner": owner, "name": name, "consent": consent, "language": language or cons["language"],
                "transcript": transcript, "created_at": int(time.time()), "file": f"{vid}.flac", "bytes": len(data),
-               "sample_rate": decoded.sample_rate, "duration": round(decoded.duration, 3)}
+               "sample_rate": decoded.sample_rate, "duration": round(decoded.duration, 3),
+               "speaker_similarity": None if speaker_similarity is None else round(float(speaker_similarity), 4)}
         self._insert("voices", row, data)
         return self.get_voice(owner, vid)
+
+    def _own_consent(self, owner: str, consent: str) -> sqlite3.Row:
+        """The consent a new voice names: the caller's own, else 400 (the field is wrong, not the URL)."""
+        try:
+            return self._consent_row(owner, consent)
+        except StoreError:
+            raise StoreError(400, f"'consent' names no consent of yours: '{consent}'", "consent_not_found",
+                             "consent") from None
+
+    def consent_audio(self, owner: str, consent: str) -> Decoded:
+        """A consent recording's audio (for speaker verification)."""
+        import soundfile as sf
+
+        row = self._own_consent(owner, consent)
+        audio, rate = sf.read(self.audio_dir / row["file"], dtype="float32")
+        return Decoded(np.asarray(audio, np.float32).reshape(-1), int(rate))
 
     def _voice_row(self, owner: str | None, vid: str) -> sqlite3.Row:
         with self._lock:
@@ -333,7 +362,7 @@ class VoiceStore:
         obj = {"object": "audio.voice", "id": row["id"], "name": row["name"], "type": "audio_sample",
                "created_at": row["created_at"], "consent": row["consent"], "language": row["language"],
                "transcript": row["transcript"], "duration": row["duration"], "sample_rate": row["sample_rate"],
-               "version": row["version"]}
+               "version": row["version"], "speaker_similarity": row["speaker_similarity"]}
         if admin:
             obj["owner"] = row["owner"]
             obj["bytes"] = row["bytes"]

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
+import numpy as np
 from aiohttp import BodyPartReader, web
 from aiohttp.web_urldispatcher import _default_expect_handler
 
@@ -27,7 +28,15 @@ from .body import read_json
 from .errors import APIError
 from .state import API_KEY, CONFIG, EXECUTOR, METRICS, POOL
 from .validation import LANGUAGE_RE
-from .voice_store import MAX_UPLOAD_BYTES, StoreError, VoiceStore, default_data_dir, owner_of
+from .voice_store import (
+    MAX_UPLOAD_BYTES,
+    Decoded,
+    StoreError,
+    VoiceStore,
+    default_data_dir,
+    owner_of,
+    read_sample,
+)
 
 log = logging.getLogger("vtts.frontend.voices")
 
@@ -42,6 +51,8 @@ MAX_TRANSCRIPT_CHARS = 4096
 CUSTOM_PREFIX = "voice_"
 #: how long a delete waits for each worker to drop the voice's cached features
 FORGET_TIMEOUT_S = 2.0
+#: the longest stretch of a consent recording or sample compared (a consent recording may last 120 s)
+MAX_VERIFY_S = 30.0
 
 T = TypeVar("T")
 
@@ -225,7 +236,9 @@ async def create_voice(request: web.Request) -> web.Response:
     transcript = _field(form, "transcript", required=False, max_chars=MAX_TRANSCRIPT_CHARS)
     language = _language(_field(form, "language", required=False))
     store = request.app[STORE]
-    obj = await _run(request, store.create_voice, owner(request), name, consent, sample, transcript, language)
+    decoded, similarity = await verify_speaker(request, consent, sample)
+    obj = await _run(request, store.create_voice, owner(request), name, consent, decoded or sample, transcript,
+                     language, similarity)
     if transcript is None:
         heard = await transcribe(request, obj["id"])
         if heard:
@@ -332,6 +345,56 @@ async def speech_reference(request: web.Request, model_id: str, voice: str) -> d
                        code="voice_transcript_required")
     return {"id": obj["id"], "version": obj["version"], "pcm": pcm.tobytes(), "sample_rate": obj["sample_rate"],
             "transcript": obj.get("transcript"), "language": obj.get("language")}
+
+
+# -- speaker verification -------------------------------------------------------------------------------
+async def verify_speaker(request: web.Request, consent: str, sample: bytes) -> tuple[Decoded | None, float | None]:
+    """When a ready worker has a speaker model: the sample (read and checked) and the cosine similarity of its
+    speaker vector to the consent recording's; a similarity under ``speaker_match_threshold`` is a 400
+    ``speaker_mismatch``. (None, None) when no served model verifies speakers. With the threshold at 0, a
+    failed verification is logged and the voice is stored unverified; with one set, it refuses the voice."""
+    app = request.app
+    pool = app[POOL]
+    verifiers = [w for w in pool.workers.values() if w.ready and w.status.verifies_speakers]
+    if not verifiers:
+        return None, None
+    threshold = app[CONFIG].server.speaker_match_threshold
+    decoded = await _run(request, read_sample, sample)
+    recording = await _run(request, app[STORE].consent_audio, owner(request), consent)
+    worker = min(verifiers, key=lambda w: w.status.active + w.status.queued)
+    timeout = app[CONFIG].server.request_timeout_s
+    replies = await asyncio.gather(*(pool.control(worker, "speaker_embedding", timeout, _pcm_args(d))
+                                     for d in (recording, decoded)))
+    vectors = [np.asarray(r.result.get("embedding") or [], np.float64)
+               if isinstance(r, P.ControlReply) and r.ok else None for r in replies]
+    why = next((r.message for r in replies if not (isinstance(r, P.ControlReply) and r.ok)), "")
+    if not why and (vectors[0].shape != vectors[1].shape or not vectors[0].size):
+        why = "the speaker vectors differ in size"
+    if why:
+        if not threshold:
+            log.warning("voice sample not verified against its consent recording on %s: %s", worker.id, why)
+            return decoded, None
+        lost = isinstance(next(r for r in replies if not (isinstance(r, P.ControlReply) and r.ok)), P.Error)
+        raise APIError(503 if lost else 400, f"the sample's speaker could not be verified: {why}",
+                       param="audio_sample", code="speaker_verification_failed")
+    similarity = cosine(vectors[0], vectors[1])
+    if threshold and similarity < threshold:
+        raise APIError(400, f"the sample's speaker does not match the consent recording's (similarity "
+                       f"{similarity:.3f}, at least {threshold:g} required)", param="audio_sample",
+                       code="speaker_mismatch")
+    return decoded, similarity
+
+
+def _pcm_args(d: Decoded) -> dict[str, Any]:
+    """At most MAX_VERIFY_S of a recording as 16-bit PCM, what the worker's control operation takes."""
+    audio = d.audio[: int(MAX_VERIFY_S * d.sample_rate)]
+    return {"pcm": (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes(), "sample_rate": d.sample_rate}
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity, 0 for a zero vector."""
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(np.dot(a, b) / norm) if norm > 0 else 0.0
 
 
 # -- transcription (the eval extra) ----------------------------------------------------------------------

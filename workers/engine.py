@@ -191,6 +191,9 @@ class Engine(ABC):
     #: sample's transcript too (a voice without one is refused for this model)
     clones: bool = False
     needs_transcript: bool = False
+    #: the engine holds a speaker-verification model (:meth:`speaker_embedding`): the server compares a
+    #: custom voice's consent recording with its sample through it
+    verifies_speakers: bool = False
 
     @classmethod
     @abstractmethod
@@ -249,6 +252,12 @@ class Engine(ABC):
         hands it to ``prepare`` as ``params.reference["features"]``. Raise :class:`EngineError` for a sample
         the engine cannot use."""
         return None
+
+    def speaker_embedding(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Engines with ``verifies_speakers``: a speaker vector of ``audio`` (float32 mono at ``sample_rate``),
+        compared by cosine similarity. Called on a prepare thread. Raise :class:`EngineError` for audio the
+        model cannot use."""
+        raise NotImplementedError(f"{type(self).__name__} has no speaker model")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (sessions, GPU memory)."""

@@ -269,6 +269,9 @@ class Worker:
         #: ids whose ``prepare`` runs, mapped to whether they were cancelled meanwhile
         self._preparing: dict[str, bool] = {}
         self._prepared: queue.SimpleQueue[tuple[P.Synthesize, float, float, Any]] = queue.SimpleQueue()
+        #: replies computed on a prepare thread (speaker embeddings), sent by the step thread (zmq sockets
+        #: are not thread-safe)
+        self._replies: queue.SimpleQueue[P.Message] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -309,6 +312,7 @@ class Worker:
             capacity=capacity,
             clones=bool(eng is not None and eng.clones),
             needs_transcript=bool(eng is not None and eng.needs_transcript),
+            verifies_speakers=bool(eng is not None and eng.verifies_speakers),
             voice_cache_hits=self.voice_cache.hits,
             voice_cache_misses=self.voice_cache.misses,
             voice_cache_entries=len(self.voice_cache),
@@ -390,6 +394,7 @@ class Worker:
             if events.get(self._wake_r):
                 os.read(self._wake_r, 4096)
             self.collect_prepared()
+            self.send_replies()
             self.expire_deadlines()
             items = self.scheduler.schedule()
             if items:
@@ -466,6 +471,32 @@ class Worker:
         with contextlib.suppress(BlockingIOError):  # a full pipe wakes the loop just as well
             os.write(self._wake_w, b"\0")  # wake the step loop if it waits on its socket
 
+    def _speaker_embedding(self, msg: P.Control) -> None:
+        """On a pool thread: the engine's speaker vector of 16-bit PCM; the reply goes out from the step thread."""
+        assert self.engine is not None
+        try:
+            rate = int(msg.args.get("sample_rate") or 0)
+            pcm = msg.args.get("pcm")
+            if rate <= 0 or not isinstance(pcm, bytes) or len(pcm) < 2:
+                raise EngineError("speaker_embedding needs 'pcm' (16-bit mono bytes) and 'sample_rate'")
+            audio = np.frombuffer(pcm[: len(pcm) // 2 * 2], "<i2").astype(np.float32) / 32768.0
+            vector = np.asarray(self.engine.speaker_embedding(audio, rate), np.float32).reshape(-1)
+            if not vector.size or not np.isfinite(vector).all():
+                raise EngineError("the speaker model gave no usable vector")
+            reply = P.ControlReply(msg.id, True, result={"embedding": vector.tolist()})
+        except Exception as exc:  # the engine's refusal or failure goes back as the reply's message
+            reply = P.ControlReply(msg.id, False, f"speaker embedding failed: {exc}")
+        self._replies.put(reply)
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_w, b"\0")
+
+    def send_replies(self) -> None:
+        while True:
+            try:
+                self.send(self._replies.get_nowait())
+            except queue.Empty:
+                return
+
     def collect_prepared(self) -> None:
         assert self.scheduler is not None
         while True:
@@ -497,11 +528,18 @@ class Worker:
 
     def on_control(self, msg: P.Control) -> None:
         """Operations on the loaded engine between steps: re-read the pronunciation lexicon; forget a
-        deleted custom voice's cached features."""
+        deleted custom voice's cached features; embed a speaker (on the prepare pool, so a running batch
+        does not wait for it)."""
         if msg.op == "forget_voice":
             dropped = self.voice_cache.forget(str(msg.args.get("voice", "")))
             self.send(P.ControlReply(msg.id, True, result={"dropped": dropped}))
             self.heartbeat.poke()
+            return
+        if msg.op == "speaker_embedding":
+            if self.engine is None or not self.engine.verifies_speakers or self._prepare_pool is None:
+                self.send(P.ControlReply(msg.id, False, f"model {self.model['id']!r} has no speaker model"))
+                return
+            self._prepare_pool.submit(self._speaker_embedding, msg)
             return
         if msg.op != "reload_lexicon":
             self.send(P.ControlReply(msg.id, False, f"unknown operation {msg.op!r}"))

@@ -14,6 +14,7 @@ import io
 import json
 import socket
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -209,3 +210,21 @@ def test_bad_requests_are_400s(srv: Server, voices: dict[str, str]) -> None:
     assert err.value.body["param"] == "extra.temperature"
     with pytest.raises(openai.BadRequestError):
         c.audio.speech.create(model="cv3", voice="nobody", input="Hi.")
+
+
+def test_voices_carry_the_speaker_similarity_campplus_measured(srv: Server, voices: dict[str, str]) -> None:
+    """The model's CAM++ compares each voice's sample with its consent recording (the threshold is off here,
+    so nothing is refused): the consent's own audio as the sample is the same speaker (1.0); another
+    signal is less similar."""
+    c = client(srv)
+    consent = c.audio.voice_consents.create(name="me", recording=("c.wav", tone(200), "audio/wav"), language="en-US")
+    same = c.audio.voices.create(name="same", audio_sample=("s.wav", tone(200), "audio/wav"), consent=consent.id,
+                                 extra_body={"transcript": "A sample of my voice."})
+    shown = same.model_dump()
+    assert shown["speaker_similarity"] == pytest.approx(1.0, abs=1e-3)
+    asked = urllib.request.Request(f"{srv.url}/v1/audio/voices/{voices['zero_shot']}",
+                                   headers={"Authorization": f"Bearer {KEY}"})
+    with urllib.request.urlopen(asked, timeout=30) as r:
+        other = json.loads(r.read())
+    assert -1.0 <= other["speaker_similarity"] < 0.999
+    c.audio.voices.delete(same.id)

@@ -98,6 +98,22 @@ def test_encode_refuses_unusable_samples(encoder: ref.ReferenceEncoder) -> None:
         encoder.encode(bad, 16000)
 
 
+def test_speaker_embedding_is_the_samples_speaker_vector_at_any_rate(encoder: ref.ReferenceEncoder) -> None:
+    """Verification embeds consent recordings too: longer than a sample may be, and at 8 kHz and up."""
+    audio = _tone(220, 3.0, 24000)
+    assert np.allclose(encoder.speaker_embedding(audio, 24000), encoder.encode(audio, 24000).embedding)
+    long_call = encoder.speaker_embedding(_tone(220, 40.0, 8000), 8000)
+    assert long_call.shape == (192,) and np.isfinite(long_call).all()
+    with pytest.raises(EngineError, match="at least 0.5 s"):
+        encoder.speaker_embedding(_tone(220, 0.3, 16000), 16000)
+    with pytest.raises(EngineError, match="8 kHz"):
+        encoder.speaker_embedding(_tone(220, 2.0, 4000), 4000)
+    bad = _tone(220, 2.0, 16000)
+    bad[5] = np.inf
+    with pytest.raises(EngineError, match="non-finite"):
+        encoder.speaker_embedding(bad, 16000)
+
+
 def test_graph_interface_matches_the_released_files(encoder: ref.ReferenceEncoder) -> None:
     assert [i.name for i in encoder.tokenizer.get_inputs()] == ["feats", "feats_length"]
     assert [i.name for i in encoder.campplus.get_inputs()] == ["input"]

@@ -160,3 +160,39 @@ def test_an_unwritable_data_dir_is_a_503(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as e:
         s.create_consent("a", "me", "en", wav())
     assert e.value.status == 503
+
+
+def test_speaker_similarity_is_stored_shown_and_consent_audio_read_back(store: VoiceStore) -> None:
+    c = store.create_consent("a", "me", "en-US", wav(hz=300))
+    heard = store.consent_audio("a", c["id"])
+    assert heard.sample_rate == RATE and abs(heard.duration - 3.0) < 0.01
+    assert np.max(np.abs(heard.audio)) == pytest.approx(0.3, abs=0.01)
+    with pytest.raises(StoreError) as err:
+        store.consent_audio("b", c["id"])  # another owner's consent is no consent of theirs
+    assert (err.value.status, err.value.code) == (400, "consent_not_found")
+    checked = vs.read_sample(wav())
+    v = store.create_voice("a", "v", c["id"], checked, speaker_similarity=0.81234567)
+    assert v["speaker_similarity"] == 0.8123 and v["duration"] == 3.0
+    unverified = store.create_voice("a", "u", c["id"], wav())
+    assert unverified["speaker_similarity"] is None
+    assert [x["speaker_similarity"] for x in store.list_voices("a")] == [0.8123, None]
+
+
+def test_a_library_from_before_speaker_similarity_gains_the_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    old_schema = vs.SCHEMA.replace(", speaker_similarity REAL", "")
+    assert old_schema != vs.SCHEMA
+    db = sqlite3.connect(tmp_path / "voices.sqlite3")
+    db.executescript(old_schema)
+    db.execute("INSERT INTO voices (id, owner, name, consent, created_at, file, bytes, sample_rate, duration, seq) "
+               "VALUES ('voice_old', 'a', 'old', 'cons_x', 1, 'voice_old.flac', 1, 16000, 3.0, 1)")
+    db.commit()
+    db.close()
+    s = VoiceStore(tmp_path)
+    try:
+        assert s.get_voice("a", "voice_old")["speaker_similarity"] is None
+        c = s.create_consent("a", "me", "en-US", wav())
+        assert s.create_voice("a", "new", c["id"], wav(), speaker_similarity=0.5)["speaker_similarity"] == 0.5
+    finally:
+        s.close()

@@ -388,6 +388,46 @@ def test_control_operations_answer_even_when_they_cannot_run(tmp_path: Path) -> 
         assert isinstance(reply, P.ControlReply) and not reply.ok and "no text frontend" in reply.message
 
 
+class SpeakerEngine(FakeEngine):
+    """FakeEngine with a speaker model: the vector is the audio's (mean, RMS, rate / 16 kHz), computed on the
+    thread that :attr:`embed_threads` records."""
+
+    verifies_speakers = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed_threads: set[str] = set()
+
+    def speaker_embedding(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        self.embed_threads.add(threading.current_thread().name)
+        if audio.size < sample_rate // 2:
+            raise EngineError("too short to tell a speaker")
+        return np.array([audio.mean(), np.sqrt(np.mean(audio ** 2)), sample_rate / 16000], np.float32)
+
+
+def test_speaker_embedding_runs_on_the_prepare_pool_and_refusals_are_replies(tmp_path: Path) -> None:
+    pcm = (np.full(16000, 0.25) * 32767).astype("<i2").tobytes()
+    with running_worker(tmp_path, engine=f"{__name__}:SpeakerEngine") as peer:
+        assert peer.worker.status().verifies_speakers
+        peer.send(P.Control("e1", "speaker_embedding", {"pcm": pcm, "sample_rate": 16000}))
+        reply = peer.until("e1", (P.ControlReply,))[-1]
+        assert isinstance(reply, P.ControlReply) and reply.ok
+        assert np.allclose(reply.result["embedding"], [0.25, 0.25, 1.0], atol=1e-3)
+        assert all(name.startswith("prepare") for name in peer.engine.embed_threads)  # type: ignore[attr-defined]
+        peer.send(P.Control("e2", "speaker_embedding", {"pcm": pcm[:2000], "sample_rate": 16000}))
+        reply = peer.until("e2", (P.ControlReply,))[-1]
+        assert isinstance(reply, P.ControlReply) and not reply.ok and "too short" in reply.message
+        peer.send(P.Control("e3", "speaker_embedding", {"sample_rate": 16000}))
+        reply = peer.until("e3", (P.ControlReply,))[-1]
+        assert isinstance(reply, P.ControlReply) and not reply.ok and "'pcm'" in reply.message
+    (tmp_path / "plain").mkdir()
+    with running_worker(tmp_path / "plain") as peer:
+        assert not peer.worker.status().verifies_speakers
+        peer.send(P.Control("e4", "speaker_embedding", {"pcm": pcm, "sample_rate": 16000}))
+        reply = peer.until("e4", (P.ControlReply,))[-1]
+        assert isinstance(reply, P.ControlReply) and not reply.ok and "no speaker model" in reply.message
+
+
 def test_an_engine_without_a_budget_reports_free_batch_slots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the frontend routes by: max_batch minus the requests running, for engines that have no budget."""
     monkeypatch.setattr(FakeEngine, "capacity", lambda self: None)

@@ -203,6 +203,8 @@ class CosyVoice3Engine(Engine):
     name = "cosyvoice3"
     clones = True
     needs_transcript = False
+    #: CAM++ (``campplus.onnx``) embeds speakers: the server verifies custom voices with it
+    verifies_speakers = True
     prepare_threads = 1
 
     def __init__(self, settings: Settings, lm: CosyVoice3LM, flow: CosyVoice3Flow, vocoder: CosyVoice3Vocoder,
@@ -295,6 +297,9 @@ class CosyVoice3Engine(Engine):
     def voice_features(self, reference: dict[str, Any]) -> Any:
         prompt = self.encoder.encode(reference["audio"], int(reference.get("sample_rate") or 0))
         return prompt.as_dict()
+
+    def speaker_embedding(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        return self.encoder.speaker_embedding(audio, sample_rate)
 
     # ------------------------------------------------------------------ prepare
 

@@ -30,6 +30,8 @@ import torch
 from ...engine import EngineError, ModelLoadError
 
 SPEAKER_RATE = 16000
+#: the shortest recording a speaker vector is made of (CAM++'s filterbank needs some frames to mean anything)
+MIN_EMBED_SECONDS = 0.5
 MEL_RATE = 24000
 #: upstream refuses longer samples for the speech tokenizer; the voice library keeps samples to 30 s anyway
 MAX_SECONDS = 30.0
@@ -144,6 +146,16 @@ class ReferenceEncoder:
     def speaker_vector(self, audio16k: np.ndarray) -> np.ndarray:
         feats = kaldi_fbank(audio16k)[None]
         return self.campplus.run(None, {self.campplus.get_inputs()[0].name: feats})[0].reshape(-1).astype(np.float32)
+
+    def speaker_embedding(self, audio: np.ndarray, rate: int) -> np.ndarray:
+        """CAM++'s vector of any mono float32 recording (a consent recording or a sample), for verification."""
+        audio = np.asarray(audio, np.float32).reshape(-1)
+        if rate < 8000 or audio.size < MIN_EMBED_SECONDS * rate:
+            raise EngineError(f"speaker verification needs at least {MIN_EMBED_SECONDS:g} s of audio at 8 kHz or "
+                              f"more (got {audio.size / max(rate, 1):.2f} s at {rate} Hz)", param="audio_sample")
+        if not np.isfinite(audio).all():
+            raise EngineError("the audio holds non-finite values", param="audio_sample")
+        return self.speaker_vector(resample(audio, rate, SPEAKER_RATE))
 
     def speech_tokens(self, audio16k: np.ndarray) -> np.ndarray:
         feats = whisper_log_mel(audio16k)[None]
