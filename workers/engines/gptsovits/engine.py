@@ -210,7 +210,7 @@ class GPTSoVITSEngine(Engine):
             raise EngineError(f"voice sample unusable for GPT-SoVITS: {exc}", "voice") from exc
         language = _language(reference.get("language"), transcript)
         if transcript[-1] not in _STOPS:
-            transcript += "。" if language in ("zh", "ja") else "."  # upstream ends the prompt text with a stop
+            transcript += "。" if language in ("zh", "ja", "yue") else "."  # upstream ends the prompt text with a stop
         phonemes = self.text.phonemes(transcript, language)
         if not phonemes.ids:
             raise EngineError("the voice sample's transcript has nothing to read", "voice")
@@ -238,7 +238,7 @@ class GPTSoVITSEngine(Engine):
             raise EngineError(f"speed must be between 0.25 and 4, got {params.speed}", "speed")
         voice = self._voice(params)
         if params.language and _language(params.language, "") != params.language.split("-")[0].lower() \
-                and params.language.split("-")[0].lower() not in ("cmn", "yue"):
+                and params.language.split("-")[0].lower() not in ("cmn", "zh"):
             raise EngineError(f"language {params.language!r} is not supported by gpt-sovits; supported: "
                               f"{', '.join(LANGUAGES)}", "language")
         language = _language(params.language, text)
@@ -249,7 +249,7 @@ class GPTSoVITSEngine(Engine):
             sentence = sentence.strip()
             spoken = sentence  # upstream ends every sentence with a stop before its G2P
             if spoken[-1] not in _STOPS:
-                spoken += "。" if language in ("zh", "ja") else "."
+                spoken += "。" if language in ("zh", "ja", "yue") else "."
             try:
                 phonemes = self.text.phonemes(spoken, language)
             except ValueError as exc:
@@ -386,9 +386,12 @@ def _inside(root: Path, name: str, directory: bool = False) -> Path:
 
 
 def _language(tag: str | None, text: str) -> str:
-    """A request's or voice's language as zh/en/ja/ko: the tag when supported, else the text's script."""
+    """A request's or voice's language as zh/en/ja/ko/yue: the tag when supported, else the text's script
+    (which never gives Cantonese: it is asked for as ``yue``, ``zh-yue`` or ``zh-HK``)."""
     base = (tag or "").split("-")[0].lower()
-    if base in ("cmn", "yue"):
+    if base == "zh" and (tag or "").lower().replace("_", "-") in ("zh-yue", "zh-hk"):
+        base = "yue"
+    if base == "cmn":
         base = "zh"
     if base in LANGUAGES:
         return base
@@ -397,7 +400,7 @@ def _language(tag: str | None, text: str) -> str:
 
 
 def _bcp47(language: str) -> str:
-    return {"zh": "zh-CN", "en": "en-US", "ja": "ja-JP", "ko": "ko-KR"}.get(language, language)
+    return {"zh": "zh-CN", "en": "en-US", "ja": "ja-JP", "ko": "ko-KR", "yue": "yue-HK"}.get(language, language)
 
 
 def _context(item: WorkItem) -> RequestContext:

