@@ -49,6 +49,7 @@ from ...engine import (
     sampling_from_extra,
 )
 from ..options import number
+from . import speaker
 from .checkpoints import CheckpointError, load_gpt, load_sovits
 from .reference import HubertEncoder, ReferenceError, reference_features
 from .sovits import ChunkStream, SoVITSDecoder
@@ -64,6 +65,7 @@ OVERLAP = 640
 DEFAULT_SAMPLING = Sampling(temperature=1.0, top_p=1.0, top_k=15, repetition_penalty=1.35)
 OPTIONS: dict[str, Any] = {
     "gpt": "gpt.ckpt", "sovits": "sovits.pth", "hubert": "chinese-hubert-base", "bert": "chinese-roberta-wwm-ext-large",
+    "sv": speaker.CHECKPOINT,
     "max_new_tokens": 1500, "kv_budget_tokens": 65536, "first_chunk_tokens": 12, "chunk_tokens": 24,
     "max_batch": 16, "threads": 1, "dtype": "float32", "max_phonemes": 400, "min_reference_s": 3.0,
     "max_reference_s": 10.0, "noise_scale": 0.0,
@@ -105,14 +107,19 @@ class GPTSoVITSEngine(Engine):
         except ValueError as exc:
             raise ModelLoadError(str(exc)) from exc
         sovits = load_sovits(_inside(root, options["sovits"]))
-        if sovits.version != "v2":
-            raise ModelLoadError(f"SoVITS {sovits.version} (speaker-verification embedding) is not served yet; "
-                                 "use a v2 checkpoint")
         decoder_dtype = torch.float32 if dtype == torch.float64 else dtype
         try:
             self.decoder = SoVITSDecoder.from_checkpoint(sovits, self.device, decoder_dtype)
         except ValueError as exc:
             raise ModelLoadError(str(exc)) from exc
+        # v2Pro/v2ProPlus: the speaker-verification model whose embedding joins each voice's style
+        self.speaker = None
+        if self.decoder.needs_speaker_embedding:
+            self.speaker = speaker.SpeakerEncoder.load(speaker.resolve(root, options["sv"]), self.device)
+            if self.speaker.dim != self.decoder.cfg.sv_dim:
+                raise ModelLoadError(f"the speaker model gives {self.speaker.dim}-value embeddings, the SoVITS "
+                                     f"{sovits.version} model takes {self.decoder.cfg.sv_dim}: they do not belong "
+                                     "together")
         self.hubert = HubertEncoder.load(str(_inside(root, options["hubert"], directory=True)), self.device,
                                          local_files_only=True)
         bert_dir = Path(options["bert"]) if Path(options["bert"]).is_absolute() else root / options["bert"]
@@ -205,7 +212,8 @@ class GPTSoVITSEngine(Engine):
         try:
             with self._lock:
                 ref = reference_features(audio, int(reference["sample_rate"]), self.hubert, self.decoder,
-                                         float(self.opt["min_reference_s"]), float(self.opt["max_reference_s"]))
+                                         float(self.opt["min_reference_s"]), float(self.opt["max_reference_s"]),
+                                         self.speaker)
         except ReferenceError as exc:
             raise EngineError(f"voice sample unusable for GPT-SoVITS: {exc}", "voice") from exc
         language = _language(reference.get("language"), transcript)
