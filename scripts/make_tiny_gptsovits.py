@@ -102,8 +102,8 @@ def _speaker(path: Path, seed: int) -> int:
     model = ERes2NetV2(**SPEAKER)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if p.dim() > 1:  # convolutions
-                p.normal_(0.0, 0.1)
+            if p.dim() > 1:  # convolutions, scaled by fan-in so different voices give different embeddings
+                p.normal_(0.0, p[0].numel() ** -0.5)
             elif name.endswith("weight"):  # batch-norm scales
                 p.uniform_(0.8, 1.2)
             else:

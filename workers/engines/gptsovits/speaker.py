@@ -259,6 +259,8 @@ def resolve(root: Path, ref: str) -> Path:
     if path.is_dir() and (path / CHECKPOINT).is_file():
         return path / CHECKPOINT
     try:
+        if Path(ref).suffix in (".ckpt", ".pth", ".pt", ".bin"):  # a file name, not a repository id
+            raise ModelLoadError(ref)
         repo, revision = HUB.parse(ref)
     except ModelLoadError:
         raise ModelLoadError(f"GPT-SoVITS speaker model not found: {path} (v2Pro/v2ProPlus need upstream's "
