@@ -4,12 +4,14 @@ A model directory holds ``gpt.ckpt`` (the text-to-semantic GPT), ``sovits.pth`` 
 ``chinese-hubert-base/`` (HuBERT, for a voice's semantic prompt), optionally
 ``chinese-roberta-wwm-ext-large/`` (Chinese BERT features; without it Mandarin gets zero features), and
 ``voices/NAME.wav`` + ``voices/NAME.txt`` (built-in voices: a sample and its transcript; ``NAME.lang``
-may give its language). Options name other files (``gpt``, ``sovits``, ``hubert``, ``bert``: relative to
-the directory, or absolute); only these operator-configured files are read, checkpoints with the
-restricted unpickler of :mod:`.checkpoints`.
+may give its language), and for a v2Pro / v2ProPlus ``sovits.pth`` the speaker model
+``sv/pretrained_eres2netv2w24s4ep4.ckpt``. Options name other files (``gpt``, ``sovits``, ``hubert``, ``bert``,
+``sv``: relative to the directory, or absolute; ``sv`` also a Hugging Face id from the local cache); only these
+operator-configured files are read, checkpoints with the restricted unpickler of :mod:`.checkpoints`.
 
 Per voice (built-in at load, custom ones in :meth:`voice_features`, cached by the worker): the sample's
-semantic tokens (HuBERT → SoVITS quantizer), its style vector (spectrogram → style encoder) and the
+semantic tokens (HuBERT → SoVITS quantizer), its style vector (spectrogram → style encoder, joined with the
+sample's speaker embedding for v2Pro / v2ProPlus: :mod:`.speaker`) and the
 phonemes and BERT features of its transcript. Per request: each sentence is one segment; a step prefills
 new segments (voice transcript phonemes + sentence phonemes, then the voice's semantic tokens), decodes
 every other running segment in one batched forward call, samples one token per request with its own
