@@ -10,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from vtts.workers.engines.gptsovits.checkpoints import load_sovits  # noqa: E402
 from vtts.workers.engines.gptsovits.sovits import (  # noqa: E402
     CheckpointError,
     ChunkStream,
@@ -286,3 +287,28 @@ def test_v2proplus_decoder_decodes_at_its_width() -> None:
     for item, wav in zip(items, together, strict=True):
         assert wav.shape == (item.codes.numel() * 1280,)
         assert np.abs(dec.decode([item])[0] - wav).max() <= 1e-6
+
+
+def test_v2pro_path_reduces_to_upstream_v2_with_neutral_speaker_weights(fixture_model) -> None:
+    """Upstream's v2Pro decode is v2's with ge = prelu(ref_enc(spec) + sv_emb(sv)) and the text encoder reading
+    ge_to512(ge). With a zero sv_emb, a PReLU of slope 1 and an identity ge_to512 it must give upstream's v2
+    waveform (the fixture) exactly as v2 does; with a random sv_emb, v2's decode of the shifted style."""
+    _, z = fixture_model
+    ck = load_sovits(FIXTURE / "sovits.pth")
+    sv_dim = 40
+    neutral = {"sv_emb.weight": torch.zeros(512, sv_dim), "sv_emb.bias": torch.zeros(512),
+               "ge_to512.weight": torch.eye(512), "ge_to512.bias": torch.zeros(512), "prelu.weight": torch.ones(512)}
+    pro = SoVITSDecoder.from_checkpoint({"weight": {**ck.weights, **neutral}, "config": ck.config})
+    assert pro.needs_speaker_embedding
+    spec, speaker = torch.from_numpy(z["refer"]), torch.randn(sv_dim)
+    codes, text = torch.from_numpy(z["codes"][0, 0]), torch.from_numpy(z["text"][0])
+    wav = pro.decode([DecodeItem(codes, text, pro.reference_style(spec, speaker))])[0]
+    assert np.abs(wav - z["wav"][0, 0]).max() <= TOL
+    torch.manual_seed(5)
+    shifted = {**neutral, "sv_emb.weight": torch.randn(512, sv_dim) * 0.05, "sv_emb.bias": torch.randn(512) * 0.05}
+    pro = SoVITSDecoder.from_checkpoint({"weight": {**ck.weights, **shifted}, "config": ck.config})
+    v2 = SoVITSDecoder.from_checkpoint(ck)
+    style = v2.reference_style(spec) + (shifted["sv_emb.weight"] @ speaker + shifted["sv_emb.bias"]).unsqueeze(-1)
+    expected = v2.decode([DecodeItem(codes, text, style)])[0]
+    got = pro.decode([DecodeItem(codes, text, pro.reference_style(spec, speaker))])[0]
+    assert np.abs(got - expected).max() <= 1e-5 and np.abs(got - wav).max() > 1e-4
