@@ -1,18 +1,24 @@
-"""Write a tiny GPT-SoVITS v2 model directory that ``vtts serve OUT`` loads with no download.
+"""Write a tiny GPT-SoVITS model directory (v2, v2Pro or v2ProPlus) that ``vtts serve OUT`` loads with no download.
 
 Layout (what the engine reads; docs/gptsovits.md)::
 
     gpt.ckpt                        {"config": s1 config, "weight": GPT state dict with "model." prefixes}
-    sovits.pth                      {"weight": fp16 SoVITS v2 state dict, "config": {"model", "data"}, "info"}
+    sovits.pth                      {"weight": fp16 SoVITS state dict, "config": {"model", "data"}, "info"};
+                                    v2Pro / v2ProPlus: the version tag b"05" / b"06" over the zip's "PK"
+    sv/pretrained_eres2netv2w24s4ep4.ckpt   v2Pro / v2ProPlus: the ERes2NetV2 speaker model (a plain state dict,
+                                    upstream's keys including the unused seg_1 head), tiny
     chinese-hubert-base/            a transformers HubertModel (768-d output, 320x downsampling), tiny
     chinese-roberta-wwm-ext-large/  with --bert: a transformers BertModel (1024-d hidden, fp16) and its vocab, tiny
     voices/default.wav + .txt       a built-in reference voice (a synthetic 4 s voiced sound) and its transcript
 
-gpt.ckpt and sovits.pth are the parity fixture's files (upstream's own formats, tiny random weights) when
-``../shared/fixtures/gptsovits-v2-tiny`` is there; otherwise they are generated at the same tiny dimensions
-with random weights, in the same formats. The audio is noise-like speech-shaped sound, not speech.
+For v2, gpt.ckpt and sovits.pth are the parity fixture's files (upstream's own formats, tiny random weights) when
+``../shared/fixtures/gptsovits-v2-tiny`` is there; otherwise (and for v2Pro / v2ProPlus, which have no fixture)
+they are generated at the same tiny dimensions with random weights, in the same formats. The tiny v2Pro's style
+has 128 channels (the real one 1024, v2 512), so the 512-wide copy the text encoder takes (``ge_to512``) is a real
+projection; the tiny v2ProPlus widens the generator as the real one does (a wider first stage, a first upsampling
+kernel of 20). The audio is noise-like speech-shaped sound, not speech.
 
-Usage: python scripts/make_tiny_gptsovits.py OUT_DIR [--seed N] [--bert]
+Usage: python scripts/make_tiny_gptsovits.py OUT_DIR [--seed N] [--bert] [--version v2|v2Pro|v2ProPlus]
 """
 
 from __future__ import annotations
@@ -29,6 +35,16 @@ SOVITS_MODEL = {"inter_channels": 192, "hidden_channels": 192, "filter_channels"
                 "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]], "upsample_rates": [10, 8, 2, 2, 2],
                 "upsample_initial_channel": 64, "upsample_kernel_sizes": [16, 16, 8, 2, 2], "n_speakers": 300,
                 "gin_channels": 512, "semantic_frame_rate": "25hz", "freeze_quantizer": True, "version": "v2"}
+#: what v2Pro / v2ProPlus change in the tiny SoVITS model (upstream's s2v2Pro / s2v2ProPlus configs change the same
+#: fields: gin_channels 1024; v2ProPlus also upsample_initial_channel 768 and upsample_kernel_sizes [20, 16, 8, 2, 2])
+PRO_MODEL = {"v2Pro": {"gin_channels": 128},
+             "v2ProPlus": {"gin_channels": 128, "upsample_initial_channel": 96,
+                           "upsample_kernel_sizes": [20, 16, 8, 2, 2]}}
+VERSION_TAG = {"v2Pro": b"05", "v2ProPlus": b"06"}
+#: the tiny speaker model: 8 channels, group widths 4/8/16/32, scale 2, expansion 2 (real: 64, 24-192, 4, 4); blocks
+#: per stage as the real one, so its keys are the real file's
+SPEAKER = {"channels": 8, "blocks": (3, 4, 6, 3), "widths": (4, 8, 16, 32), "scale": 2, "expansion": 2}
+SPEAKER_HEAD = 32
 TRANSCRIPT = "This is a tiny reference voice."
 
 
@@ -50,20 +66,61 @@ def _gpt(path: Path, seed: int) -> None:
     torch.save({"config": config, "weight": weight}, path)
 
 
-def _sovits(path: Path, seed: int) -> None:
+def _sovits(path: Path, seed: int, version: str = "v2", sv_dim: int = 0) -> None:
+    import dataclasses
+    import io
+
     import torch
 
     from vtts.workers.engines.gptsovits.sovits import SoVITSConfig, SynthesizerV2
 
     torch.manual_seed(seed)
-    model = SynthesizerV2(SoVITSConfig.from_checkpoint(SOVITS_MODEL, {}))
+    model_cfg = {**SOVITS_MODEL, **PRO_MODEL.get(version, {}), "version": version}
+    cfg = SoVITSConfig.from_checkpoint(model_cfg, {})
+    if sv_dim:
+        cfg = dataclasses.replace(cfg, sv_dim=sv_dim)
+    model = SynthesizerV2(cfg)
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(0.5)
     weight = {k: v.detach().half() for k, v in model.state_dict().items()}
+    buf = io.BytesIO()
     torch.save({"weight": weight, "info": "tiny random",
-                "config": {"model": SOVITS_MODEL, "data": {"sampling_rate": 32000, "filter_length": 2048,
-                                                           "hop_length": 640, "win_length": 2048}}}, path)
+                "config": {"model": model_cfg, "data": {"sampling_rate": 32000, "filter_length": 2048,
+                                                        "hop_length": 640, "win_length": 2048}}}, buf)
+    data = buf.getvalue()
+    path.write_bytes(VERSION_TAG[version] + data[2:] if version in VERSION_TAG else data)  # upstream's tagging
+
+
+def _speaker(path: Path, seed: int) -> int:
+    """A tiny ERes2NetV2 state dict in the real file's layout; returns its embedding size."""
+    import torch
+
+    from vtts.workers.engines.gptsovits.speaker import MEL_BINS, ERes2NetV2
+
+    torch.manual_seed(seed)
+    model = ERes2NetV2(**SPEAKER)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() > 1:  # convolutions, scaled by fan-in so different voices give different embeddings
+                p.normal_(0.0, p[0].numel() ** -0.5)
+            elif name.endswith("weight"):  # batch-norm scales
+                p.uniform_(0.8, 1.2)
+            else:
+                p.normal_(0.0, 0.05)
+        for name, b in model.named_buffers():
+            if name.endswith("running_mean"):
+                b.normal_(0.0, 0.1)
+            elif name.endswith("running_var"):
+                b.uniform_(0.5, 1.5)
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    top = SPEAKER["channels"] * 8 * SPEAKER["expansion"]
+    # the pooled head upstream's file carries (statistics pooling: mean and std of the fused map), unused here
+    state["seg_1.weight"] = torch.randn(SPEAKER_HEAD, 2 * top * (MEL_BINS // 8)) * 0.01
+    state["seg_1.bias"] = torch.zeros(SPEAKER_HEAD)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return top * (MEL_BINS // 8)
 
 
 def _hubert(out: Path, seed: int) -> None:
@@ -108,16 +165,24 @@ def _voice(out: Path, seed: int) -> None:
     (out / "default.lang").write_text("en\n", encoding="utf-8")
 
 
-def make_tiny_gptsovits(out: Path, seed: int = 0, bert: bool = False) -> Path:
+def make_tiny_gptsovits(out: Path, seed: int = 0, bert: bool = False, version: str = "v2") -> Path:
     """Write the model directory ``out`` (see the module docstring); returns it."""
+    if version not in ("v2", *VERSION_TAG):
+        raise ValueError(f"version must be v2, v2Pro or v2ProPlus, not {version!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if (FIXTURE / "gpt.ckpt").is_file() and (FIXTURE / "sovits.pth").is_file():
+    if version == "v2" and (FIXTURE / "gpt.ckpt").is_file() and (FIXTURE / "sovits.pth").is_file():
         shutil.copyfile(FIXTURE / "gpt.ckpt", out / "gpt.ckpt")
         shutil.copyfile(FIXTURE / "sovits.pth", out / "sovits.pth")
-    else:
+    elif version == "v2":
         _gpt(out / "gpt.ckpt", seed)
         _sovits(out / "sovits.pth", seed + 1)
+    else:
+        from vtts.workers.engines.gptsovits.speaker import CHECKPOINT
+
+        _gpt(out / "gpt.ckpt", seed)
+        sv_dim = _speaker(out / CHECKPOINT, seed + 5)
+        _sovits(out / "sovits.pth", seed + 1, version, sv_dim)
     _hubert(out / "chinese-hubert-base", seed + 2)
     if bert:
         _bert(out / "chinese-roberta-wwm-ext-large", seed + 3)
@@ -130,8 +195,10 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bert", action="store_true", help="also write a tiny Chinese BERT (16 MB)")
+    parser.add_argument("--version", choices=("v2", *VERSION_TAG), default="v2",
+                        help="SoVITS version: v2Pro / v2ProPlus add the speaker model (sv/)")
     args = parser.parse_args()
-    print(make_tiny_gptsovits(args.out, args.seed, args.bert))
+    print(make_tiny_gptsovits(args.out, args.seed, args.bert, args.version))
 
 
 if __name__ == "__main__":

@@ -36,10 +36,11 @@ def test_sovits_pth_plain_and_tagged(tmp_path: Path) -> None:
     assert all(v.dtype == torch.float16 for v in ck.weights.values() if v.is_floating_point())
     data = (FIXTURE / "sovits.pth").read_bytes()
     for tag, version in ((b"05", "v2Pro"), (b"06", "v2ProPlus")):
+        # a v2 file tagged as v2Pro lacks the speaker-embedding projection: refused as mis-tagged
         path = tmp_path / f"{version}.pth"
         path.write_bytes(tag + data[2:])
-        tagged = load_sovits(path)
-        assert tagged.version == version and tagged.weights.keys() == ck.weights.keys()
+        with pytest.raises(CheckpointError, match=f"says it is a GPT-SoVITS {version}.*sv_emb"):
+            load_sovits(path)
     for tag, version in ((b"02", "v3"), (b"04", "v4")):
         path = tmp_path / f"{version}.pth"
         path.write_bytes(tag + data[2:])
@@ -111,3 +112,34 @@ def test_missing_and_oversized_files(tmp_path: Path, monkeypatch: pytest.MonkeyP
         load_gpt(tmp_path / "big.ckpt")
     with pytest.raises(CheckpointError):
         safe_load(b"not a pickle at all")
+
+
+def _pro_file(path: Path, tag: bytes | None, version_in_config: str | None = None, sv: bool = True) -> Path:
+    """A v2Pro-shaped .pth as upstream's my_save2 writes it: fp16 weights, the tag over the zip's "PK"."""
+    import io
+
+    weight = {"enc_p.text_embedding.weight": torch.zeros(732, 4, dtype=torch.float16)}
+    if sv:
+        weight |= {"sv_emb.weight": torch.zeros(8, 20, dtype=torch.float16), "prelu.weight": torch.zeros(8).half()}
+    model = {"gin_channels": 8} | ({"version": version_in_config} if version_in_config else {})
+    buf = io.BytesIO()
+    torch.save({"weight": weight, "config": {"model": model}, "info": "x"}, buf)
+    data = buf.getvalue()
+    path.write_bytes(tag + data[2:] if tag else data)
+    return path
+
+
+def test_v2pro_versions_by_tag_config_and_weights(tmp_path: Path) -> None:
+    for tag, version in ((b"05", "v2Pro"), (b"06", "v2ProPlus")):
+        ck = load_sovits(_pro_file(tmp_path / f"{version}.pth", tag))
+        assert ck.version == version and ck.weights["sv_emb.weight"].dtype == torch.float16
+    # untagged (upstream's pretrained s2Gv2Pro*.pth are known by hash there): the config, else the weights say
+    assert load_sovits(_pro_file(tmp_path / "c.pth", None, "v2ProPlus")).version == "v2ProPlus"
+    assert load_sovits(_pro_file(tmp_path / "w.pth", None)).version == "v2Pro"
+    with pytest.raises(CheckpointError, match="v2 model but has v2Pro weights"):
+        load_sovits(_pro_file(tmp_path / "v2.pth", b"01"))
+    with pytest.raises(CheckpointError, match="no speaker-embedding projection"):
+        load_sovits(_pro_file(tmp_path / "bare.pth", None, "v2Pro", sv=False))
+    for tag, version in ((b"02", "v3"), (b"03", "v3"), (b"04", "v4")):
+        with pytest.raises(CheckpointError, match=f"{version} model .CFM decoder"):
+            load_sovits(_pro_file(tmp_path / f"{tag.decode()}.pth", tag))

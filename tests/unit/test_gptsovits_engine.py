@@ -223,3 +223,75 @@ def test_load_errors(model_dir: Path, tmp_path: Path) -> None:
     (broken / "sovits.pth").write_bytes(b"04" + (model_dir / "sovits.pth").read_bytes()[2:])
     with pytest.raises(ModelLoadError, match="v4"):
         GPTSoVITSEngine.load(str(broken), "cpu")
+
+
+# -- v2Pro / v2ProPlus: the speaker-verification embedding joins each voice's style ---------------------------------
+@pytest.fixture(scope="module")
+def pro_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return script("make_tiny_gptsovits").make_tiny_gptsovits(tmp_path_factory.mktemp("gsv-pro") / "tiny",
+                                                             version="v2Pro")
+
+
+@pytest.fixture(scope="module")
+def pro(pro_dir: Path) -> GPTSoVITSEngine:
+    torch.set_num_threads(1)
+    return GPTSoVITSEngine.load(str(pro_dir), "cpu", OPTIONS)
+
+
+def test_v2pro_model_directory_loads_with_its_speaker_model(pro: GPTSoVITSEngine, pro_dir: Path) -> None:
+    assert (pro_dir / "sovits.pth").read_bytes()[:2] == b"05"  # upstream's version tag over the zip's "PK"
+    assert detect_engine(str(pro_dir)) == "gpt-sovits"
+    assert pro.speaker is not None and pro.decoder.cfg.sv_dim == pro.speaker.dim
+    assert pro._voices["default"][1]["style"].shape == (pro.decoder.cfg.gin_channels, 1)
+
+
+def test_v2pro_served_same_seed_alone_and_batched(pro: GPTSoVITSEngine) -> None:
+    features = pro.voice_features({"audio": sample(), "sample_rate": 24000, "transcript": "This is my voice.",
+                                   "language": "en"})
+    custom = {"id": "voice_x", "version": 1, "features": features}
+    # the style is computed once per voice, with the voice's own speaker embedding
+    assert float((features["style"] - pro._voices["default"][1]["style"]).abs().max()) > 1e-4
+    reqs = request_set(custom, 6)
+    together = run(pro, reqs)
+    again = run(pro, reqs)
+    for k in range(len(reqs)):
+        assert np.array_equal(together[k], again[k])
+    for k in (0, 1, 4):
+        alone = run(pro, [reqs[k]])[0]
+        assert alone.shape == together[k].shape and np.abs(alone - together[k]).max() <= 1e-4
+    assert all(a.size and np.isfinite(a).all() for a in together)
+
+
+def test_v2proplus_speaks(tmp_path: Path) -> None:
+    root = script("make_tiny_gptsovits").make_tiny_gptsovits(tmp_path / "plus", version="v2ProPlus")
+    assert (root / "sovits.pth").read_bytes()[:2] == b"06"
+    plus = GPTSoVITSEngine.load(str(root), "cpu", {**OPTIONS, "max_new_tokens": 15})
+    assert plus.decoder.cfg.upsample_kernel_sizes[0] == 20 and plus.speaker is not None
+    audio = run(plus, [(params(7), "Hello.")])[0]
+    assert audio.size % 1280 == 0 and audio.size and np.isfinite(audio).all()
+
+
+def test_v2pro_bad_speaker_model_is_a_load_error(pro_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="speaker model not found"):
+        GPTSoVITSEngine.load(str(pro_dir), "cpu", {**OPTIONS, "sv": "sv/missing.ckpt"})
+    with pytest.raises(ModelLoadError, match="hf download lj1995/GPT-SoVITS"):
+        GPTSoVITSEngine.load(str(pro_dir), "cpu", {**OPTIONS, "sv": "lj1995/GPT-SoVITS@nothere"})
+    from vtts.workers.engines.gptsovits.speaker import ERes2NetV2
+
+    small = tmp_path / "small.ckpt"  # a speaker model of another size than the SoVITS model's sv_emb takes
+    torch.save(ERes2NetV2(channels=4, blocks=(1, 1, 1, 1), widths=(4, 4, 8, 16), scale=2, expansion=2).state_dict(),
+               small)
+    with pytest.raises(ModelLoadError, match="do not belong together"):
+        GPTSoVITSEngine.load(str(pro_dir), "cpu", {**OPTIONS, "sv": str(small)})
+    (tmp_path / "junk.ckpt").write_bytes(b"PK not a zip")
+    with pytest.raises(ModelLoadError, match="refusing to load"):
+        GPTSoVITSEngine.load(str(pro_dir), "cpu", {**OPTIONS, "sv": str(tmp_path / "junk.ckpt")})
+    # a v2Pro-tagged file with v2 weights, and a v2 model never needs (or reads) a speaker model
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "gpt.ckpt").write_bytes((pro_dir / "gpt.ckpt").read_bytes())
+    v2 = script("make_tiny_gptsovits")
+    v2._sovits(mixed / "v2.pth", 1)
+    (mixed / "sovits.pth").write_bytes(b"05" + (mixed / "v2.pth").read_bytes()[2:])
+    with pytest.raises(ModelLoadError, match="sv_emb"):
+        GPTSoVITSEngine.load(str(mixed), "cpu", OPTIONS)

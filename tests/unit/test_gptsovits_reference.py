@@ -17,8 +17,10 @@ from vtts.workers.engines.gptsovits.reference import (  # noqa: E402
     hubert_input,
     linear_spectrogram,
     reference_features,
+    speaker_input,
 )
 from vtts.workers.engines.gptsovits.sovits import SoVITSConfig, SoVITSDecoder, SynthesizerV2  # noqa: E402
+from vtts.workers.engines.gptsovits.speaker import ERes2NetV2, SpeakerEncoder  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -98,3 +100,31 @@ def test_reference_features_from_a_tiny_hubert(hubert_dir: Path, decoder: SoVITS
     torch.testing.assert_close(feats.style, decoder.reference_style(feats.spec))
     wav = decoder.decode([(feats.prompt_codes[:5], torch.tensor([1, 2, 3]), feats.style)])[0]
     assert wav.shape == (5 * decoder.samples_per_code,) and np.isfinite(wav).all()
+
+
+def test_speaker_input_is_the_spectrogram_audio_at_16k() -> None:
+    """Upstream resamples the (tamed) 32 kHz audio of the spectrogram to 16 kHz, without HuBERT's silence."""
+    x = speaker_input(_tone(4.0, 24000, 440.0) * 3, 24000)  # peak 1.5: divided by 1.5 first
+    assert x.shape == (4 * 16000,) and x.dtype == np.float32
+    assert abs(float(np.abs(x[1000:-1000]).max()) - 1.0) < 0.01
+
+
+def test_v2pro_features_carry_the_speaker_embedding(hubert_dir: Path) -> None:
+    torch.manual_seed(3)
+    pro = SoVITSDecoder(SynthesizerV2(SoVITSConfig(filter_channels=64, n_layers=1, upsample_initial_channel=32,
+                                                   gin_channels=64, sv_dim=1280)))
+    net = ERes2NetV2(channels=8, blocks=(1, 1, 1, 1), widths=(4, 8, 16, 32), scale=2, expansion=2)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0.0, p[0].numel() ** -0.5) if p.dim() > 1 else p.uniform_(0.8, 1.2)
+    speaker = SpeakerEncoder(net)
+    hubert = HubertEncoder.load(str(hubert_dir), local_files_only=True)
+    audio = _tone(3.5, 24000, 220.0)
+    feats = reference_features(audio, 24000, hubert, pro, speaker=speaker)
+    assert feats.speaker is not None and feats.speaker.shape == (1280,) and feats.style.shape == (64, 1)
+    torch.testing.assert_close(feats.speaker, speaker.embedding(speaker_input(audio, 24000)))
+    torch.testing.assert_close(feats.style, pro.reference_style(feats.spec, feats.speaker))
+    other = reference_features(_tone(3.5, 24000, 330.0), 24000, hubert, pro, speaker=speaker)
+    assert float((other.speaker - feats.speaker).abs().max()) > 1e-3
+    with pytest.raises(ValueError, match="needs a speaker model"):
+        reference_features(audio, 24000, hubert, pro)

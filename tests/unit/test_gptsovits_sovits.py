@@ -10,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from vtts.workers.engines.gptsovits.checkpoints import load_sovits  # noqa: E402
 from vtts.workers.engines.gptsovits.sovits import (  # noqa: E402
     CheckpointError,
     ChunkStream,
@@ -223,3 +224,91 @@ def test_chunk_stream_checks_its_options() -> None:
         ChunkStream(torch.tensor([1]), torch.zeros(512, 1), context=1)
     with pytest.raises(RuntimeError):
         ChunkStream(torch.tensor([1]), torch.zeros(512, 1)).accept(np.zeros(10, np.float32))
+
+
+def _pro_layout(v2: dict[str, list[int]], plus: bool) -> dict[str, tuple[int, ...]]:
+    """The released v2Pro / v2ProPlus SoVITS keys and shapes from v2's (real_keys.json), changed as upstream's
+    module definitions and configs change them (s2v2Pro.json / s2v2ProPlus.json): gin_channels 512 -> 1024 (the
+    style encoder's output, every flow coupling's cond_layer, the generator's cond); sv_emb Linear(20480, gin),
+    ge_to512 Linear(gin, 512), prelu PReLU(gin) added; the MRTE stays 512 wide. v2ProPlus also widens the
+    generator (upsample_initial_channel 512 -> 768: every generator channel x 1.5) and its first upsampling kernel
+    (16 -> 20)."""
+    gin = 1024
+    out: dict[str, tuple[int, ...]] = {}
+    for key, shape in v2.items():
+        s = list(shape)
+        if key.startswith("ref_enc.fc.fc."):
+            s[0] = gin
+        if key.endswith("cond_layer.weight_v") or key == "dec.cond.weight":
+            s[1] = gin
+        if plus and key.startswith("dec."):  # every channel axis (not the kernel axis) of the generator
+            for i in range(len(s) - 1 if len(s) > 1 else 1):
+                if s[i] in (512, 256, 128, 64, 32, 16):
+                    s[i] = s[i] * 3 // 2
+            if key == "dec.ups.0.weight_v":
+                s[-1] = 20
+        out[key] = tuple(s)
+    out |= {"sv_emb.weight": (gin, 20480), "sv_emb.bias": (gin,), "ge_to512.weight": (512, gin),
+            "ge_to512.bias": (512,), "prelu.weight": (gin,)}
+    return out
+
+
+@pytest.mark.parametrize("plus", [False, True], ids=["v2Pro", "v2ProPlus"])
+def test_loader_accepts_the_real_v2pro_layouts(plus: bool) -> None:
+    keys = FIXTURE / "real_keys.json"
+    if not keys.exists():
+        pytest.skip("gptsovits-v2-tiny fixture not present")
+    shapes = _pro_layout(json.loads(keys.read_text())["sovits v2 (no enc_q. in the .pth)"], plus)
+    assert shapes["dec.ups.0.weight_v"] == ((768, 384, 20) if plus else (512, 256, 16))
+    assert shapes["dec.conv_post.weight"] == ((1, 24, 7) if plus else (1, 16, 7))
+    weights = {k: torch.empty(v, device="meta", dtype=torch.float16) for k, v in shapes.items()}
+    # the config may say less than the weights (a v2 config here): the decoder's widths come from the weights
+    cfg = SoVITSConfig.from_checkpoint(REAL_V2, weights)
+    assert (cfg.gin_channels, cfg.sv_dim) == (1024, 20480)
+    assert cfg.upsample_initial_channel == (768 if plus else 512)
+    assert cfg.upsample_kernel_sizes == ((20, 16, 8, 2, 2) if plus else (16, 16, 8, 2, 2))
+    with torch.device("meta"):
+        model = SynthesizerV2(cfg)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in inference_state_dict(weights).items()} == expected
+
+
+def test_v2proplus_decoder_decodes_at_its_width() -> None:
+    """A tiny v2ProPlus-shaped model (wider generator, first kernel 20): a 32 kHz waveform of 1280 samples a code,
+    batched items equal to each alone."""
+    torch.manual_seed(2)
+    cfg = SoVITSConfig(filter_channels=64, n_layers=1, upsample_initial_channel=96,
+                       upsample_kernel_sizes=(20, 16, 8, 2, 2), gin_channels=64, sv_dim=32)
+    dec = SoVITSDecoder(SynthesizerV2(cfg), dtype=torch.float64)
+    styles = [dec.reference_style(torch.rand(1025, 20), torch.randn(32)) for _ in range(2)]
+    items = [DecodeItem(torch.randint(0, 1024, (n,)), torch.randint(1, 700, (m,)), s)
+             for n, m, s in ((7, 5, styles[0]), (11, 9, styles[1]))]
+    together = dec.decode(items)
+    for item, wav in zip(items, together, strict=True):
+        assert wav.shape == (item.codes.numel() * 1280,)
+        assert np.abs(dec.decode([item])[0] - wav).max() <= 1e-6
+
+
+def test_v2pro_path_reduces_to_upstream_v2_with_neutral_speaker_weights(fixture_model) -> None:
+    """Upstream's v2Pro decode is v2's with ge = prelu(ref_enc(spec) + sv_emb(sv)) and the text encoder reading
+    ge_to512(ge). With a zero sv_emb, a PReLU of slope 1 and an identity ge_to512 it must give upstream's v2
+    waveform (the fixture) exactly as v2 does; with a random sv_emb, v2's decode of the shifted style."""
+    _, z = fixture_model
+    ck = load_sovits(FIXTURE / "sovits.pth")
+    sv_dim = 40
+    neutral = {"sv_emb.weight": torch.zeros(512, sv_dim), "sv_emb.bias": torch.zeros(512),
+               "ge_to512.weight": torch.eye(512), "ge_to512.bias": torch.zeros(512), "prelu.weight": torch.ones(512)}
+    pro = SoVITSDecoder.from_checkpoint({"weight": {**ck.weights, **neutral}, "config": ck.config})
+    assert pro.needs_speaker_embedding
+    spec, speaker = torch.from_numpy(z["refer"]), torch.randn(sv_dim)
+    codes, text = torch.from_numpy(z["codes"][0, 0]), torch.from_numpy(z["text"][0])
+    wav = pro.decode([DecodeItem(codes, text, pro.reference_style(spec, speaker))])[0]
+    assert np.abs(wav - z["wav"][0, 0]).max() <= TOL
+    torch.manual_seed(5)
+    shifted = {**neutral, "sv_emb.weight": torch.randn(512, sv_dim) * 0.05, "sv_emb.bias": torch.randn(512) * 0.05}
+    pro = SoVITSDecoder.from_checkpoint({"weight": {**ck.weights, **shifted}, "config": ck.config})
+    v2 = SoVITSDecoder.from_checkpoint(ck)
+    style = v2.reference_style(spec) + (shifted["sv_emb.weight"] @ speaker + shifted["sv_emb.bias"]).unsqueeze(-1)
+    expected = v2.decode([DecodeItem(codes, text, style)])[0]
+    got = pro.decode([DecodeItem(codes, text, pro.reference_style(spec, speaker))])[0]
+    assert np.abs(got - expected).max() <= 1e-5 and np.abs(got - wav).max() > 1e-4

@@ -141,4 +141,11 @@ def load_sovits(path: str | Path) -> SoVITSCheckpoint:
     if version not in SUPPORTED:
         raise CheckpointError(f"{path} is a GPT-SoVITS {version} model; this engine serves "
                               f"{', '.join(SUPPORTED)} only (v3/v4 use a CFM decoder and a vocoder)")
+    has_sv = "sv_emb.weight" in weights
+    if version in ("v2Pro", "v2ProPlus") and not has_sv:
+        raise CheckpointError(f"{path} says it is a GPT-SoVITS {version} model but has no speaker-embedding "
+                              "projection (sv_emb.weight): a mis-tagged or truncated file")
+    if version == "v2" and has_sv:
+        raise CheckpointError(f"{path} says it is a GPT-SoVITS v2 model but has v2Pro weights (sv_emb.weight): "
+                              "its version tag or config is wrong")
     return SoVITSCheckpoint(version, config, weights)

@@ -4,12 +4,14 @@ A model directory holds ``gpt.ckpt`` (the text-to-semantic GPT), ``sovits.pth`` 
 ``chinese-hubert-base/`` (HuBERT, for a voice's semantic prompt), optionally
 ``chinese-roberta-wwm-ext-large/`` (Chinese BERT features; without it Mandarin gets zero features), and
 ``voices/NAME.wav`` + ``voices/NAME.txt`` (built-in voices: a sample and its transcript; ``NAME.lang``
-may give its language). Options name other files (``gpt``, ``sovits``, ``hubert``, ``bert``: relative to
-the directory, or absolute); only these operator-configured files are read, checkpoints with the
-restricted unpickler of :mod:`.checkpoints`.
+may give its language), and for a v2Pro / v2ProPlus ``sovits.pth`` the speaker model
+``sv/pretrained_eres2netv2w24s4ep4.ckpt``. Options name other files (``gpt``, ``sovits``, ``hubert``, ``bert``,
+``sv``: relative to the directory, or absolute; ``sv`` also a Hugging Face id from the local cache); only these
+operator-configured files are read, checkpoints with the restricted unpickler of :mod:`.checkpoints`.
 
 Per voice (built-in at load, custom ones in :meth:`voice_features`, cached by the worker): the sample's
-semantic tokens (HuBERT → SoVITS quantizer), its style vector (spectrogram → style encoder) and the
+semantic tokens (HuBERT → SoVITS quantizer), its style vector (spectrogram → style encoder, joined with the
+sample's speaker embedding for v2Pro / v2ProPlus: :mod:`.speaker`) and the
 phonemes and BERT features of its transcript. Per request: each sentence is one segment; a step prefills
 new segments (voice transcript phonemes + sentence phonemes, then the voice's semantic tokens), decodes
 every other running segment in one batched forward call, samples one token per request with its own
@@ -49,6 +51,7 @@ from ...engine import (
     sampling_from_extra,
 )
 from ..options import number
+from . import speaker
 from .checkpoints import CheckpointError, load_gpt, load_sovits
 from .reference import HubertEncoder, ReferenceError, reference_features
 from .sovits import ChunkStream, SoVITSDecoder
@@ -64,6 +67,7 @@ OVERLAP = 640
 DEFAULT_SAMPLING = Sampling(temperature=1.0, top_p=1.0, top_k=15, repetition_penalty=1.35)
 OPTIONS: dict[str, Any] = {
     "gpt": "gpt.ckpt", "sovits": "sovits.pth", "hubert": "chinese-hubert-base", "bert": "chinese-roberta-wwm-ext-large",
+    "sv": speaker.CHECKPOINT,
     "max_new_tokens": 1500, "kv_budget_tokens": 65536, "first_chunk_tokens": 12, "chunk_tokens": 24,
     "max_batch": 16, "threads": 1, "dtype": "float32", "max_phonemes": 400, "min_reference_s": 3.0,
     "max_reference_s": 10.0, "noise_scale": 0.0,
@@ -105,14 +109,19 @@ class GPTSoVITSEngine(Engine):
         except ValueError as exc:
             raise ModelLoadError(str(exc)) from exc
         sovits = load_sovits(_inside(root, options["sovits"]))
-        if sovits.version != "v2":
-            raise ModelLoadError(f"SoVITS {sovits.version} (speaker-verification embedding) is not served yet; "
-                                 "use a v2 checkpoint")
         decoder_dtype = torch.float32 if dtype == torch.float64 else dtype
         try:
             self.decoder = SoVITSDecoder.from_checkpoint(sovits, self.device, decoder_dtype)
         except ValueError as exc:
             raise ModelLoadError(str(exc)) from exc
+        # v2Pro/v2ProPlus: the speaker-verification model whose embedding joins each voice's style
+        self.speaker = None
+        if self.decoder.needs_speaker_embedding:
+            self.speaker = speaker.SpeakerEncoder.load(speaker.resolve(root, options["sv"]), self.device)
+            if self.speaker.dim != self.decoder.cfg.sv_dim:
+                raise ModelLoadError(f"the speaker model gives {self.speaker.dim}-value embeddings, the SoVITS "
+                                     f"{sovits.version} model takes {self.decoder.cfg.sv_dim}: they do not belong "
+                                     "together")
         self.hubert = HubertEncoder.load(str(_inside(root, options["hubert"], directory=True)), self.device,
                                          local_files_only=True)
         bert_dir = Path(options["bert"]) if Path(options["bert"]).is_absolute() else root / options["bert"]
@@ -205,7 +214,8 @@ class GPTSoVITSEngine(Engine):
         try:
             with self._lock:
                 ref = reference_features(audio, int(reference["sample_rate"]), self.hubert, self.decoder,
-                                         float(self.opt["min_reference_s"]), float(self.opt["max_reference_s"]))
+                                         float(self.opt["min_reference_s"]), float(self.opt["max_reference_s"]),
+                                         self.speaker)
         except ReferenceError as exc:
             raise EngineError(f"voice sample unusable for GPT-SoVITS: {exc}", "voice") from exc
         language = _language(reference.get("language"), transcript)

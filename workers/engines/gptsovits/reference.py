@@ -7,6 +7,11 @@ Public API::
     feats.prompt_codes   # LongTensor [T]: the sample's semantic tokens (the GPT's prompt)
     feats.spec           # FloatTensor [1025, F]: 32 kHz linear spectrogram (the SoVITS style input)
     feats.style          # FloatTensor [gin, 1]: decoder.reference_style(spec), what SoVITSDecoder.decode takes
+    feats.speaker        # v2Pro/v2ProPlus (pass speaker=SpeakerEncoder): FloatTensor [20480], else None
+
+For v2Pro the speaker-verification embedding is computed as upstream does it: from the sample as the spectrogram
+sees it (at 32 kHz, over-range input tamed), resampled to 16 kHz without HuBERT's trailing silence; the style is
+then ``decoder.reference_style(spec, speaker)``.
 
 The pieces are public too: :func:`linear_spectrogram` (upstream's ``spectrogram_torch`` at 32 kHz: n_fft and
 window 2048, hop 640, reflect padding of (n_fft - hop) / 2 on both sides, no centering, magnitude with 1e-8 under
@@ -29,6 +34,7 @@ import torch
 
 if TYPE_CHECKING:
     from vtts.workers.engines.gptsovits.sovits import SoVITSDecoder
+    from vtts.workers.engines.gptsovits.speaker import SpeakerEncoder
 
 SPEC_RATE = 32000
 N_FFT = 2048
@@ -60,12 +66,23 @@ def _resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
     return soxr.resample(audio, rate, target, quality="HQ").astype(np.float32, copy=False)
 
 
-def linear_spectrogram(audio: np.ndarray, sample_rate: int) -> torch.Tensor:
-    """Mono audio at any rate → the 1025-bin linear magnitude spectrogram at 32 kHz, [1025, frames]."""
+def _at_32k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The sample at 32 kHz, over-range input scaled down as upstream does before its spectrogram."""
     a = _resample(_mono(audio), sample_rate, SPEC_RATE)
     peak = float(np.abs(a).max())
     if peak > 1:  # upstream tames over-range input the same way
         a = a / min(2.0, peak)
+    return a
+
+
+def speaker_input(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """What upstream's speaker model hears: the 32 kHz sample of the spectrogram, resampled to 16 kHz."""
+    return _resample(_at_32k(audio, sample_rate), SPEC_RATE, HUBERT_RATE)
+
+
+def linear_spectrogram(audio: np.ndarray, sample_rate: int) -> torch.Tensor:
+    """Mono audio at any rate → the 1025-bin linear magnitude spectrogram at 32 kHz, [1025, frames]."""
+    a = _at_32k(audio, sample_rate)
     pad = (N_FFT - HOP) // 2
     if a.size <= pad:
         raise ReferenceError("reference audio is too short for a spectrogram")
@@ -111,11 +128,13 @@ class HubertEncoder:
 
 @dataclass
 class ReferenceFeatures:
-    """What a voice contributes to every request: prompt tokens, spectrogram and style vector."""
+    """What a voice contributes to every request: prompt tokens, spectrogram, style vector and (v2Pro) the
+    speaker embedding the style includes."""
 
     prompt_codes: torch.Tensor
     spec: torch.Tensor
     style: torch.Tensor
+    speaker: torch.Tensor | None = None
 
 
 def prompt_codes(audio: np.ndarray, sample_rate: int, hubert: HubertEncoder, decoder: SoVITSDecoder,
@@ -126,8 +145,15 @@ def prompt_codes(audio: np.ndarray, sample_rate: int, hubert: HubertEncoder, dec
 
 
 def reference_features(audio: np.ndarray, sample_rate: int, hubert: HubertEncoder, decoder: SoVITSDecoder,
-                       min_seconds: float = 3.0, max_seconds: float = 10.0) -> ReferenceFeatures:
-    """Everything the engine caches per voice, from the voice's sample (any rate, mono or stereo float)."""
+                       min_seconds: float = 3.0, max_seconds: float = 10.0,
+                       speaker: SpeakerEncoder | None = None) -> ReferenceFeatures:
+    """Everything the engine caches per voice, from the voice's sample (any rate, mono or stereo float).
+    A v2Pro/v2ProPlus decoder needs ``speaker`` (a ValueError without it)."""
     codes = prompt_codes(audio, sample_rate, hubert, decoder, min_seconds, max_seconds)
     spec = linear_spectrogram(audio, sample_rate)
-    return ReferenceFeatures(codes, spec, decoder.reference_style(spec).cpu())
+    embedding = None
+    if decoder.needs_speaker_embedding:
+        if speaker is None:
+            raise ValueError("this SoVITS model (v2Pro/v2ProPlus) needs a speaker model for its reference voices")
+        embedding = speaker.embedding(speaker_input(audio, sample_rate))
+    return ReferenceFeatures(codes, spec, decoder.reference_style(spec, embedding).cpu(), embedding)

@@ -166,6 +166,18 @@ class SoVITSConfig:
         if "resblock_dilation_sizes" in model_cfg:
             dil = model_cfg["resblock_dilation_sizes"]
             kw["resblock_dilation_sizes"] = tuple(tuple(int(v) for v in d) for d in dil)
+        # the decoder's widths as the weights show them (v2ProPlus widens the generator: 768 channels, a first
+        # upsampling kernel of 20), so a config that disagrees with its weights cannot mis-build the model
+        if "dec.conv_pre.weight" in weights:
+            kw["upsample_initial_channel"] = int(weights["dec.conv_pre.weight"].shape[0])
+        if "dec.cond.weight" in weights:
+            kw["gin_channels"] = int(weights["dec.cond.weight"].shape[1])
+        ups = []
+        while f"dec.ups.{len(ups)}.weight_v" in weights or f"dec.ups.{len(ups)}.weight" in weights:
+            key = f"dec.ups.{len(ups)}.weight_v"
+            ups.append(int(weights[key if key in weights else key[:-2]].shape[-1]))
+        if ups and len(ups) == len(kw.get("upsample_rates", cls.upsample_rates)):
+            kw["upsample_kernel_sizes"] = tuple(ups)
         if "enc_p.text_embedding.weight" in weights:
             kw["n_symbols"] = int(weights["enc_p.text_embedding.weight"].shape[0])
         if "ref_enc.spectral.0.fc.weight" in weights:
