@@ -97,6 +97,8 @@ class Request(RequestContext):
     #: how many cuts made each segment that came from one (keyed by id(): segments live as long as the
     #: request); an original segment is absent (0)
     cut_depth: dict[int, int] = field(default_factory=dict)
+    #: how many of its segments were cut
+    cuts: int = 0
 
     @property
     def started(self) -> bool:
@@ -267,6 +269,7 @@ class Scheduler:
         r.segments[r.cursor:r.cursor + 1] = parts
         for part in parts:
             r.cut_depth[id(part)] = depth + 1
+        r.cuts += 1
         self.cuts += 1
 
     # -- the step loop -------------------------------------------------------------------------------
