@@ -9,8 +9,8 @@ the spoken form, both sides passed through Whisper's English normalizer (``whisp
 
 ``vtts eval --cut`` measures instead what segment sizing costs (workers/scheduler.py: a segment cut at a
 clause for the streams waiting behind it): every corpus sentence read whole (``first_segment`` "sentence")
-and the same sentence with its segment cut at the clause mark nearest its middle (Piper's ``split``), the
-sentences that can be cut only, scored uncut vs cut.
+and the same sentence with its segment cut at the clause mark or phrase boundary nearest its middle (Piper's
+``split``), the sentences that can be cut only, scored uncut vs cut.
 
 ``vtts normalize "text" --lang en`` prints what the frontend would read, without synthesizing.
 """
@@ -311,8 +311,9 @@ def markdown_cuts(report: Report, corpus_size: int) -> str:
         total = _total(report.results)
         lines.append(f"| **all** | {len(report.results)} | {total.wer_without:.3f} | {total.wer_with:.3f} | "
                      f"{total.wer_with - total.wer_without:+.3f} |")
-    lines += ["", f"{len(report.results)} of {corpus_size} sentences could be cut (a clause mark with 40 phoneme "
-                  f"ids on each side); {report.seconds:.0f} s. Piper's noise moves WER by about ±0.02 between runs."]
+    lines += ["", f"{len(report.results)} of {corpus_size} sentences could be cut (a clause mark or a phrase "
+                  f"boundary with 40 phoneme ids on each side); {report.seconds:.0f} s. Piper's noise moves WER "
+                  "by about ±0.02 between runs."]
     return "\n".join(lines)
 
 
@@ -403,7 +404,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--threads", type=int, default=0, help="CPU threads for Whisper and the voice (0: default)")
     p.add_argument("--json", help="also write every transcript and score to this JSON file")
     p.add_argument("--cut", action="store_true", help="instead: the cost of segment sizing, each sentence that "
-                   "can be cut read whole and cut at a clause mark (WER whole vs cut)")
+                   "can be cut read whole and cut at a clause or phrase boundary (WER whole vs cut)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--normalization", metavar="DIR", help="instead: score the text frontend's readings against "
                    "DIR/<lang>/<class>.txt (written~spoken per line), per class and language")

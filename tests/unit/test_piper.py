@@ -446,9 +446,9 @@ def test_what_is_never_cut(joe: PiperEngine) -> None:
     params = SynthesisParams(voice=JOE)
     [short] = joe.prepare("Yes, we can.", SynthesisParams(voice=JOE, extra={"first_segment": "sentence"}))
     assert joe.split(short, 10) is None  # both parts would be under the minimum
-    [plain] = joe.prepare("The quick brown fox jumps over the lazy dog near the bank of the quiet river today.",
+    [plain] = joe.prepare("The big brown dog happily chewed the old red shoe every single day.",
                           SynthesisParams(voice=JOE, extra={"first_segment": "sentence"}))
-    assert joe.split(plain, 50) is None  # no clause mark
+    assert plain.num_tokens >= 80 and joe.split(plain, 50) is None  # no clause mark, no phrase word
     timed = joe.prepare(LONG, SynthesisParams(voice=JOE, extra={"timestamps": True}))[-1]
     assert timed.words is not None and joe.split(timed, 200) is None  # timed words stay whole
     assert joe.split(joe.prepare(LONG, params)[-1], 200) is not None
@@ -484,3 +484,22 @@ def test_a_scheduler_with_the_real_voice_cuts_for_a_waiting_request_and_loses_no
     assert sched.cuts >= 1 and len(a.segments) == len(segments) + a.cuts
     assert body([i for s in a.segments for i in s.tokens.tolist()], joe) == original
     assert sum(len(x) for x in audio) / joe.sample_rate > 5.0
+
+
+def test_a_phrase_boundary_without_a_mark_is_a_cut_candidate_phonemized_in_prepare(joe: PiperEngine) -> None:
+    """No clause mark: ``prepare`` keeps one candidate, before a phrase word near the middle, each half
+    phonemized on its own; the segment's own ids (what an uncut request says) are untouched."""
+    params = SynthesisParams(voice=JOE)
+    text = "Hello. The committee will review the proposal before the end of the month."
+    first, later = joe.prepare(text, params)
+    assert later.phrase_cut is not None and first.phrase_cut is None  # the first is too short to cut
+    limit = joe.max_tokens
+    assert later.tokens.tolist() == joe._framed(joe._sentences(later.text), limit)[0]  # as without a candidate
+    head, tail = joe.split(later, later.num_tokens // 2 + 10)
+    assert (head.text, tail.text) == ("The committee will review the proposal,", "before the end of the month.")
+    assert head.tokens.tolist() == joe._framed(joe._sentences(head.text), limit)[0]
+    assert tail.tokens.tolist() == joe._framed(joe._sentences(tail.text), limit)[0]
+    assert head.phrase_cut is None and tail.phrase_cut is None  # each piece is cut at most by what it holds
+    assert f"{head.text[:-1]} {tail.text}" == later.text  # every word, the head closed with a comma
+    timed = joe.prepare(text, SynthesisParams(voice=JOE, extra={"timestamps": True}))[-1]
+    assert timed.phrase_cut is None

@@ -1,6 +1,13 @@
 import pytest
 
-from vtts.workers.text.segment import base_language, split_first_phrase, split_long, split_segments, split_sentences
+from vtts.workers.text.segment import (
+    base_language,
+    split_first_phrase,
+    split_long,
+    split_middle_phrase,
+    split_segments,
+    split_sentences,
+)
 
 
 def test_english_knows_abbreviations_decimals_and_initials() -> None:
@@ -148,3 +155,16 @@ def test_japanese_first_phrase_without_a_comma_and_cuts_without_spaces() -> None
     pieces = split_long("好きな文章を読み上げさせることができます。", 20)
     assert all(len(p) <= 20 for p in pieces) and all(len(p) > 1 for p in pieces)
     assert split_long("私たちの会社は新しいサービスを開始しました。", 16)[0] == "私たちの会社は新しいサービスを"
+
+
+def test_split_middle_phrase_picks_the_boundary_nearest_the_middle() -> None:
+    sentence = "She walked along the river with her dog and then sat under an old tree for an hour."
+    head, tail = split_middle_phrase(sentence, "en")
+    assert head.endswith(",") and f"{head[:-1]} {tail}" == sentence
+    assert (head, tail) == ("She walked along the river with her dog,", "and then sat under an old tree for an hour.")
+    assert split_middle_phrase("The big brown dog happily chewed the old red shoe every single day.") is None
+    assert split_middle_phrase("Short one here.") is None
+    assert split_middle_phrase(sentence, "de") is None  # English phrase words only
+    # a repeated list word is no boundary ("more and more"); too few words after "and" neither
+    assert split_middle_phrase("The kite climbed higher and higher into the evening sky.") == (
+        "The kite climbed higher and higher,", "into the evening sky.")

@@ -39,6 +39,7 @@ from ..engine import (
 )
 from ..onnx_session import expose_output, open_session, providers, shrinking_run_options
 from ..text import TEXT_OPTIONS, TextFrontend, TextSegment, base_language, normalize
+from ..text.segment import split_middle_phrase
 from .options import number
 from .prosody import pad, pause_samples, split_tokens, token_limit
 from .words import PAUSES, label_timestamps, strip_punctuation, word_timestamps, written_labels
@@ -85,6 +86,9 @@ class PiperSegment(Segment):
     #: them (:func:`.words.written_labels`); None = no timestamps for this segment
     words: list[tuple[str, float]] | None = None
     labels: list[tuple[str, float, float]] | None = None
+    #: a cut candidate at a phrase boundary with no clause mark (before "and", "at"...), phonemized in
+    #: ``prepare``: (head ids, tail ids, head text, tail text); see :meth:`PiperEngine.split`
+    phrase_cut: tuple[list[int], list[int], str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -369,6 +373,8 @@ class PiperEngine(SinglePassEngine):
             new[0].pause_before_s, new[-1].pause_after_s = pending, chunk.pause_after_ms / 1000
             if timestamps and len(new) == 1:  # a segment cut into runs (a long phoneme string) gets none
                 new[0].words = _spoken_words(chunk.text)
+            elif len(new) == 1 and new[0].num_tokens >= 2 * MIN_CUT_IDS:  # about 0.1 ms of espeak-ng
+                new[0].phrase_cut = self._phrase_cut(chunk, limit)
             segments += new
             pending = 0.0
         if not segments:
@@ -405,13 +411,16 @@ class PiperEngine(SinglePassEngine):
         """Cut a segment's phoneme ids at a clause mark (``, ; :``) or at the seam of two espeak sentences:
         the head keeps the mark and is closed as a sentence (``… , $``), as a first phrase is, and the tail is
         framed as a new one (``^ _ …``), the space after the mark dropped; every phoneme stays, in order, so no
-        word is lost. The head is the longest that fits ``max_tokens`` (else the shortest), both parts at
-        least ``min_cut_tokens`` ids. Segments with timed words are not cut (their timings are per segment)."""
+        word is lost. Or at the phrase boundary ``prepare`` phonemized as a candidate (its two halves' words
+        are the segment's). The head is the longest that fits ``max_tokens`` (else the shortest), both parts
+        at least ``min_cut_tokens`` ids. Segments with timed words are not cut (their timings are per
+        segment)."""
         if self._cut_ids is None or not isinstance(segment, PiperSegment) or segment.words is not None:
             return None
         bos, eos, pad, space, clause = self._cut_ids
         ids = [int(i) for i in np.asarray(segment.tokens).reshape(-1)]
-        cuts: list[tuple[list[int], list[int], int]] = []  # (head, tail, clause marks before the cut)
+        # (head, tail, clause marks before the cut, or the two texts of the phrase candidate)
+        cuts: list[tuple[list[int], list[int], int | tuple[str, str]]] = []
         marks = 0
         for k, i in enumerate(ids[:-2]):
             if i == eos and ids[k + 1] == bos:  # two espeak sentences, framed each: the seam changes nothing
@@ -421,16 +430,19 @@ class PiperEngine(SinglePassEngine):
                 j = k + 4 if ids[k + 2] == space and ids[k + 3] == pad else k + 2
                 if j < len(ids) and ids[j] != eos:
                     cuts.append(([*ids[:k + 2], eos], [bos, pad, *ids[j:]], marks))
-        cuts = [c for c in cuts if min(len(c[0]), len(c[1])) >= self.min_cut_tokens]
+        if segment.phrase_cut is not None:
+            head, tail, head_text, tail_text = segment.phrase_cut
+            cuts.append((head, tail, (head_text, tail_text)))
+        cuts = sorted((c for c in cuts if min(len(c[0]), len(c[1])) >= self.min_cut_tokens), key=lambda c: len(c[0]))
         if not cuts:
             return None
         fits = [c for c in cuts if len(c[0]) <= max_tokens]
-        head, tail, nth = fits[-1] if fits else cuts[0]
-        head_text, tail_text = _cut_text(segment.text, nth, marks)
+        head, tail, where = fits[-1] if fits else cuts[0]
+        head_text, tail_text = where if isinstance(where, tuple) else _cut_text(segment.text, where, marks)
         return (replace(segment, text=head_text, tokens=np.asarray(head, dtype=np.int64), num_tokens=len(head),
-                        pause_after_s=0.0, labels=None),
+                        pause_after_s=0.0, labels=None, phrase_cut=None),
                 replace(segment, text=tail_text, tokens=np.asarray(tail, dtype=np.int64), num_tokens=len(tail),
-                        pause_before_s=0.0, labels=None))
+                        pause_before_s=0.0, labels=None, phrase_cut=None))
 
     # ------------------------------------------------------------------ internals
 
@@ -490,6 +502,20 @@ class PiperEngine(SinglePassEngine):
         if current:
             sentences.append(current)
         return self._framed(sentences, limit)
+
+    def _phrase_cut(self, chunk: TextSegment, limit: int) -> tuple[list[int], list[int], str, str] | None:
+        """A segment's phrase-boundary cut candidate (:func:`split_middle_phrase`), each half phonemized
+        on its own (espeak needs the words, so it is done here, off the step thread); None when the text has
+        no such boundary or holds phonemes given as IPA."""
+        if self.config.phoneme_type == "text" or chunk.has_phonemes:
+            return None
+        halves = split_middle_phrase(chunk.text, chunk.language)
+        if halves is None:
+            return None
+        runs = [self._framed(self._sentences(half), limit) for half in halves]
+        if any(len(r) != 1 for r in runs):
+            return None
+        return runs[0][0], runs[1][0], halves[0], halves[1]
 
     def _run(self, segment: Segment, params: SynthesisParams) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """One segment's audio (its pauses around it) and, when its words are known, their timestamps."""
