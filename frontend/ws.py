@@ -35,7 +35,15 @@ import numpy as np
 from aiohttp import WSMsgType, web
 
 from vtts import protocol as P
-from vtts.workers.text.segment import FIRST_SEGMENT_MODES, split_first_phrase, split_long, split_sentences
+from vtts.workers.text.segment import (
+    CJK_LANGUAGES,
+    FIRST_SEGMENT_MODES,
+    base_language,
+    first_segment_chars,
+    split_first_phrase,
+    split_long,
+    split_sentences,
+)
 
 from .captions import CAPTION_FORMATS, OffsetFinder
 from .encoders import make_encoder
@@ -77,6 +85,9 @@ class Segmenter:
     def __init__(self, language: str | None = None, first_segment: str = "phrase") -> None:
         self.language = language
         self.first_segment = first_segment if first_segment in FIRST_SEGMENT_MODES else "phrase"
+        #: Chinese and Japanese write no spaces: their first bound is halved and pieces join without one
+        self.cjk = base_language(language) in CJK_LANGUAGES
+        self.first_max_chars = first_segment_chars(FIRST_MAX_CHARS, language)
         self.buffer = ""
         self.emitted = 0
 
@@ -123,20 +134,26 @@ class Segmenter:
         """The first sentence, cut as the worker cuts a request's first one."""
         if self.first_segment == "phrase":
             cut = split_first_phrase(sentence, self.language)
-            if cut is not None and len(cut[0]) <= FIRST_MAX_CHARS:
+            if cut is not None and len(cut[0]) <= self.first_max_chars:
                 return list(cut)
-        if self.first_segment != "sentence" and len(sentence) > FIRST_MAX_CHARS:
-            head, *tail = split_long(sentence, FIRST_MAX_CHARS)
-            return [head] + ([" ".join(tail)] if tail else [])
+        if self.first_segment != "sentence" and len(sentence) > self.first_max_chars:
+            head, *tail = split_long(sentence, self.first_max_chars)
+            return [head] + (["".join(tail) if self.cjk else " ".join(tail)] if tail else [])
         return [sentence]
 
     def _first_phrase(self, partial: str, ends_in_space: bool) -> tuple[list[str], str]:
         """Cut an unfinished first sentence at its earliest phrase boundary, looking only at whole words (the
-        last one may still grow: "at" could become "attention")."""
+        last one may still grow: "at" could become "attention"). Chinese and Japanese have no spaces: a clause
+        mark is a boundary as soon as it arrives, with enough characters after it."""
+        if self.cjk:
+            cut = split_first_phrase(partial.strip(), self.language)
+            if cut is None or len(cut[0]) > self.first_max_chars:
+                return [], partial
+            return [cut[0]], cut[1]
         words = partial.split(" ")
         whole = words if ends_in_space else words[:-1]
         cut = split_first_phrase(" ".join(whole), self.language) if whole else None
-        if cut is None or len(cut[0]) > FIRST_MAX_CHARS:
+        if cut is None or len(cut[0]) > self.first_max_chars:
             return [], partial
         n = len(cut[0].split(" "))
         return [cut[0]], " ".join(words[n:])

@@ -2,6 +2,7 @@ import pytest
 
 from vtts.workers.text.segment import (
     base_language,
+    first_segment_chars,
     split_first_phrase,
     split_long,
     split_middle_phrase,
@@ -155,6 +156,53 @@ def test_japanese_first_phrase_without_a_comma_and_cuts_without_spaces() -> None
     pieces = split_long("好きな文章を読み上げさせることができます。", 20)
     assert all(len(p) <= 20 for p in pieces) and all(len(p) > 1 for p in pieces)
     assert split_long("私たちの会社は新しいサービスを開始しました。", 16)[0] == "私たちの会社は新しいサービスを"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("One. Two! Three?", ["One.", "Two!", "Three?"]),
+        ("Dr. Smith paid $3.50 today. He left.", ["Dr. Smith paid $3.50 today.", "He left."]),
+        ("It costs 2.5 million, e.g. a lot. Yes.", ["It costs 2.5 million, e.g. a lot.", "Yes."]),
+        ("J. R. R. Tolkien wrote it. Done.", ["J. R. R. Tolkien wrote it.", "Done."]),
+        ('He said "stop." Then he went.', ['He said "stop."', "Then he went."]),
+        ("Wait... what?! No.", ["Wait...", "what?!", "No."]),
+        ("no final mark", ["no final mark"]),
+        ("  \n\t ", []),
+        ("日本語です。次の文！最後", ["日本語です。", "次の文！", "最後"]),
+    ],
+)
+def test_split_sentences(text: str, expected: list[str]) -> None:
+    assert split_sentences(text) == expected
+
+
+def test_split_long_cuts_at_clauses_then_spaces_never_mid_word() -> None:
+    sentence = "alpha beta, gamma delta; epsilon " + "word " * 40
+    pieces = split_long(sentence.strip(), 50)
+    assert all(len(p) <= 50 for p in pieces)
+    assert pieces[0].endswith(",") or pieces[0].endswith(";")
+    assert " ".join(pieces).split() == sentence.split()
+
+
+def test_first_segment_is_short_when_a_clause_allows() -> None:
+    text = ("When the long first sentence finally begins, it carries on through many clauses, each of them "
+            "adding words, until the reader tires. Second sentence.")
+    segs = split_segments(text, first_max_chars=60)
+    assert len(segs[0]) <= 60
+    assert segs[-1] == "Second sentence."
+    assert " ".join(segs).split() == text.split()
+
+
+def test_no_text_is_lost() -> None:
+    text = "A. " * 50 + "Then a long one, with clauses, and more clauses, and still more words to read aloud."
+    assert " ".join(split_segments(text, max_chars=30, first_max_chars=10)).split() == text.split()
+
+
+def test_first_segment_bound_is_halved_where_a_character_is_a_syllable() -> None:
+    assert first_segment_chars(100, "en") == first_segment_chars(100, None) == 100
+    assert first_segment_chars(100, "zh-CN") == first_segment_chars(100, "ja") == first_segment_chars(100, "yue") == 50
+    assert first_segment_chars(0, "zh") == 0  # 0 keeps meaning "no bound"
+    assert first_segment_chars(1, "ja") == 1
 
 
 def test_split_middle_phrase_picks_the_boundary_nearest_the_middle() -> None:

@@ -56,6 +56,26 @@ def test_cjk_sentence_ends_need_no_space_and_paragraphs_end_sentences() -> None:
 
 
 @pytest.mark.parametrize("mode", ["phrase", "clause", "sentence"])
+def test_chinese_first_segment_is_cut_as_the_worker_does(mode: str) -> None:
+    """Chinese has the worker's halved first bound (a character is a syllable) and joins pieces without spaces."""
+    text = ("我们公司在二零二四年成立了一个专门研究语音合成的团队并且在很多城市都开设了办公室和实验室"
+            "还招聘了许多来自世界各地的优秀工程师和研究人员一起工作。")
+    expected = split_segments(text, language="zh", first_segment=mode)
+    assert Segmenter("zh", mode).feed(text + "下一句。") == [*expected, "下一句。"]
+    assert "".join(expected) == text
+    if mode != "sentence":
+        assert len(expected) == 2 and len(expected[0]) <= 50  # 100 characters halved
+
+
+def test_an_unfinished_chinese_first_sentence_leaves_at_its_first_clause_mark() -> None:
+    seg = Segmenter("zh")
+    assert seg.feed("今天下午三点，") == []  # a clause mark needs six characters after it
+    assert seg.feed("我们在公司门口") == ["今天下午三点，"]
+    assert seg.buffer == "我们在公司门口"
+    assert seg.feed("见面。") == ["我们在公司门口见面。"]
+
+
+@pytest.mark.parametrize("mode", ["phrase", "clause", "sentence"])
 def test_first_segment_modes_cut_as_the_worker_does(mode: str) -> None:
     """The worker's own segmentation of a whole request is the oracle for the session's first sentence."""
     text = ("Every morning the train leaves the station at half past seven, and it is rarely late at all, "

@@ -166,6 +166,14 @@ _TOPIC = re.compile("(?<=[\u3400-\u9fff\u30a1-\u30ff々])(?:では|には|は|�
 _WORD_CHARS = re.compile(r"[^\w']+")
 
 
+def first_segment_chars(max_chars: int, language: str | None = None) -> int:
+    """The first segment's character bound in ``language``'s script: divided by CJK_CHAR_WEIGHT where a
+    character is a syllable, so the bound means the same time to first audio in every script."""
+    if max_chars and base_language(language) in CJK_LANGUAGES:
+        return max(1, max_chars // CJK_CHAR_WEIGHT)
+    return max_chars
+
+
 def split_first_phrase(sentence: str, language: str | None = None) -> tuple[str, str] | None:
     """Cut a sentence at its earliest prosodic phrase boundary: a clause mark, or (English) before a
     conjunction or preposition, leaving at least PHRASE_MIN_HEAD words before and PHRASE_MIN_TAIL after.
@@ -254,8 +262,7 @@ def split_segments(text: str, max_chars: int = 400, first_max_chars: int = 100,
     if not first_max_chars or first_segment == "sentence" or not segments:
         return segments
     cjk = base_language(language) in CJK_LANGUAGES
-    if cjk:
-        first_max_chars = max(1, first_max_chars // CJK_CHAR_WEIGHT)
+    first_max_chars = first_segment_chars(first_max_chars, language)
     phrase = split_first_phrase(segments[0], language) if first_segment == "phrase" else None
     if phrase is not None and len(phrase[0]) <= first_max_chars:
         segments = [*phrase, *segments[1:]]
