@@ -57,6 +57,8 @@ NOISY_OTHER_CORES = 0.25
 MAX_BACKOFF_S = 5.0
 #: error prefix of measured requests still running when a level's drain timed out
 UNFINISHED = "unfinished"
+#: the status of a refusal by admission (server.stream_headroom): not an error of an admitted stream
+REFUSED_STATUS = 429
 
 
 # --------------------------------------------------------------------------- statistics
@@ -109,6 +111,11 @@ class RequestRecord:
         return self.error.startswith(UNFINISHED)
 
     @property
+    def refused(self) -> bool:
+        """Refused before it started (429): admission said no, promptly, and the client backs off."""
+        return self.status == REFUSED_STATUS and bool(self.error)
+
+    @property
     def latency(self) -> float:
         return self.end - self.start
 
@@ -149,6 +156,11 @@ class LevelStats:
     stalled: int = 0
     stall_max: float = math.nan
     stall_p99: float = math.nan
+    #: measured requests refused with 429 (admission): counted apart from errors and left out of every
+    #: percentile above, which cover admitted requests only; and how long the refusal took (p50, p99)
+    refused: int = 0
+    refused_p50: float = math.nan
+    refused_p99: float = math.nan
 
 
 def error_summary(errors: Iterable[RequestRecord]) -> tuple[dict[str, int], list[str]]:
@@ -163,7 +175,9 @@ def aggregate(records: Iterable[RequestRecord], *, server: str, concurrency: int
     """Reduce a level's records to its report row.
 
     Percentiles and error counts cover the requests that started inside ``window`` and were not among the
-    first ``concurrency`` (the opening burst, which all arrive at once). Throughput is the audio that
+    first ``concurrency`` (the opening burst, which all arrive at once). A 429 (admission refusing a stream
+    it could not keep smooth) is no error: refusals are counted apart, with their response times, and the
+    TTFB, stall and latency percentiles are over admitted requests only. Throughput is the audio that
     *arrived* during the window, per window second, from every request (measured or not, finished or
     cut): counting whole requests by when they end would read near zero whenever latency is longer than
     the window, because a fair server finishes a burst of long requests all at about the same time.
@@ -184,7 +198,8 @@ def aggregate(records: Iterable[RequestRecord], *, server: str, concurrency: int
         return r.audio_s / r.size if r in whole else learnt
 
     audio = sum(r.window_bytes * seconds_per_byte(r) for r in records if r.window_bytes)
-    errors = [r for r in measured if not r.ok and not r.unfinished]
+    refused = [r for r in measured if r.refused]
+    errors = [r for r in measured if not r.ok and not r.unfinished and not r.refused]
     kinds, examples = error_summary(errors)
     stalls = [r for r in good if r.max_stall is not None]
     return LevelStats(
@@ -210,6 +225,9 @@ def aggregate(records: Iterable[RequestRecord], *, server: str, concurrency: int
         stalled=sum(1 for r in stalls if r.stalls),
         stall_max=max((r.max_stall or 0.0 for r in stalls), default=math.nan),
         stall_p99=percentile([r.max_stall or 0.0 for r in stalls], 99),
+        refused=len(refused),
+        refused_p50=percentile([r.latency for r in refused], 50),
+        refused_p99=percentile([r.latency for r in refused], 99),
     )
 
 
@@ -725,13 +743,21 @@ def _stalled(stalled: int, measured: int) -> str:
     return f"{stalled}/{measured}" if measured else "–"
 
 
+def _refused(count: int, p50: float, p99: float) -> str:
+    """"12 | 8 ms / 31 ms": refusals and their response time p50 / p99."""
+    return f"{count} | {_fmt_s(p50)} / {_fmt_s(p99)}" if count else "0 | –"
+
+
 def render_table(rows: Sequence[LevelStats]) -> str:
-    """The report's main table, in Markdown."""
+    """The report's main table, in Markdown; with refusals (429s of admission) in any row, two more columns."""
     rounds = any(r.round for r in rows)
+    refusals = any(r.refused for r in rows)
     lines = [
         "| server | concurrency | " + ("round | " if rounds else "") + "throughput (× real time) | R | / R | "
-        "TTFB p50 | TTFB p99 | stalled | stall max | latency p50 | latency p99 | requests | errors |",
-        "|---|---:|" + ("---:|" if rounds else "") + "---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "TTFB p50 | TTFB p99 | stalled | stall max | latency p50 | latency p99 | requests | errors |"
+        + (" refused | refused in p50 / p99 |" if refusals else ""),
+        "|---|---:|" + ("---:|" if rounds else "") + "---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        + ("---:|---:|" if refusals else ""),
     ]
     for r in rows:
         ratio = f"{r.ratio:.2f}" if r.ratio is not None else "–"
@@ -741,6 +767,7 @@ def render_table(rows: Sequence[LevelStats]) -> str:
             + f"{r.throughput:.1f}× | {ceiling} | {ratio} | {_fmt_s(r.ttfb_p50)} | "
             f"{_fmt_s(r.ttfb_p99)} | {_stalled(r.stalled, r.stall_measured)} | {_fmt_s(r.stall_max)} | "
             f"{_fmt_s(r.latency_p50)} | {_fmt_s(r.latency_p99)} | {r.requests} | {r.errors} |"
+            + (f" {_refused(r.refused, r.refused_p50, r.refused_p99)} |" if refusals else "")
         )
     return "\n".join(lines)
 
@@ -777,6 +804,10 @@ def render_report(result: Mapping[str, Any]) -> str:
         jitter = (result.get("settings") or {}).get("jitter", DEFAULT_JITTER_S)
         out += ["", f"Stalled: measured requests whose player, starting {jitter:g} s after the first byte and "
                     "playing at real time, ran dry at least once; stall max: the longest gap one heard."]
+    if any(r.refused for r in rows):
+        out += ["", "Refused: measured requests answered 429 by admission (server.stream_headroom), counted apart "
+                    "from errors; TTFB, stall and latency figures cover admitted requests only. Refused in: the "
+                    "time to the 429 (target: under 50 ms)."]
     repeated = any(r.round for r in rows)
     if repeated:
         out += ["", f"Over {max(r.round for r in rows) + 1} rounds (mean ratio and its range; formats paired with "

@@ -45,6 +45,9 @@ class RowSummary:
     stall_measured: int = 0
     stalled: int = 0
     stall_max: float = math.nan
+    #: requests refused with 429 (admission) over every round, and the slowest round's refusal p99
+    refused: int = 0
+    refused_p99: float = math.nan
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -81,6 +84,8 @@ def summarize(rows: Sequence[LevelStats]) -> list[RowSummary]:
             stall_measured=sum(r.stall_measured for r in mine),
             stalled=sum(r.stalled for r in mine),
             stall_max=max((r.stall_max for r in mine if not math.isnan(r.stall_max)), default=math.nan),
+            refused=sum(r.refused for r in mine),
+            refused_p99=max((r.refused_p99 for r in mine if not math.isnan(r.refused_p99)), default=math.nan),
         ))
     return out
 
@@ -89,10 +94,12 @@ def render_summary(rows: Sequence[LevelStats], fmt_s: Callable[[float], str]) ->
     """The Markdown table of :func:`summarize`; ``fmt_s`` formats seconds as the main table does."""
     summaries = summarize(rows)
     first = summaries[0].server if summaries else ""
+    refusals = any(s.refused for s in summaries)
     lines = [
         f"| server | concurrency | rounds | throughput (mean) | / R mean | / R range | / {first} (paired) "
-        "| TTFB p50 (median) | TTFB p99 (worst) | stalled | stall max | requests | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| TTFB p50 (median) | TTFB p99 (worst) | stalled | stall max | requests | errors |"
+        + (" refused | refused in p99 (worst) |" if refusals else ""),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if refusals else ""),
     ]
     for s in summaries:
         ratio = f"{s.ratio:.2f}" if s.ratio is not None else "–"
@@ -101,5 +108,6 @@ def render_summary(rows: Sequence[LevelStats], fmt_s: Callable[[float], str]) ->
         lines.append(f"| {s.server} | {s.concurrency} | {s.rounds} | {s.throughput:.1f}× | {ratio} | {spread} | "
                      f"{paired} | {fmt_s(s.ttfb_p50)} | {fmt_s(s.ttfb_p99)} | "
                      f"{f'{s.stalled}/{s.stall_measured}' if s.stall_measured else '–'} | {fmt_s(s.stall_max)} | "
-                     f"{s.requests} | {s.errors} |")
+                     f"{s.requests} | {s.errors} |"
+                     + (f" {s.refused} | {fmt_s(s.refused_p99) if s.refused else '–'} |" if refusals else ""))
     return "\n".join(lines)

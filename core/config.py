@@ -173,6 +173,9 @@ class ModelConfig:
     #: the listener's buffer the worker's stall timings (``stall_s``, ``stalls``) assume: a player that
     #: starts this long after the first audio and plays at real time
     jitter_buffer_s: float = 0.2
+    #: segment sizing: how many times a later segment may be cut at a clause when its synthesis would outlast
+    #: the slack of the requests waiting behind it (0 = never; engines that can cut: Piper)
+    max_cuts: int = 1
 
 
 @dataclass
@@ -340,6 +343,8 @@ def validate_model(m: ModelConfig, where: str = "model", max_replicas: int = DEF
         value = getattr(m, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_PACING_S:
             raise ConfigError(f"{where}.{name}: must be 0..{MAX_PACING_S:g} seconds")
+    if isinstance(m.max_cuts, bool) or not isinstance(m.max_cuts, int) or not 0 <= m.max_cuts <= 2:
+        raise ConfigError(f"{where}.max_cuts: must be 0, 1 or 2")
     if not _depth_and_ints_ok(m.options, MAX_OPTIONS_DEPTH):
         raise ConfigError(f"{where}.options: nested deeper than {MAX_OPTIONS_DEPTH} or holds an integer "
                           "outside 64 bits")

@@ -35,6 +35,8 @@ class Metrics:
                                ["model"], buckets=STALL_BUCKETS, registry=r)
         self.stalled = Counter("vtts_stalled_requests_total", "Requests whose listener heard at least one gap",
                                ["model"], registry=r)
+        self.cuts = Counter("vtts_segment_cuts_total", "Segments cut at a clause so a long step would not block the "
+                            "requests waiting behind it (model entry max_cuts)", ["model"], registry=r)
         self.active = Gauge("vtts_active_streams", "Requests being streamed", ["model"], registry=r)
         self.rejected = Counter("vtts_rejected_total", "Requests refused for overload or no worker",
                                 ["model", "reason"], registry=r)
@@ -88,6 +90,8 @@ class Metrics:
             self.stall.labels(model).observe(t["stall_s"])
             if t.get("stalls", 0.0) > 0:
                 self.stalled.labels(model).inc()
+        if t.get("cuts", 0.0) > 0:
+            self.cuts.labels(model).inc(t["cuts"])
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

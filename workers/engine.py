@@ -194,6 +194,8 @@ class Engine(ABC):
     #: the engine holds a speaker-verification model (:meth:`speaker_embedding`): the server compares a
     #: custom voice's consent recording with its sample through it
     verifies_speakers: bool = False
+    #: the fewest tokens either part of a segment cut by :meth:`split` keeps
+    min_cut_tokens: int = 1
 
     @classmethod
     @abstractmethod
@@ -244,6 +246,14 @@ class Engine(ABC):
     def preempt(self, item: WorkItem) -> None:  # noqa: B027 - optional hook
         """Give back what ``item`` holds so others fit; it is stepped again later and must then produce
         exactly what it would have (e.g. recompute its KV cache from its tokens, same sampler state)."""
+
+    def split(self, segment: Segment, max_tokens: int) -> tuple[Segment, Segment] | None:
+        """Cut a segment no step has started at a clause boundary (the scheduler's segment sizing: a long
+        single-pass step would block the streams waiting behind it). The head ends at the last boundary
+        that keeps it within ``max_tokens``, else at the first; both parts keep at least
+        :attr:`min_cut_tokens`; their audio together says every word the segment would have. None: no
+        boundary qualifies, or the engine does not cut (the default)."""
+        return None
 
     def voice_features(self, reference: dict[str, Any]) -> Any:
         """A cloning engine's features of a custom voice (speaker embedding, prompt tokens, prompt

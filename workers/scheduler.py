@@ -26,6 +26,16 @@ if its :meth:`Engine.cost` fits; when the running items alone would exceed it, t
 is preempted (:meth:`Engine.preempt` frees its memory; it resumes later). Admission stops at the first
 request that does not fit, so a large request is not starved by smaller ones behind it.
 
+Segment sizing (``max_cuts`` > 0, with an engine that can :meth:`Engine.split` its segments): a single-pass step
+runs a whole segment, so a long later segment blocks everyone behind it for its whole synthesis. When a
+request's next segment (never its first: that one is short already) would take longer to make than the
+slack of the requests waiting behind it (the earliest of their deadlines, less now), it is cut at a clause
+boundary so its head fits the slack, and the tail becomes the request's next segment. Each piece of an
+original segment is cut at most ``max_cuts`` times in all, neither part below ``min_cut_tokens``; with nobody
+waiting, or with slack to spare, nothing is cut, and a request nothing was cut from is synthesized exactly
+as before. The estimate is tokens × the engine's measured seconds per token (:class:`StepRate`, fed by the
+worker); 0 (not measured yet) cuts nothing.
+
 Every way out of the scheduler goes through one place, which calls :meth:`Engine.release` exactly once.
 """
 
@@ -39,7 +49,7 @@ from typing import TYPE_CHECKING
 
 from vtts.protocol import FinishReason
 
-from .engine import RequestContext, StepOutput, WorkItem
+from .engine import RequestContext, Segment, StepOutput, WorkItem
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -53,6 +63,12 @@ DEFAULT_MAX_QUEUE = 128
 DEFAULT_FIRST_AUDIO_TARGET_S = 0.3
 DEFAULT_PLAYBACK_MARGIN_S = 0.2
 DEFAULT_RELAXED_S = 5.0
+#: default of the model entry's ``max_cuts``: how many times a segment may be cut for waiting streams
+#: (0 = never), and the bound on it
+DEFAULT_MAX_CUTS, MAX_CUTS = 1, 2
+
+#: ``split(segment, max_tokens)``: an engine's :meth:`Engine.split`
+Splitter = Callable[[Segment, int], "tuple[Segment, Segment] | None"]
 
 
 class QueueFull(Exception):
@@ -78,6 +94,11 @@ class Request(RequestContext):
     first_sent: float | None = None
     #: seconds of audio sent so far
     audio_sent_s: float = 0.0
+    #: how many cuts made each segment that came from one (keyed by id(): segments live as long as the
+    #: request); an original segment is absent (0)
+    cut_depth: dict[int, int] = field(default_factory=dict)
+    #: how many of its segments were cut
+    cuts: int = 0
 
     @property
     def started(self) -> bool:
@@ -86,6 +107,25 @@ class Request(RequestContext):
     @property
     def finished(self) -> bool:
         return self.in_flight is None and self.cursor >= len(self.segments)
+
+
+class StepRate:
+    """An engine's seconds of synthesis per token, an exponentially weighted mean over measured steps (a
+    shared machine's speed drifts); 0.0 until a step was measured. The worker feeds it, segment sizing reads
+    it."""
+
+    def __init__(self, weight: float = 0.2) -> None:
+        self.weight = weight
+        self.value = 0.0
+
+    def observe(self, tokens: int, seconds: float) -> None:
+        if tokens <= 0 or seconds <= 0:
+            return
+        rate = seconds / tokens
+        self.value = rate if not self.value else self.value + self.weight * (rate - self.value)
+
+    def __call__(self) -> float:
+        return self.value
 
 
 class Scheduler:
@@ -97,9 +137,13 @@ class Scheduler:
     def __init__(self, max_batch: int = 1, max_queue: int = DEFAULT_MAX_QUEUE,
                  clock: Callable[[], float] = time.monotonic, engine: Engine | None = None, *,
                  first_audio_target_s: float = DEFAULT_FIRST_AUDIO_TARGET_S,
-                 playback_margin_s: float = DEFAULT_PLAYBACK_MARGIN_S, relaxed_s: float = DEFAULT_RELAXED_S):
+                 playback_margin_s: float = DEFAULT_PLAYBACK_MARGIN_S, relaxed_s: float = DEFAULT_RELAXED_S,
+                 split: Splitter | None = None, seconds_per_token: Callable[[], float] | None = None,
+                 max_cuts: int = 0, min_cut_tokens: int = 1):
         if max_batch < 1 or max_queue < 1:
             raise ValueError("max_batch and max_queue must be positive")
+        if not 0 <= max_cuts <= MAX_CUTS:
+            raise ValueError(f"max_cuts must be 0..{MAX_CUTS}")
         if min(first_audio_target_s, playback_margin_s, relaxed_s) < 0:
             raise ValueError("pacing times must not be negative")
         self.max_batch = max_batch
@@ -108,6 +152,13 @@ class Scheduler:
         self.first_audio_target_s = first_audio_target_s
         self.playback_margin_s = playback_margin_s
         self.relaxed_s = relaxed_s
+        #: segment sizing (see the module docstring); off without a splitter, a rate or max_cuts
+        self.split = split
+        self.seconds_per_token = seconds_per_token
+        self.max_cuts = max_cuts if split is not None and seconds_per_token is not None else 0
+        self.min_cut_tokens = max(1, min_cut_tokens)
+        #: how many segments were cut (for tests, logs and the sim)
+        self.cuts = 0
         self._clock = clock
         self._requests: dict[str, Request] = {}
         #: how many preemptions happened (for tests and logs)
@@ -191,6 +242,36 @@ class Scheduler:
             return lambda r: (self.due(r), r.first_sent is not None, r.arrival)
         return lambda r: (1, r.last_turn, r.arrival) if r.first_sent is not None else (0, r.arrival, r.arrival)
 
+    # -- segment sizing ------------------------------------------------------------------------------
+    def _cut(self, r: Request, behind: list[Request], now: float) -> None:
+        """Cut ``r``'s next segment (a later one, not started) when its synthesis would outlast the slack
+        of the requests waiting ``behind`` it: the head keeps what fits the slack (at least
+        ``min_cut_tokens``), the tail becomes the request's next segment."""
+        if not self.max_cuts or not behind or r.cursor == 0 or r.first_sent is None:
+            return
+        segment = r.segments[r.cursor]
+        depth = r.cut_depth.get(id(segment), 0)
+        spt = self.seconds_per_token() if self.seconds_per_token is not None else 0.0
+        if depth >= self.max_cuts or spt <= 0 or segment.num_tokens < 2 * self.min_cut_tokens:
+            return
+        slack = min(self.due(w) for w in behind) - now
+        if segment.num_tokens * spt <= slack:
+            return
+        target = max(self.min_cut_tokens, int(slack / spt)) if slack > 0 else self.min_cut_tokens
+        assert self.split is not None
+        try:
+            parts = self.split(segment, target)
+        except Exception:  # a faulty split must not fail the request: the segment runs whole
+            log.exception("cutting a segment of request %s failed", r.id)
+            return
+        if parts is None or min(p.num_tokens for p in parts) < self.min_cut_tokens:
+            return
+        r.segments[r.cursor:r.cursor + 1] = parts
+        for part in parts:
+            r.cut_depth[id(part)] = depth + 1
+        r.cuts += 1
+        self.cuts += 1
+
     # -- the step loop -------------------------------------------------------------------------------
     def _free(self) -> float:
         free = self.engine.capacity() if self.engine is not None else None
@@ -234,9 +315,11 @@ class Scheduler:
         idle = [r for r in self._requests.values() if (r.in_flight is None or r.preempted) and not r.finished]
         idle.sort(key=self._orderer(idle))
         now = self._clock()
-        for r in idle:
+        for position, r in enumerate(idle):
             if len(batch) >= self.max_batch:
                 break
+            if r.in_flight is None:  # those behind: the waiting requests this step leaves out
+                self._cut(r, idle[position + self.max_batch - len(batch):], now)
             item = r.in_flight or WorkItem(r.id, r.cursor, r.segments[r.cursor], r.params, context=r)
             cost = self._cost(item)
             if batch and used + cost > self._free():

@@ -41,12 +41,14 @@ from .engine import Engine, EngineError, StepOutput, SynthesisParams, WorkItem
 from .registry import engine_class
 from .scheduler import (
     DEFAULT_FIRST_AUDIO_TARGET_S,
+    DEFAULT_MAX_CUTS,
     DEFAULT_MAX_QUEUE,
     DEFAULT_PLAYBACK_MARGIN_S,
     DEFAULT_RELAXED_S,
     QueueFull,
     Request,
     Scheduler,
+    StepRate,
 )
 
 log = logging.getLogger("vtts.worker")
@@ -277,6 +279,8 @@ class Worker:
         os.set_blocking(self._wake_w, False)
         self.heartbeat = Heartbeat(self, [endpoint, *([control] if control else [])])
         self.voice_cache = VoiceCache()
+        #: the engine's measured seconds per token, for segment sizing (workers/scheduler.py)
+        self.step_rate = StepRate()
 
     # -- messages ------------------------------------------------------------------------------------
     def send(self, msg: P.Message) -> None:
@@ -363,7 +367,11 @@ class Worker:
             max_batch=max_batch, max_queue=max_queue, engine=self.engine,
             first_audio_target_s=float(m.get("first_audio_target_s", DEFAULT_FIRST_AUDIO_TARGET_S)),
             playback_margin_s=float(m.get("playback_margin_s", DEFAULT_PLAYBACK_MARGIN_S)),
-            relaxed_s=float(m.get("relaxed_deadline_s", DEFAULT_RELAXED_S)))
+            relaxed_s=float(m.get("relaxed_deadline_s", DEFAULT_RELAXED_S)),
+            # segment sizing: only engines that can cut a segment (Engine.split overridden) take part
+            split=self.engine.split if type(self.engine).split is not Engine.split else None,
+            seconds_per_token=self.step_rate, max_cuts=int(m.get("max_cuts", DEFAULT_MAX_CUTS)),
+            min_cut_tokens=self.engine.min_cut_tokens)
         self.jitter_buffer_s = float(m.get("jitter_buffer_s", DEFAULT_JITTER_S))
         self._prepare_pool = ThreadPoolExecutor(max(1, self.engine.prepare_threads), thread_name_prefix="prepare")
         self._voices = [v.__dict__ for v in self.engine.voices()]
@@ -576,6 +584,8 @@ class Worker:
             self.step_started_at = 0.0
         elapsed = time.perf_counter() - t0
         share = elapsed / max(1, len(items))
+        if outputs and all(o.finished for o in outputs):  # whole segments made: a measure of the engine's speed
+            self.step_rate.observe(sum(i.segment.num_tokens for i in items), elapsed)
         for out in outputs:
             rid = out.item.request_id
             tr = self.tracking.get(rid)
@@ -619,6 +629,8 @@ class Worker:
                 timings={"queue_wait_s": tr.queue_wait_s, "engine_s": tr.engine_s,
                          "first_audio_s": tr.first_audio_at or 0.0, "audio_s": audio_s,
                          "segments": float(len(req.segments)),
+                         # segments cut for the streams waiting behind (segment sizing)
+                         "cuts": float(req.cuts),
                          # the longest gap (and how many) a listener with a jitter_buffer_s player would
                          # hear, from when this worker sent each chunk
                          "stall_s": tr.playback.longest if tr.playback else 0.0,

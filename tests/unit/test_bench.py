@@ -92,6 +92,39 @@ def test_aggregate_drops_warmup_and_opening_burst_and_counts_window_throughput()
     assert row.window_s == 10.0
 
 
+def test_refusals_are_counted_apart_and_left_out_of_the_admitted_streams_figures() -> None:
+    """With admission on, a 429 is the server keeping its admitted streams smooth, not an error: refusals
+    and their response times are reported apart, TTFB, stall and latency percentiles cover admitted ones."""
+    def refused(index: int, start: float, took: float) -> RequestRecord:
+        r = RequestRecord(index, start, start + took, status=429, error='HTTP 429: {"error": "busy"}',
+                          retry_after=1.0)
+        assert r.refused and not r.ok
+        return r
+
+    admitted = [rec(2, 1.0, 3.0, ttfb=0.2), rec(3, 1.5, 3.5, ttfb=0.4)]
+    admitted[0].max_stall, admitted[0].stalls = 0.0, 0
+    admitted[1].max_stall, admitted[1].stalls = 0.3, 1
+    records = [*admitted, refused(4, 2.0, 0.010), refused(5, 2.5, 0.020), refused(6, 3.0, 0.030),
+               rec(7, 4.0, 4.5, error="HTTP 503: no worker")]
+    records[-1].status = 503
+    row = aggregate(records, server="vtts", concurrency=2, window=(1.0, 11.0), ceiling=None)
+    assert row.requests == 6 and row.refused == 3 and row.errors == 1
+    assert row.error_kinds == {"HTTP 503": 1}
+    assert row.refused_p50 == pytest.approx(0.020)
+    assert row.refused_p99 == pytest.approx(percentile([0.01, 0.02, 0.03], 99))
+    assert row.ttfb_p50 == pytest.approx(0.3) and row.latency_p99 == pytest.approx(2.0)  # admitted only
+    assert (row.stall_measured, row.stalled, row.stall_max) == (2, 1, 0.3)
+    none = aggregate(admitted, server="vtts", concurrency=2, window=(1.0, 11.0), ceiling=None)
+    assert none.refused == 0 and math.isnan(none.refused_p99)
+    # the table gains two columns only when a row has refusals
+    assert "refused" not in render_table([none])
+    table = render_table([row, none]).splitlines()
+    assert table[0].endswith("| errors | refused | refused in p50 / p99 |")
+    assert table[2].endswith("| 6 | 1 | 3 | 20 ms / 30 ms |") and table[3].endswith("| 0 | – |")
+    text = render_report(result_for([row]))
+    assert "Refused: measured requests answered 429" in text and "under 50 ms" in text
+
+
 def test_aggregate_without_ceiling_or_requests() -> None:
     row = aggregate([], server="peer", concurrency=1, window=(0.0, 5.0), ceiling=None)
     assert row.ratio is None and row.requests == 0 and row.throughput == 0.0
@@ -429,8 +462,10 @@ def test_client_counts_errors(path: str, kind: str) -> None:
     assert records and all(r.error.startswith(kind) for r in records)
     if kind == "HTTP 429":  # the client honoured Retry-After, so it did not spin
         assert all(r.retry_after == 0.05 for r in records) and len(records) <= 5
-        row = aggregate(records, server="t", concurrency=1, window=(0.0, 0.2), ceiling=None)
-        assert row.error_examples == ['HTTP 429: {"error": {"message": "boom"}}']
+        row = aggregate(records, server="t", concurrency=0, window=(0.0, 0.2), ceiling=None)
+        # refusals by admission are not errors of admitted streams: counted apart, with their response time
+        assert row.errors == 0 and row.error_examples == [] and row.refused == len(records)
+        assert 0 < row.refused_p50 <= row.refused_p99 < 1.0
 
 
 def test_client_records_requests_unfinished_at_the_drain_timeout() -> None:

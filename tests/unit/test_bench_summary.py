@@ -74,3 +74,15 @@ def test_render_summary_table() -> None:
     assert lines[2] == ("| vtts wav | 32 | 2 | 14.5× | 0.96 | 0.93–1.00 | – | 270 ms | 600 ms | 0/200 | 0 ms | 200 "
                         "| 1 |")
     assert lines[3].startswith("| vtts mp3 | 32 | 2 | 13.8× | 0.92 | 0.88–0.95 | 0.950 | 270 ms | 450 ms |")
+
+
+def test_refusals_are_pooled_and_shown_only_when_there_are_some() -> None:
+    rows = rounds()
+    rows[0].refused, rows[0].refused_p99 = 5, 0.020
+    rows[2].refused, rows[2].refused_p99 = 3, 0.045
+    wav, mp3 = summarize(rows)
+    assert (wav.refused, wav.refused_p99) == (8, 0.045) and mp3.refused == 0 and math.isnan(mp3.refused_p99)
+    lines = render_summary(rows, _fmt_s).splitlines()
+    assert lines[0].endswith("| errors | refused | refused in p99 (worst) |")
+    assert lines[2].endswith("| 8 | 45 ms |") and lines[3].endswith("| 0 | – |")
+    assert "refused" not in render_summary(rounds(), _fmt_s)

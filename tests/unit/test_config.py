@@ -98,6 +98,9 @@ def model(**fields: object) -> dict:
         ({"playback_margin_s": 1e9}, "playback_margin_s"),
         ({"relaxed_deadline_s": "5"}, "relaxed_deadline_s"),
         ({"jitter_buffer_s": True}, "jitter_buffer_s"),
+        ({"max_cuts": 3}, "max_cuts: must be 0, 1 or 2"),
+        ({"max_cuts": True}, "max_cuts"),
+        ({"max_cuts": 1.5}, "max_cuts"),
     ],
 )
 def test_every_numeric_field_of_a_model_is_bounded(fields: dict, needle: str) -> None:
@@ -109,6 +112,7 @@ def test_every_numeric_field_of_a_model_is_bounded(fields: dict, needle: str) ->
 def test_pacing_fields_have_defaults_and_take_whole_numbers() -> None:
     m = cfg.parse_model(model(first_audio_target_s=1))
     assert (m.first_audio_target_s, m.playback_margin_s, m.relaxed_deadline_s, m.jitter_buffer_s) == (1, 0.2, 5.0, 0.2)
+    assert m.max_cuts == 1 and cfg.parse_model(model(max_cuts=0)).max_cuts == 0
 
 
 def test_options_nesting_is_bounded_without_recursion() -> None:

@@ -19,4 +19,12 @@ def test_stalls_reach_the_histogram_and_the_stalled_counter() -> None:
     assert sample(m, "vtts_stall_seconds_bucket", model="m", le="0.5") == 1
     assert sample(m, "vtts_stall_seconds_bucket", model="m", le="1.0") == 2
     assert sample(m, "vtts_stalled_requests_total", model="m") == 1
+
+
+def test_segment_cuts_are_counted() -> None:
+    m = Metrics()
+    m.on_done("m", P.Done("a", timings={"audio_s": 3.0, "cuts": 2.0}))
+    m.on_done("m", P.Done("b", timings={"audio_s": 3.0, "cuts": 0.0}))
+    m.on_done("m", P.Done("c", timings={"audio_s": 1.0}))  # a worker that predates cuts
+    assert sample(m, "vtts_segment_cuts_total", model="m") == 2
     assert b"vtts_stall_seconds" in m.render()

@@ -404,3 +404,102 @@ def test_only_steps_slower_than_the_warm_up_shrink_the_arena(tiny: Path) -> None
         speak(engine, "Hello there.", voice, speed)
     assert [options is engine._shrink for options in seen] == [False, False, True, True]
     assert engine._shrink.get_run_config_entry("memory.enable_memory_arena_shrinkage") == "cpu:0"
+
+
+# --------------------------------------------------------------------------- cuts for waiting streams
+
+LONG = ("Hello there. When the last train finally reached the old station at the edge of the town, the tired "
+        "passengers stepped out into the cold morning air; some of them carried heavy bags, and others walked "
+        "away quickly without a word.")
+
+
+def body(ids: list[int], joe: PiperEngine) -> list[int]:
+    """The phonemes of a segment's ids: frames, pads and spaces out (a cut drops a space and adds a frame)."""
+    m = joe.config.phoneme_id_map
+    drop = {m["^"][0], m["$"][0], m["_"][0], m[" "][0]}
+    return [i for i in ids if i not in drop]
+
+
+def test_a_later_segment_is_cut_at_a_clause_mark_and_keeps_every_phoneme(joe: PiperEngine) -> None:
+    params = SynthesisParams(voice=JOE)
+    segments = joe.prepare(LONG, params)
+    later = segments[-1]
+    assert later.num_tokens > 200
+    m = joe.config.phoneme_id_map
+    comma, bos, eos, pad = m[","][0], m["^"][0], m["$"][0], m["_"][0]
+    head, tail = joe.split(later, 200)
+    assert head.num_tokens <= 200 and min(head.num_tokens, tail.num_tokens) >= joe.min_cut_tokens
+    assert head.tokens[-3:].tolist() == [comma, pad, eos] and tail.tokens[:2].tolist() == [bos, pad]
+    assert body(head.tokens.tolist() + tail.tokens.tolist(), joe) == body(later.tokens.tolist(), joe)
+    assert f"{head.text} {tail.text}" == later.text and head.text.endswith(",")
+    # the longest head that fits; nothing fits 10 ids: the shortest head there is
+    assert joe.split(later, 1000)[0].num_tokens > head.num_tokens
+    short, _ = joe.split(later, 10)
+    assert joe.min_cut_tokens <= short.num_tokens <= head.num_tokens
+    # the audio of the two parts says it all: about as long as the whole (Piper's durations are noisy)
+    whole = sum(len(joe.synthesize([later], [params])[0]) for _ in range(3)) / 3
+    cut = sum(len(a) for a in joe.synthesize([head, tail], [params] * 2))
+    assert 0.85 < cut / whole < 1.3
+
+
+def test_what_is_never_cut(joe: PiperEngine) -> None:
+    params = SynthesisParams(voice=JOE)
+    [short] = joe.prepare("Yes, we can.", SynthesisParams(voice=JOE, extra={"first_segment": "sentence"}))
+    assert joe.split(short, 10) is None  # both parts would be under the minimum
+    [plain] = joe.prepare("The big brown dog happily chewed the old red shoe every single day.",
+                          SynthesisParams(voice=JOE, extra={"first_segment": "sentence"}))
+    assert plain.num_tokens >= 80 and joe.split(plain, 50) is None  # no clause mark, no phrase word
+    timed = joe.prepare(LONG, SynthesisParams(voice=JOE, extra={"timestamps": True}))[-1]
+    assert timed.words is not None and joe.split(timed, 200) is None  # timed words stay whole
+    assert joe.split(joe.prepare(LONG, params)[-1], 200) is not None
+
+
+def test_a_scheduler_with_the_real_voice_cuts_for_a_waiting_request_and_loses_no_word(joe: PiperEngine) -> None:
+    """Worker-like loop: a stream's later segment would outlast a new request's first-audio target, so it is
+    cut; the request's phonemes, across its pieces, are the uncut request's, and its audio comes whole."""
+    from vtts.workers.scheduler import Request, Scheduler
+
+    clock = [0.0]
+    sched = Scheduler(clock=lambda: clock[0], split=joe.split, seconds_per_token=lambda: 0.005, max_cuts=1,
+                      min_cut_tokens=joe.min_cut_tokens)
+    params = SynthesisParams(voice=JOE)
+    segments = joe.prepare(LONG, params)
+    original = body([i for s in segments for i in s.tokens.tolist()], joe)
+    a = Request("a", params, list(segments), arrival=0.0)
+    sched.add(a)
+    audio = []
+    for k in range(10):
+        items = sched.schedule()
+        if not items:
+            break
+        outputs = joe.step(items)
+        for out in outputs:
+            sched.sent(out.item.request_id, out.audio.size / joe.sample_rate, at=clock[0])
+            if out.item.request_id == "a":
+                audio.append(out.audio)
+        sched.update(outputs)
+        if k == 0:  # a's listener has 0.4 s of audio left when b arrives, due 0.3 s later: a goes first, cut
+            clock[0] = a.audio_sent_s - 0.4
+            sched.add(Request("b", params, joe.prepare("Hi.", params), arrival=clock[0]))
+    assert sched.cuts >= 1 and len(a.segments) == len(segments) + a.cuts
+    assert body([i for s in a.segments for i in s.tokens.tolist()], joe) == original
+    assert sum(len(x) for x in audio) / joe.sample_rate > 5.0
+
+
+def test_a_phrase_boundary_without_a_mark_is_a_cut_candidate_phonemized_in_prepare(joe: PiperEngine) -> None:
+    """No clause mark: ``prepare`` keeps one candidate, before a phrase word near the middle, each half
+    phonemized on its own; the segment's own ids (what an uncut request says) are untouched."""
+    params = SynthesisParams(voice=JOE)
+    text = "Hello. The committee will review the proposal before the end of the month."
+    first, later = joe.prepare(text, params)
+    assert later.phrase_cut is not None and first.phrase_cut is None  # the first is too short to cut
+    limit = joe.max_tokens
+    assert later.tokens.tolist() == joe._framed(joe._sentences(later.text), limit)[0]  # as without a candidate
+    head, tail = joe.split(later, later.num_tokens // 2 + 10)
+    assert (head.text, tail.text) == ("The committee will review the proposal,", "before the end of the month.")
+    assert head.tokens.tolist() == joe._framed(joe._sentences(head.text), limit)[0]
+    assert tail.tokens.tolist() == joe._framed(joe._sentences(tail.text), limit)[0]
+    assert head.phrase_cut is None and tail.phrase_cut is None  # each piece is cut at most by what it holds
+    assert f"{head.text[:-1]} {tail.text}" == later.text  # every word, the head closed with a comma
+    timed = joe.prepare(text, SynthesisParams(voice=JOE, extra={"timestamps": True}))[-1]
+    assert timed.phrase_cut is None

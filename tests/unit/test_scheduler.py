@@ -6,7 +6,7 @@ import pytest
 from vtts.playback import PlaybackMeter
 from vtts.protocol import FinishReason
 from vtts.workers.engine import RequestContext, Segment, StepOutput, SynthesisParams, WorkItem
-from vtts.workers.scheduler import QueueFull, Request, Scheduler
+from vtts.workers.scheduler import QueueFull, Request, Scheduler, StepRate
 
 
 class Clock:
@@ -389,3 +389,160 @@ def test_overload_ends_when_every_listener_has_audio_again() -> None:
     assert not any(s.stalled(r) for r in (s.get("a"), s.get("b")))
     assert step(s, clock, 0.05) == [("b", 1)]
     assert step(s, clock, 0.05) == [("c", 0)]
+
+
+# -- segment sizing: cuts for the streams waiting behind ---------------------------------------------
+
+def clause_split(segment: Segment, max_tokens: int) -> tuple[Segment, Segment] | None:
+    """A synthetic engine's split: a clause boundary every 10 tokens; the head ends at the last boundary
+    within ``max_tokens``, else the first; ``tokens`` is the list of words, so nothing may go missing."""
+    words = segment.tokens
+    bounds = list(range(10, len(words), 10))
+    if not bounds:
+        return None
+    fits = [b for b in bounds if b <= max_tokens]
+    cut = fits[-1] if fits else bounds[0]
+    return Segment(segment.text, words[:cut], cut), Segment(segment.text, words[cut:], len(words) - cut)
+
+
+def long_req(rid: str, arrival: float, sizes: tuple[int, ...] = (10, 100, 100)) -> Request:
+    segs = [Segment(f"{rid}{i}", [f"{rid}{i}w{k}" for k in range(n)], n) for i, n in enumerate(sizes)]
+    return Request(rid, SynthesisParams(voice="v"), segs, arrival=arrival)
+
+
+def cutting(clock: Clock, spt: float = 0.01, **kw) -> Scheduler:
+    kw = {"max_cuts": 1, "min_cut_tokens": 10, **kw}
+    return Scheduler(clock=clock, first_audio_target_s=0.3, playback_margin_s=0.2, split=clause_split,
+                     seconds_per_token=lambda: spt, **kw)
+
+
+def started(s: Scheduler, clock: Clock, rid: str = "a") -> Request:
+    """A stream of 3 segments (10, 100, 100 tokens) whose first segment made 0.5 s of audio in 0.1 s: its
+    next segment is due at 0.4."""
+    r = long_req(rid, clock.t)
+    s.add(r)
+    assert step(s, clock, 0.1, audio_s=0.5) == [(rid, 0)]
+    return r
+
+
+def test_a_later_segment_longer_than_the_waiting_slack_is_cut_at_a_clause() -> None:
+    clock = Clock()
+    s = cutting(clock)
+    a = started(s, clock)  # due at 0.4; its next segment takes 1.0 s to make
+    clock.t = 0.2
+    s.add(req("b", 1, arrival=0.2))  # due at 0.5: slack 0.3 s, 30 tokens at 0.01 s each
+    b_due = s.due(s.get("b"))
+    (item,) = s.schedule()
+    assert item.request_id == "a" and item.segment.num_tokens == 30  # the head that fits the slack
+    assert [seg.num_tokens for seg in a.segments] == [10, 30, 70, 100]
+    assert s.cuts == 1 and s.due(s.get("b")) == b_due  # the others' deadlines do not move
+    # nothing is lost: the pieces say the original segment's words, in order
+    assert a.segments[1].tokens + a.segments[2].tokens == [f"a1w{k}" for k in range(100)]
+
+
+def test_nothing_is_cut_when_nobody_waits_or_the_slack_suffices() -> None:
+    clock = Clock()
+    s = cutting(clock)
+    a = started(s, clock)
+    (item,) = s.schedule()  # alone: nobody is blocked by a long step
+    assert item.segment.num_tokens == 100 and s.cuts == 0
+    s.update([StepOutput(item, np.zeros(1, np.float32), True)])
+    s.sent("a", 5.0)
+    clock.t = 1.0
+    quiet = Request("q", SynthesisParams(voice="v"), [Segment("q", None, 1)], arrival=1.0, streaming=False)
+    s.add(quiet)  # no listener: due 5.3 s later, slack enough for a's 1 s step
+    s.sent("a", 0.0)
+    (item,) = s.schedule()
+    assert item.request_id == "a" and item.segment.num_tokens == 100 and s.cuts == 0
+    assert [seg.num_tokens for seg in a.segments] == [10, 100, 100]
+
+
+def test_a_first_segment_is_never_cut() -> None:
+    clock = Clock()
+    s = cutting(clock)
+    s.add(long_req("a", 0.0, sizes=(100, 100)))
+    s.add(req("b", 1, arrival=0.0))
+    items = s.schedule()
+    assert [(i.request_id, i.segment.num_tokens) for i in items] == [("a", 100)] and s.cuts == 0
+
+
+def test_cuts_never_go_below_the_minimum_and_stop_at_max_cuts() -> None:
+    clock = Clock()
+    s = cutting(clock, min_cut_tokens=40)
+    a = started(s, clock)
+    clock.t = 0.2
+    s.add(req("b", 1, arrival=0.2))
+    (item,) = s.schedule()  # the slack fits 30 tokens, but no part may be under 40: cut at 40
+    assert item.segment.num_tokens == 40 and [x.num_tokens for x in a.segments] == [10, 40, 60, 100]
+    s.update([StepOutput(item, np.zeros(1, np.float32), True)])
+    s.sent("a", 1.0)
+    clock.t = 0.25
+    s.add(req("c", 1, arrival=0.25))
+    assert run_single_pass(s) == [("b", 0)]  # b's first audio is due first
+    s.add(req("d", 1, arrival=0.3))
+    (item,) = s.schedule()
+    # a's tail (60) was cut once already (max_cuts=1): it runs whole; 60 < 2 x 40 could not be cut anyway
+    assert (item.request_id, item.segment.num_tokens) in {("a", 60), ("c", 1)}
+    assert [x.num_tokens for x in a.segments] == [10, 40, 60, 100] and s.cuts == 1
+
+
+def test_max_cuts_two_cuts_a_tail_again() -> None:
+    clock = Clock()
+    s = cutting(clock, max_cuts=2)
+    a = started(s, clock)
+    clock.t = 0.2
+    s.add(req("b", 1, arrival=0.2))
+    assert run_single_pass(s) == [("a", 1)]
+    assert [x.num_tokens for x in a.segments] == [10, 30, 70, 100]
+    clock.t = 0.3
+    s.add(req("c", 1, arrival=0.3))  # b waits still (due 0.5: slack 0.2); a, due 0.4, goes first
+    assert run_single_pass(s) == [("a", 2)]  # the tail is cut again: depth 2
+    assert [x.num_tokens for x in a.segments] == [10, 30, 20, 50, 100] and s.cuts == 2
+    assert run_single_pass(s) == [("a", 3)]  # the last piece (depth 2) runs whole
+    assert [x.num_tokens for x in a.segments] == [10, 30, 20, 50, 100] and s.cuts == 2
+    assert [w for x in a.segments[1:4] for w in x.tokens] == [f"a1w{k}" for k in range(100)]
+
+
+def test_a_refused_or_failing_split_runs_the_segment_whole() -> None:
+    clock = Clock()
+    for split in (lambda seg, n: None, lambda seg, n: (_ for _ in ()).throw(RuntimeError("boom")),
+                  lambda seg, n: (Segment("", [], 5), Segment("", [], 95))):  # under the minimum: refused
+        s = Scheduler(clock=clock, split=split, seconds_per_token=lambda: 0.01, max_cuts=1, min_cut_tokens=10)
+        clock.t = 0.0
+        a = started(s, clock)
+        clock.t = 0.2
+        s.add(req("b", 1, arrival=0.2))
+        (item,) = s.schedule()
+        assert item.segment.num_tokens == 100 and len(a.segments) == 3 and s.cuts == 0
+
+
+def test_cutting_changes_no_order_when_it_cuts_nothing() -> None:
+    """Same arrivals, with cutting off, and on with an unknown rate or plenty of slack: the same steps."""
+    def trace(s: Scheduler, clock: Clock) -> list[tuple[str, int]]:
+        runs: list[tuple[str, int]] = []
+        for k, rid in enumerate("abcdef"):
+            s.add(long_req(rid, clock.t, sizes=(10, 100, 100, 100)))
+            runs += step(s, clock, 0.1 + 0.05 * k, audio_s=2.0)
+        while len(s):
+            runs += step(s, clock, 0.3, audio_s=2.0)
+        return runs
+
+    off = trace(Scheduler(clock=(c := Clock())), c)
+    assert trace(cutting(c := Clock(), spt=0.0), c) == off  # no measured rate yet
+    assert trace(cutting(c := Clock(), spt=1e-6), c) == off  # every step fits the slack
+    assert trace(Scheduler(clock=(c := Clock()), split=clause_split, seconds_per_token=lambda: 0.01), c) == off
+
+
+def test_max_cuts_is_bounded() -> None:
+    with pytest.raises(ValueError):
+        Scheduler(max_cuts=3)
+
+
+def test_step_rate_is_a_weighted_mean_of_measured_steps() -> None:
+    rate = StepRate(weight=0.5)
+    assert rate() == 0.0
+    rate.observe(0, 1.0)  # nothing to learn from
+    rate.observe(100, 1.0)
+    assert rate() == pytest.approx(0.01)
+    rate.observe(100, 3.0)
+    assert rate() == pytest.approx(0.02)

@@ -54,3 +54,26 @@ def test_vtts_normalize(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == "사과 세 개"
     assert main(["normalize", '<speak>a<break time="1s"/>b</speak>', "--segments"]) == 0
     assert capsys.readouterr().out.splitlines() == ["a", "b\t[pause_before=1000ms]"]
+
+
+def test_cut_mode_cuts_each_segment_once_at_a_clause_and_reports_whole_vs_cut() -> None:
+    """``vtts eval --cut``: a sentence with a clause mark is cut near its middle (every phoneme kept), one
+    without is left whole; the report compares the two readings of the cut sentences."""
+    from vtts.evaluate import cut_segments, markdown_cuts
+    from vtts.workers.engine import SynthesisParams
+    from vtts.workers.engines.piper import PiperEngine
+
+    engine = PiperEngine.load("bundled", options={"warmup": False})
+    params = SynthesisParams(voice=engine.voices()[0].id, extra={"first_segment": "sentence"})
+    [whole] = engine.prepare("Rain is expected in the afternoon, so bring an umbrella.", params)
+    head, tail = cut_segments(engine, [whole])
+    assert head.text == "Rain is expected in the afternoon," and tail.text == "so bring an umbrella."
+    [short] = engine.prepare("Yes, please.", params)
+    assert cut_segments(engine, [short]) == [short]
+    pytest.importorskip("jiwer")
+    pytest.importorskip("whisper_normalizer")
+    spoken = "Rain is expected in the afternoon, so bring an umbrella."
+    report = Report([], CategoryScore("none", 0, 0, 0), None, 1.0,
+                    [Result(Sentence(spoken, spoken, PROSE), spoken.replace("bring", "sobering"), spoken)])
+    text = markdown_cuts(report, 10)
+    assert "| prose | 1 | 0.000 | 0.100 | +0.100 |" in text and "1 of 10 sentences could be cut" in text

@@ -5,6 +5,7 @@ from vtts.workers.text.segment import (
     first_segment_chars,
     split_first_phrase,
     split_long,
+    split_middle_phrase,
     split_segments,
     split_sentences,
 )
@@ -202,3 +203,16 @@ def test_first_segment_bound_is_halved_where_a_character_is_a_syllable() -> None
     assert first_segment_chars(100, "zh-CN") == first_segment_chars(100, "ja") == first_segment_chars(100, "yue") == 50
     assert first_segment_chars(0, "zh") == 0  # 0 keeps meaning "no bound"
     assert first_segment_chars(1, "ja") == 1
+
+
+def test_split_middle_phrase_picks_the_boundary_nearest_the_middle() -> None:
+    sentence = "She walked along the river with her dog and then sat under an old tree for an hour."
+    head, tail = split_middle_phrase(sentence, "en")
+    assert head.endswith(",") and f"{head[:-1]} {tail}" == sentence
+    assert (head, tail) == ("She walked along the river with her dog,", "and then sat under an old tree for an hour.")
+    assert split_middle_phrase("The big brown dog happily chewed the old red shoe every single day.") is None
+    assert split_middle_phrase("Short one here.") is None
+    assert split_middle_phrase(sentence, "de") is None  # English phrase words only
+    # a repeated list word is no boundary ("more and more"); too few words after "and" neither
+    assert split_middle_phrase("The kite climbed higher and higher into the evening sky.") == (
+        "The kite climbed higher and higher,", "into the evening sky.")

@@ -542,3 +542,28 @@ def test_done_reports_the_gap_a_listener_heard_and_pacing_reaches_the_scheduler(
         assert isinstance(done, P.Done)
         assert done.timings["stalls"] == 1.0
         assert 0.28 <= done.timings["stall_s"] < WAIT_S
+
+
+class CuttingEngine(FakeEngine):
+    """A FakeEngine that can cut its segments (it never finds a boundary)."""
+
+    min_cut_tokens = 7
+
+    def split(self, segment: Segment, max_tokens: int) -> tuple[Segment, Segment] | None:
+        return None
+
+
+def test_segment_sizing_reaches_the_scheduler_only_for_engines_that_cut(tmp_path: Path) -> None:
+    """The model entry's ``max_cuts`` and the engine's split and minimum reach the scheduler, and the measured
+    step rate feeds it; an engine that cannot cut takes no part. Done says how many segments were cut."""
+    with running_worker(tmp_path, engine=f"{__name__}:CuttingEngine", max_cuts=2) as peer:
+        sched = peer.worker.scheduler
+        assert sched is not None and sched.split is not None
+        assert (sched.max_cuts, sched.min_cut_tokens) == (2, 7)
+        peer.send(synth("r", "slow two"))
+        done = peer.until("r")[-1]
+        assert isinstance(done, P.Done) and done.timings["cuts"] == 0.0
+        assert sched.seconds_per_token is not None and sched.seconds_per_token() > 0
+    with running_worker(tmp_path) as peer:
+        sched = peer.worker.scheduler
+        assert sched is not None and sched.split is None and sched.max_cuts == 0

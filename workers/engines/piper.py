@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import tempfile
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from ..engine import (
 )
 from ..onnx_session import expose_output, open_session, providers, shrinking_run_options
 from ..text import TEXT_OPTIONS, TextFrontend, TextSegment, base_language, normalize
+from ..text.segment import split_middle_phrase
 from .options import number
 from .prosody import pad, pause_samples, split_tokens, token_limit
 from .words import PAUSES, label_timestamps, strip_punctuation, word_timestamps, written_labels
@@ -57,6 +59,12 @@ MIN_SPEED, MAX_SPEED = 0.25, 4.0
 MAX_TOKENS = 700
 #: the warm-up's speed: its audio is 1.25x what max_tokens random phonemes make at speed 1
 WARMUP_SPEED = 0.8
+#: the clause marks espeak-ng keeps in its phonemes: where a later segment may be cut for the streams waiting
+#: behind it (:meth:`PiperEngine.split`), besides the seam between two espeak sentences of one segment
+CLAUSE_MARKS = (",", ";", ":")
+#: the fewest phoneme ids either part of a cut segment keeps (about 20 phonemes, 1.3 s of speech): a shorter
+#: piece is too short to carry its own intonation
+MIN_CUT_IDS = 40
 #: the inference scales' accepted ranges (Piper's voices ship 0.333-1.0; NaN or inf gave silent audio)
 SCALES = {"noise_scale": (0.0, 2.0), "length_scale": (0.1, 10.0), "noise_w": (0.0, 2.0)}
 #: the model options Piper knows; anything else is a typo that would otherwise pass silently
@@ -78,6 +86,9 @@ class PiperSegment(Segment):
     #: them (:func:`.words.written_labels`); None = no timestamps for this segment
     words: list[tuple[str, float]] | None = None
     labels: list[tuple[str, float, float]] | None = None
+    #: a cut candidate at a phrase boundary with no clause mark (before "and", "at"...), phonemized in
+    #: ``prepare``: (head ids, tail ids, head text, tail text); see :meth:`PiperEngine.split`
+    phrase_cut: tuple[list[int], list[int], str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -245,6 +256,7 @@ class PiperEngine(SinglePassEngine):
 
     name = "piper"
     max_batch = 1
+    min_cut_tokens = MIN_CUT_IDS
 
     def __init__(self, session: Any, config: PiperConfig, overrides: dict[str, float],
                  text: TextFrontend | None = None, max_tokens: int = MAX_TOKENS,
@@ -256,6 +268,13 @@ class PiperEngine(SinglePassEngine):
         id_map = config.phoneme_id_map
         self._pause_ids = frozenset(i for symbol in (*PAUSES, BOS, EOS) for i in id_map.get(symbol, ()))
         self._pad_ids = frozenset(id_map[PAD])
+        #: single ids of the frame symbols, space and clause marks (None: a voice whose map gives several, which
+        #: is never cut)
+        self._cut_ids = None
+        if all(len(id_map.get(s, ())) == 1 for s in (BOS, EOS, PAD, " ")):
+            self._cut_ids = (id_map[BOS][0], id_map[EOS][0], id_map[PAD][0], id_map[" "][0],
+                             frozenset(i for mark in CLAUSE_MARKS if len(id_map.get(mark, ())) == 1
+                                       for i in id_map[mark]))
         self.max_tokens = max_tokens
         self.config = config
         #: normalization, SSML, lexicon and segmentation; ``text_frontend.reload()`` re-reads the lexicon
@@ -354,6 +373,8 @@ class PiperEngine(SinglePassEngine):
             new[0].pause_before_s, new[-1].pause_after_s = pending, chunk.pause_after_ms / 1000
             if timestamps and len(new) == 1:  # a segment cut into runs (a long phoneme string) gets none
                 new[0].words = _spoken_words(chunk.text)
+            elif len(new) == 1 and new[0].num_tokens >= 2 * MIN_CUT_IDS:  # about 0.1 ms of espeak-ng
+                new[0].phrase_cut = self._phrase_cut(chunk, limit)
             segments += new
             pending = 0.0
         if not segments:
@@ -385,6 +406,43 @@ class PiperEngine(SinglePassEngine):
 
     def close(self) -> None:
         self._session = None
+
+    def split(self, segment: Segment, max_tokens: int) -> tuple[Segment, Segment] | None:
+        """Cut a segment's phoneme ids at a clause mark (``, ; :``) or at the seam of two espeak sentences:
+        the head keeps the mark and is closed as a sentence (``… , $``), as a first phrase is, and the tail is
+        framed as a new one (``^ _ …``), the space after the mark dropped; every phoneme stays, in order, so no
+        word is lost. Or at the phrase boundary ``prepare`` phonemized as a candidate (its two halves' words
+        are the segment's). The head is the longest that fits ``max_tokens`` (else the shortest), both parts
+        at least ``min_cut_tokens`` ids. Segments with timed words are not cut (their timings are per
+        segment)."""
+        if self._cut_ids is None or not isinstance(segment, PiperSegment) or segment.words is not None:
+            return None
+        bos, eos, pad, space, clause = self._cut_ids
+        ids = [int(i) for i in np.asarray(segment.tokens).reshape(-1)]
+        # (head, tail, clause marks before the cut, or the two texts of the phrase candidate)
+        cuts: list[tuple[list[int], list[int], int | tuple[str, str]]] = []
+        marks = 0
+        for k, i in enumerate(ids[:-2]):
+            if i == eos and ids[k + 1] == bos:  # two espeak sentences, framed each: the seam changes nothing
+                cuts.append((ids[:k + 1], ids[k + 1:], -1))
+            elif i in clause and ids[k + 1] == pad:
+                marks += 1
+                j = k + 4 if ids[k + 2] == space and ids[k + 3] == pad else k + 2
+                if j < len(ids) and ids[j] != eos:
+                    cuts.append(([*ids[:k + 2], eos], [bos, pad, *ids[j:]], marks))
+        if segment.phrase_cut is not None:
+            head, tail, head_text, tail_text = segment.phrase_cut
+            cuts.append((head, tail, (head_text, tail_text)))
+        cuts = sorted((c for c in cuts if min(len(c[0]), len(c[1])) >= self.min_cut_tokens), key=lambda c: len(c[0]))
+        if not cuts:
+            return None
+        fits = [c for c in cuts if len(c[0]) <= max_tokens]
+        head, tail, where = fits[-1] if fits else cuts[0]
+        head_text, tail_text = where if isinstance(where, tuple) else _cut_text(segment.text, where, marks)
+        return (replace(segment, text=head_text, tokens=np.asarray(head, dtype=np.int64), num_tokens=len(head),
+                        pause_after_s=0.0, labels=None, phrase_cut=None),
+                replace(segment, text=tail_text, tokens=np.asarray(tail, dtype=np.int64), num_tokens=len(tail),
+                        pause_before_s=0.0, labels=None, phrase_cut=None))
 
     # ------------------------------------------------------------------ internals
 
@@ -445,6 +503,20 @@ class PiperEngine(SinglePassEngine):
             sentences.append(current)
         return self._framed(sentences, limit)
 
+    def _phrase_cut(self, chunk: TextSegment, limit: int) -> tuple[list[int], list[int], str, str] | None:
+        """A segment's phrase-boundary cut candidate (:func:`split_middle_phrase`), each half phonemized
+        on its own (espeak needs the words, so it is done here, off the step thread); None when the text has
+        no such boundary or holds phonemes given as IPA."""
+        if self.config.phoneme_type == "text" or chunk.has_phonemes:
+            return None
+        halves = split_middle_phrase(chunk.text, chunk.language)
+        if halves is None:
+            return None
+        runs = [self._framed(self._sentences(half), limit) for half in halves]
+        if any(len(r) != 1 for r in runs):
+            return None
+        return runs[0][0], runs[1][0], halves[0], halves[1]
+
     def _run(self, segment: Segment, params: SynthesisParams) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """One segment's audio (its pauses around it) and, when its words are known, their timestamps."""
         ids = np.asarray(segment.tokens, dtype=np.int64).reshape(1, -1)
@@ -480,6 +552,19 @@ class PiperEngine(SinglePassEngine):
             for stamp in stamps:
                 stamp["start"], stamp["end"] = round(stamp["start"] + shift, 3), round(stamp["end"] + shift, 3)
         return audio, stamps
+
+
+_TEXT_CLAUSE = re.compile(r"[,;:]")
+
+
+def _cut_text(text: str, nth: int, marks: int) -> tuple[str, str]:
+    """A cut segment's text for each part: split after its ``nth`` clause mark when the text has as many
+    marks as the phonemes (``marks``), else all on the head (the text is informative only: the ids speak)."""
+    found = list(_TEXT_CLAUSE.finditer(text))
+    if nth < 1 or len(found) != marks:
+        return text, ""
+    end = found[nth - 1].end()
+    return text[:end].strip(), text[end:].strip()
 
 
 def _spoken_words(text: str) -> list[tuple[str, float]]:

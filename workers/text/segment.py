@@ -197,6 +197,32 @@ def split_first_phrase(sentence: str, language: str | None = None) -> tuple[str,
     return None
 
 
+def split_middle_phrase(sentence: str, language: str | None = None) -> tuple[str, str] | None:
+    """Cut an English sentence at the phrase boundary without a clause mark (before a conjunction or
+    preposition, by :func:`split_first_phrase`'s rules) nearest its middle, the head closed with a comma:
+    the cut candidate segment sizing keeps for a later segment (an engine cuts at clause marks itself).
+    None when no boundary qualifies or the language is not English."""
+    if base_language(language) not in {"", "en"}:
+        return None
+    words = sentence.split(" ")
+    if len(words) < PHRASE_MIN_WORDS:
+        return None
+    best: tuple[float, int] | None = None
+    for i in range(PHRASE_MIN_HEAD, len(words) - PHRASE_MIN_TAIL + 1):
+        before, word = words[i - 1], _WORD_CHARS.sub("", words[i]).lower()
+        tail = LIST_MIN_TAIL if word in _LIST_WORDS else PHRASE_MIN_TAIL
+        repeated = word in _LIST_WORDS and before.lower() == words[i + 1].lower().rstrip(".,;:!?")
+        starter_before = _WORD_CHARS.sub("", before).lower() in PHRASE_STARTERS  # "and | then": no boundary
+        if (len(words) - i >= tail and word in PHRASE_STARTERS and before[-1:].isalnum() and not repeated
+                and not starter_before):
+            distance = abs(len(" ".join(words[:i])) - len(sentence) / 2)
+            if best is None or distance < best[0]:
+                best = (distance, i)
+    if best is None:
+        return None
+    return " ".join(words[:best[1]]) + ",", " ".join(words[best[1]:])
+
+
 def _split_first_phrase_cjk(sentence: str) -> tuple[str, str] | None:
     """The earliest clause mark with CJK_MIN_HEAD characters before it and CJK_MIN_TAIL after it; in
     Japanese without one, after a topic or subject particle (は, が, も) that follows a noun (kanji or
