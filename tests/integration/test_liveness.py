@@ -27,8 +27,11 @@ model = "en_US-joe-medium"
 """
 
 
-@pytest.fixture
-def srv(tmp_path: Path):
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory):
+    """One server for both process-tree tests: each leaves it serving with one healthy worker and one frontend
+    (the first replaces the stopped worker, the second only pauses the frontend), which is all either needs."""
+    tmp_path = tmp_path_factory.mktemp("liveness")
     cfg = tmp_path / "vtts.toml"
     cfg.write_text(SHORT)
     server = start_server(["--config", str(cfg)], tmp_path)
