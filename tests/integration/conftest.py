@@ -11,7 +11,10 @@ import pytest
 
 from vtts.local_server import LocalServer, alive, descendants, free_port
 
-__all__ = ["Server", "alive", "descendants", "processes", "start_server"]
+__all__ = ["KEYED_API_KEY", "Server", "alive", "descendants", "processes", "start_server"]
+
+#: the key of the session's keyed server (``keyed_server``)
+KEYED_API_KEY = "sekret"
 
 def processes(srv: Server, needle: bytes) -> list[int]:
     """Live processes of a server's tree whose command line holds ``needle``."""
@@ -54,6 +57,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="session")
+def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The default configuration behind ``--api-key KEYED_API_KEY``, shared by the tests that only read through
+    a key (conformance, the key checks, the playground's key dialog): one process tree instead of one each."""
+    srv = Server(["--api-key", KEYED_API_KEY], tmp_path_factory.mktemp("keyed"))
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        _, left = srv.stop()
+    assert not left, f"processes left behind: {left}"
 
 
 def start_server(args: list[str], tmp: Path, env: dict[str, str] | None = None) -> Server:

@@ -26,6 +26,8 @@ load_timeout_s = 10.0
 id = "joe"
 engine = "piper"
 model = "en_US-joe-medium"
+# no warm-up at load (about 1 s of the start on 2 cores): the memory refusal below comes from memory_mb
+options = {{ warmup = false }}
 
 [[models]]
 id = "huge"

@@ -20,9 +20,9 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.audio import decode, rms
 from tests.integration import openai_schemas as S
-from tests.integration.conftest import Server, start_server
+from tests.integration.conftest import KEYED_API_KEY, Server
 
-KEY = "k"
+KEY = KEYED_API_KEY
 #: every request body below is first checked against the request schema, so the suite sends only what
 #: OpenAI's own clients may send
 REQUEST = jsonschema.Draft202012Validator(S.CREATE_SPEECH_REQUEST)
@@ -34,11 +34,8 @@ def check(instance: Any, schema: dict[str, Any]) -> None:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("conformance")
-    server = start_server(["--api-key", KEY], tmp)
-    yield server
-    server.stop()
+def srv(keyed_server: Server) -> Server:
+    return keyed_server
 
 
 @pytest.fixture(scope="module")

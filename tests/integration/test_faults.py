@@ -15,6 +15,10 @@ import pytest
 
 from tests.integration.conftest import Server, alive, descendants, processes, start_server
 
+#: Piper's warm-up at load (ONNX Runtime's arena at its working size, about 1 s of a start or restart on 2 cores)
+#: is off in this module's configs: nothing here measures memory; the two tests on the default config keep it
+NO_WARMUP = "options = { warmup = false }\n"
+
 
 def speak(url: str, text: str = "A short request.") -> str:
     req = urllib.request.Request(
@@ -42,7 +46,7 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 
 def test_kill_9_under_load_errors_promptly_and_recovers(tmp_path: Path) -> None:
     cfg = tmp_path / "vtts.toml"
-    cfg.write_text('[[models]]\nid = "joe"\nengine = "piper"\nmodel = "en_US-joe-medium"\nreplicas = 2\n')
+    cfg.write_text(f'[[models]]\nid = "joe"\nengine = "piper"\nmodel = "en_US-joe-medium"\nreplicas = 2\n{NO_WARMUP}')
     srv = start_server(["--config", str(cfg)], tmp_path)
     try:
         wait_for(lambda: len(processes(srv, b"vtts.workers")) == 2
@@ -115,7 +119,7 @@ def test_killed_supervisor_takes_its_children_along(tmp_path: Path) -> None:
 
 def test_a_model_that_cannot_load_is_marked_failed(tmp_path: Path) -> None:
     cfg = tmp_path / "vtts.toml"
-    cfg.write_text('[[models]]\nid = "joe"\nengine = "piper"\nmodel = "en_US-joe-medium"\n'
+    cfg.write_text(f'[[models]]\nid = "joe"\nengine = "piper"\nmodel = "en_US-joe-medium"\n{NO_WARMUP}'
                    '[[models]]\nid = "broken"\nengine = "piper"\nmodel = "/nowhere/voice.onnx"\n')
     srv = Server(["--config", str(cfg)], tmp_path)
     try:
@@ -148,7 +152,7 @@ def test_a_model_that_cannot_load_is_marked_failed(tmp_path: Path) -> None:
 def test_a_crash_loop_marks_the_model_failed(tmp_path: Path) -> None:
     cfg = tmp_path / "vtts.toml"
     cfg.write_text('[server]\nmax_restarts = 3\nrestart_window_s = 60.0\n'
-                   '[[models]]\nid = "joe"\nengine = "piper"\nmodel = "en_US-joe-medium"\n')
+                   f'[[models]]\nid = "joe"\nengine = "piper"\nmodel = "en_US-joe-medium"\n{NO_WARMUP}')
     srv = start_server(["--config", str(cfg)], tmp_path)
     try:
         for _ in range(3):

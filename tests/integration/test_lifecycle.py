@@ -14,28 +14,25 @@ from pathlib import Path
 import openai
 import pytest
 
-from tests.integration.conftest import alive, descendants, processes, start_server
+from tests.integration.conftest import KEYED_API_KEY, Server, alive, descendants, processes, start_server
 from tests.tiny_models import make_tiny_piper_voice
 
 
-def test_api_keys_guard_v1_routes_but_not_health(tmp_path) -> None:
-    srv = start_server(["--api-key", "sekret"], tmp_path)
-    try:
-        status, body = srv.get("/v1/models")
-        assert status == 401 and json.loads(body)["error"]["code"] == "invalid_api_key"
-        status, _ = srv.get("/v1/models", {"Authorization": "Bearer wrong"})
-        assert status == 401
-        status, _ = srv.get("/v1/models", {"Authorization": "Bearer sekret"})
-        assert status == 200
-        assert srv.get("/health")[0] == 200
-        with openai.OpenAI(base_url=srv.url + "/v1", api_key="bad", max_retries=0) as bad:
-            with pytest.raises(openai.AuthenticationError):
-                bad.audio.speech.create(model="tts-1", voice="alloy", input="hi")
-        with openai.OpenAI(base_url=srv.url + "/v1", api_key="sekret", max_retries=0) as good:
-            assert good.audio.speech.create(model="tts-1", voice="alloy", input="hi", response_format="wav").content
-    finally:
-        took, left = srv.stop()
-    assert not left
+def test_api_keys_guard_v1_routes_but_not_health(keyed_server: Server) -> None:
+    """On the session's ``--api-key`` server (its fixture checks that its stop leaves no process behind)."""
+    srv, key = keyed_server, KEYED_API_KEY
+    status, body = srv.get("/v1/models")
+    assert status == 401 and json.loads(body)["error"]["code"] == "invalid_api_key"
+    status, _ = srv.get("/v1/models", {"Authorization": "Bearer wrong"})
+    assert status == 401
+    status, _ = srv.get("/v1/models", {"Authorization": f"Bearer {key}"})
+    assert status == 200
+    assert srv.get("/health")[0] == 200
+    with openai.OpenAI(base_url=srv.url + "/v1", api_key="bad", max_retries=0) as bad:
+        with pytest.raises(openai.AuthenticationError):
+            bad.audio.speech.create(model="tts-1", voice="alloy", input="hi")
+    with openai.OpenAI(base_url=srv.url + "/v1", api_key=key, max_retries=0) as good:
+        assert good.audio.speech.create(model="tts-1", voice="alloy", input="hi", response_format="wav").content
 
 
 def test_api_key_from_environment(tmp_path) -> None:

@@ -24,11 +24,16 @@ heartbeat_timeout_s = 2.0
 id = "joe"
 engine = "piper"
 model = "en_US-joe-medium"
+# no warm-up at load (about 1 s of each start or replacement on 2 cores): nothing here measures memory
+options = { warmup = false }
 """
 
 
-@pytest.fixture
-def srv(tmp_path: Path):
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory):
+    """One server for both process-tree tests: each leaves it serving with one healthy worker and one frontend
+    (the first replaces the stopped worker, the second only pauses the frontend), which is all either needs."""
+    tmp_path = tmp_path_factory.mktemp("liveness")
     cfg = tmp_path / "vtts.toml"
     cfg.write_text(SHORT)
     server = start_server(["--config", str(cfg)], tmp_path)

@@ -13,6 +13,9 @@ import pytest
 
 from tests.integration.conftest import Server, start_server
 
+#: Piper's warm-up at load (about 1 s of each start on 2 cores) is off: these tests count requests, deadlines
+#: and produced audio, never memory
+NO_WARMUP = "options = { warmup = false }\n"
 LONG = " ".join(f"Sentence number {i} is part of a long answer that takes a while." for i in range(12))
 
 
@@ -40,7 +43,7 @@ def small_queue(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("load")
     (tmp / "vtts.toml").write_text(
         '[server]\nrequest_timeout_s = 20.0\n'
-        '[[models]]\nid = "joe"\nengine = "piper"\nmodel = "en_US-joe-medium"\nmax_queue = 2\n'
+        '[[models]]\nid = "joe"\nengine = "piper"\nmodel = "en_US-joe-medium"\nmax_queue = 2\n' + NO_WARMUP
     )
     srv = start_server(["--config", str(tmp / "vtts.toml")], tmp)
     yield srv
@@ -68,7 +71,7 @@ def test_past_the_queue_limit_requests_get_429_immediately(small_queue: Server) 
 def test_a_request_that_cannot_start_in_time_gets_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "vtts.toml").write_text(
         '[server]\nrequest_timeout_s = 1.0\n'
-        '[[models]]\nid = "joe"\nengine = "piper"\nmodel = "en_US-joe-medium"\nmax_batch = 1\n'
+        '[[models]]\nid = "joe"\nengine = "piper"\nmodel = "en_US-joe-medium"\nmax_batch = 1\n' + NO_WARMUP
     )
     srv = start_server(["--config", str(tmp_path / "vtts.toml")], tmp_path)
     huge = " ".join(["This first sentence is long enough to keep the worker busy for quite some time now."] * 40)
@@ -114,7 +117,7 @@ def test_a_request_that_cannot_start_in_time_gets_a_clear_error(tmp_path: Path) 
 def test_100_clients_dropping_after_the_first_chunk_leave_no_work(tmp_path: Path) -> None:
     (tmp_path / "vtts.toml").write_text(
         '[server]\nrequest_timeout_s = 300.0\n'
-        '[[models]]\nid = "piper-joe"\nengine = "piper"\nmodel = "en_US-joe-medium"\n'
+        '[[models]]\nid = "piper-joe"\nengine = "piper"\nmodel = "en_US-joe-medium"\n' + NO_WARMUP
     )
     srv = start_server(["--config", str(tmp_path / "vtts.toml")], tmp_path)
     text = "Hi. " + " ".join(["A sentence that the client will never hear in full."] * 30)

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from .conftest import Server, start_server
+from .conftest import KEYED_API_KEY, Server, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("VTTS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -531,8 +531,8 @@ def test_phone_viewport_is_readable(browser: Any, server: Server, shots: Path) -
         context.close()
 
 
-def test_api_key_is_asked_once_and_kept_for_the_session(browser: Any, tmp_path: Path, shots: Path) -> None:
-    srv = start_server(["--api-key", "sekrit"], tmp_path)
+def test_api_key_is_asked_once_and_kept_for_the_session(browser: Any, keyed_server: Server, shots: Path) -> None:
+    srv = keyed_server  # the session's --api-key server
     context = browser.new_context()
     try:
         p = Page(context.new_page())
@@ -544,10 +544,10 @@ def test_api_key_is_asked_once_and_kept_for_the_session(browser: Any, tmp_path: 
         p.page.wait_for_selector("#error", state="visible")
         assert p.page.text_content("#error") == "Incorrect API key provided."
         p.page.click("#key-button")
-        p.page.fill("#key-input", "sekrit")
+        p.page.fill("#key-input", KEYED_API_KEY)
         p.page.click("#key-form button[type=submit]")
         p.page.wait_for_function("() => document.querySelectorAll('#voice option').length > 0")
-        assert p.page.evaluate("() => sessionStorage.getItem('vtts.apiKey')") == "sekrit"
+        assert p.page.evaluate("() => sessionStorage.getItem('vtts.apiKey')") == KEYED_API_KEY
         assert p.page.evaluate("() => localStorage.length") == 0
         p.page.fill("#text", "With a key.")
         p.page.click("#speak")
@@ -568,14 +568,13 @@ def test_api_key_is_asked_once_and_kept_for_the_session(browser: Any, tmp_path: 
         p.page.wait_for_function("() => window.vttsPlayground.stats.state === 'done'", timeout=30000)
         p.page.keyboard.type("Then again. ", delay=10)
         p.page.wait_for_selector("#key-dialog[open]")
-        p.page.fill("#key-input", "sekrit")
+        p.page.fill("#key-input", KEYED_API_KEY)
         p.page.keyboard.press("Enter")
         p.page.wait_for_function("() => window.vttsPlayground.stats.wsDones >= 2", timeout=30000)
         assert p.page.eval_on_selector_all("#sentences li", "ls => ls.map(l => l.textContent)")[-1] == "Then again."
         assert not p.page.is_visible("#error")
     finally:
         context.close()
-        srv.stop()
 
 
 def test_disabled_playground_is_404(tmp_path: Path) -> None:

@@ -27,8 +27,8 @@ OPTIONS = {"max_new_tokens": 40, "dtype": "float64", "first_chunk_tokens": 6, "c
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return script("make_tiny_gptsovits").make_tiny_gptsovits(tmp_path_factory.mktemp("gptsovits") / "tiny")
+def model_dir(tiny_gptsovits_dir: Path) -> Path:
+    return tiny_gptsovits_dir
 
 
 @pytest.fixture(scope="module")

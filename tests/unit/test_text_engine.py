@@ -12,7 +12,8 @@ from vtts.workers.engines.piper import PiperEngine, PiperSegment
 @pytest.fixture(scope="module")
 def joe() -> PiperEngine:
     try:
-        return PiperEngine.load("bundled")
+        # no warm-up (a max-size synthesis at load, ~1-2 s on 2 cores): these tests read text and durations
+        return PiperEngine.load("bundled", options={"warmup": False})
     except Exception as exc:  # the bundled voice or ONNX Runtime missing
         pytest.skip(f"bundled voice unavailable: {exc}")
 
@@ -56,7 +57,7 @@ def test_phonemes_are_spoken_as_given(joe: PiperEngine) -> None:
 def test_lexicon_option_and_request_entries(tmp_path: Path) -> None:
     path = tmp_path / "lex.tsv"
     path.write_text("nginx\tengine x\n", encoding="utf-8")
-    engine = PiperEngine.load("bundled", options={"lexicon": str(path)})
+    engine = PiperEngine.load("bundled", options={"lexicon": str(path), "warmup": False})
     params = SynthesisParams(voice=engine.voices()[0].id, extra={"lexicon": {"redis": "red iss"}})
     [segment] = engine.prepare("nginx and redis", params)
     assert segment.text == "engine x and red iss"
