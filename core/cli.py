@@ -126,11 +126,11 @@ def cmd_voices(args: argparse.Namespace) -> int:
             else:
                 print(f"{v['model']}\t{v['id']}\t{v.get('language')}\t{v.get('sample_rate')}")
         return 0
-    from vtts.workers.registry import engine_class
+    from .synth import load_once
 
     config = _load_config(args)
     for m in config.models:
-        engine = engine_class(m.engine).load(m.model, "cpu", m.options)
+        engine = load_once(m, "cpu")
         for v in engine.voices():
             print(f"{m.id}\t{v.id}\t{v.language}\t{v.sample_rate}")
     return 0

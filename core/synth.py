@@ -10,16 +10,23 @@ import numpy as np
 
 from vtts.config import ModelConfig
 from vtts.frontend.encoders import make_encoder
-from vtts.workers.engine import SynthesisParams
+from vtts.workers.engine import Engine, SynthesisParams
 from vtts.workers.offline import generate
 from vtts.workers.registry import engine_class
 from vtts.workers.worker import to_pcm16
 
 
+def load_once(model: ModelConfig, device: str | None = None) -> Engine:
+    """The engine for a command that synthesizes once and exits: its one-shot options (no warm-up) under the
+    model entry's own."""
+    cls = engine_class(model.engine)
+    return cls.load(model.model, device or model.device, {**cls.one_shot_options, **model.options})
+
+
 def synthesize_to_file(model: ModelConfig, text: str, output: str, *, fmt: str = "wav", voice: str | None = None,
                        speed: float = 1.0, progress: bool = True) -> float:
     """Synthesize ``text`` with ``model`` into ``output`` ("-" = stdout); return the audio seconds."""
-    engine = engine_class(model.engine).load(model.model, model.device, model.options)
+    engine = load_once(model)
     voice = model.voice_aliases.get(voice, voice) if voice else engine.voices()[0].id
     params = SynthesisParams(voice=voice, speed=speed)
     segments = engine.prepare(text, params)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -196,6 +196,10 @@ class Engine(ABC):
     verifies_speakers: bool = False
     #: the fewest tokens either part of a segment cut by :meth:`split` keeps
     min_cut_tokens: int = 1
+    #: options that suit a process that loads the engine to synthesize once and exit (``vtts speak``,
+    #: ``vtts voices``): e.g. no warm-up, which pays off only over many requests; a model entry's own
+    #: options win over these
+    one_shot_options: ClassVar[dict[str, Any]] = {}
 
     @classmethod
     @abstractmethod

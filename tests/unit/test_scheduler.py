@@ -457,6 +457,23 @@ def test_nothing_is_cut_when_nobody_waits_or_the_slack_suffices() -> None:
     assert [seg.num_tokens for seg in a.segments] == [10, 100, 100]
 
 
+def test_nothing_is_cut_for_a_request_already_late() -> None:
+    """Under overload the stream waiting behind has run dry already: a cut would save no deadline and cost
+    one more step's fixed cost, so the running stream's segment goes whole."""
+    clock = Clock()
+    s = cutting(clock, max_cuts=2)
+    a = started(s, clock, "a")
+    d = long_req("d", clock.t)
+    s.add(d)
+    while d.first_sent is None:
+        step(s, clock, 0.1, audio_s=0.5)
+    clock.t = 5.0  # both listeners ran dry long ago: streams take turns
+    before, whole = s.cuts, {r.id: r.segments[r.cursor].num_tokens for r in (a, d)}
+    assert min(whole.values()) >= 2 * 10  # each could still be cut (the minimum is 10, one cut left)
+    (item,) = s.schedule()
+    assert item.segment.num_tokens == whole[item.request_id] and s.cuts == before
+
+
 def test_a_first_segment_is_never_cut() -> None:
     clock = Clock()
     s = cutting(clock)

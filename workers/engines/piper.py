@@ -20,7 +20,7 @@ import tempfile
 import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -257,6 +257,7 @@ class PiperEngine(SinglePassEngine):
     name = "piper"
     max_batch = 1
     min_cut_tokens = MIN_CUT_IDS
+    one_shot_options: ClassVar[dict[str, Any]] = {"warmup": False}
 
     def __init__(self, session: Any, config: PiperConfig, overrides: dict[str, float],
                  text: TextFrontend | None = None, max_tokens: int = MAX_TOKENS,
