@@ -374,7 +374,7 @@ async def verify_speaker(request: web.Request, consent: str, sample: bytes) -> t
         if not threshold:
             log.warning("voice sample not verified against its consent recording on %s: %s", worker.id, why)
             return decoded, None
-        lost = isinstance(next(r for r in replies if not (isinstance(r, P.ControlReply) and r.ok)), P.Error)
+        lost = any(isinstance(r, P.Error) for r in replies)  # the worker did not answer (not the audio's fault)
         raise APIError(503 if lost else 400, f"the sample's speaker could not be verified: {why}",
                        param="audio_sample", code="speaker_verification_failed")
     similarity = cosine(vectors[0], vectors[1])

@@ -100,7 +100,7 @@ class SpeakerPool:
     """Stands in for the worker pool: one ready worker whose speaker model's vector of a recording is its
     spectrum (so one tone matches itself and not another), or that fails with ``fail``."""
 
-    def __init__(self, verifies: bool = True, fail: P.Message | None = None) -> None:
+    def __init__(self, verifies: bool = True, fail: P.Message | str | None = None) -> None:
         status = SimpleNamespace(verifies_speakers=verifies, active=0, queued=0)
         self.workers = {"w0": SimpleNamespace(id="w0", ready=True, status=status)}
         self.fail = fail
@@ -110,7 +110,9 @@ class SpeakerPool:
         assert op == "speaker_embedding"
         self.asked.append(args)
         if self.fail is not None:
-            return self.fail
+            # "sizes": a speaker model whose vectors differ in size between calls (both replies are ok)
+            return P.ControlReply("x", True, result={"embedding": [1.0] * len(self.asked)}) \
+                if self.fail == "sizes" else self.fail
         audio = np.frombuffer(args["pcm"], "<i2").astype(np.float32)
         return P.ControlReply("x", True, result={"embedding": np.abs(np.fft.rfft(audio[:8000]))[:400].tolist()})
 
@@ -159,9 +161,11 @@ def test_speaker_verification_compares_consent_and_sample(tmp_path: Path, thresh
     (P.ControlReply("x", False, "speaker embedding failed: too short"), 0.5, 400, "speaker_verification_failed"),
     (P.Error("x", "worker_lost", "worker w0 did not answer", status=503), 0.5, 503, "speaker_verification_failed"),
     (P.Error("x", "worker_lost", "worker w0 did not answer", status=503), 0.0, 200, None),
+    ("sizes", 0.5, 400, "speaker_verification_failed"),
+    ("sizes", 0.0, 200, None),
 ])
 def test_a_failed_verification_refuses_only_when_a_threshold_is_set(
-        tmp_path: Path, fail: P.Message, threshold: float, status: int, code: str | None) -> None:
+        tmp_path: Path, fail: P.Message | str, threshold: float, status: int, code: str | None) -> None:
     async def run() -> None:
         app = make_app(tmp_path, SpeakerPool(fail=fail), threshold)
         async with TestClient(TestServer(app)) as c:
