@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,17 +93,15 @@ def _sovits(path: Path, seed: int, version: str = "v2", sv_dim: int = 0) -> None
     path.write_bytes(VERSION_TAG[version] + data[2:] if version in VERSION_TAG else data)  # upstream's tagging
 
 
-def _speaker(path: Path, seed: int) -> int:
-    """A tiny ERes2NetV2 state dict in the real file's layout; returns its embedding size."""
+def randomize_speaker(model: Any, seed: int = 0) -> None:
+    """Random ERes2NetV2 weights that keep a signal alive through its 16 blocks (convolutions scaled by
+    fan-in), so different voices give different embeddings; batch-norm statistics near identity."""
     import torch
 
-    from vtts.workers.engines.gptsovits.speaker import MEL_BINS, ERes2NetV2
-
     torch.manual_seed(seed)
-    model = ERes2NetV2(**SPEAKER)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if p.dim() > 1:  # convolutions, scaled by fan-in so different voices give different embeddings
+            if p.dim() > 1:
                 p.normal_(0.0, p[0].numel() ** -0.5)
             elif name.endswith("weight"):  # batch-norm scales
                 p.uniform_(0.8, 1.2)
@@ -113,6 +112,16 @@ def _speaker(path: Path, seed: int) -> int:
                 b.normal_(0.0, 0.1)
             elif name.endswith("running_var"):
                 b.uniform_(0.5, 1.5)
+
+
+def _speaker(path: Path, seed: int) -> int:
+    """A tiny ERes2NetV2 state dict in the real file's layout; returns its embedding size."""
+    import torch
+
+    from vtts.workers.engines.gptsovits.speaker import MEL_BINS, ERes2NetV2
+
+    model = ERes2NetV2(**SPEAKER)
+    randomize_speaker(model, seed)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     top = SPEAKER["channels"] * 8 * SPEAKER["expansion"]
     # the pooled head upstream's file carries (statistics pooling: mean and std of the fused map), unused here

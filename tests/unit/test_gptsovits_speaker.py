@@ -15,6 +15,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from tests.tiny_models import script  # noqa: E402
 from vtts.workers.engine import ModelLoadError  # noqa: E402
 from vtts.workers.engines.gptsovits.checkpoints import CheckpointError  # noqa: E402
 from vtts.workers.engines.gptsovits.speaker import (  # noqa: E402
@@ -35,20 +36,8 @@ def _one_thread() -> None:
 
 
 def _randomize(model: torch.nn.Module, seed: int = 0) -> None:
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if p.dim() > 1:  # convolutions, scaled by fan-in so the signal survives 16 blocks
-                p.normal_(0.0, p[0].numel() ** -0.5)
-            elif name.endswith("weight"):  # batch-norm scales
-                p.uniform_(0.8, 1.2)
-            else:
-                p.normal_(0.0, 0.05)
-        for name, b in model.named_buffers():
-            if name.endswith("running_mean"):
-                b.normal_(0.0, 0.1)
-            elif name.endswith("running_var"):
-                b.uniform_(0.5, 1.5)
+    """The tiny model directory's own speaker weights (scripts/make_tiny_gptsovits.py)."""
+    script("make_tiny_gptsovits").randomize_speaker(model, seed)
 
 
 @pytest.fixture(scope="module")
