@@ -85,12 +85,12 @@ def first_segments_first(sched: Scheduler) -> None:
 
 
 def run(clients: int, *, old: bool, speed: float, seconds: float, jitter: float, seed: int, cuts: int = 0,
-        clauses: bool = False, overhead: float = 0.0) -> dict[str, float]:
+        clauses: bool = False, overhead: float = 0.0, short_steps: bool = False) -> dict[str, float]:
     rng = random.Random(seed)
     clock = Clock()
     rate = StepRate()
     sched = Scheduler(max_batch=1, clock=clock, split=clause_split if cuts else None, seconds_per_token=rate,
-                      max_cuts=cuts, min_cut_tokens=MIN_CUT_TOKENS)
+                      max_cuts=cuts, min_cut_tokens=MIN_CUT_TOKENS, short_steps=short_steps)
     if old:
         first_segments_first(sched)
     meters: dict[str, PlaybackMeter] = {}
@@ -143,16 +143,21 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cuts", action="store_true", help="sentences of 1-3 clauses, and a row with segment sizing")
     ap.add_argument("--overhead", type=float, default=0.0, help="fixed seconds of each step (0)")
+    ap.add_argument("--short-steps", action="store_true",
+                    help="with --cuts, a fourth row with the scheduler's short_steps (the newcomer's reserve)")
     args = ap.parse_args()
     print("| clients | policy | stalled | worst stall | first audio p50 | p99 | throughput | cuts |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|")
     policies = [("first segments first", True, 0), ("playback deadlines", False, 0)]
     if args.cuts:
         policies.append(("deadlines + cuts", False, 1))
+        if args.short_steps:
+            policies.append(("+ short steps", False, 1))
     for clients in (int(c) for c in args.clients.split(",")):
         for name, old, cuts in policies:
             r = run(clients, old=old, speed=args.speed, seconds=args.seconds, jitter=args.jitter, seed=args.seed,
-                    cuts=cuts, clauses=args.cuts, overhead=args.overhead)
+                    cuts=cuts, clauses=args.cuts, overhead=args.overhead,
+                    short_steps=name == "+ short steps")
             print(f"| {clients} | {name} | {r['stalled']}/{r['requests']} | {r['worst']:.2f} s | "
                   f"{r['first_p50'] * 1000:.0f} ms | {r['first_p99'] * 1000:.0f} ms | {r['throughput']:.1f}× | "
                   f"{r['cuts']} |")

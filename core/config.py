@@ -163,8 +163,8 @@ class ModelConfig:
     pinned: bool = False
     #: memory one replica needs (MiB); 0 = measured at load (until then a default estimate)
     memory_mb: int = 0
-    #: playback-deadline scheduling (workers/scheduler.py): a new request's first segment is due this long
-    #: after it arrives...
+    #: playback-deadline scheduling (workers/scheduler.py): a new request's first audio is due this long
+    #: after it arrives (its step that much earlier where the engine's rate is measured)...
     first_audio_target_s: float = 0.3
     #: ...a later one this long before its listener's buffer runs dry...
     playback_margin_s: float = 0.2
@@ -176,6 +176,9 @@ class ModelConfig:
     #: segment sizing: how many times a later segment may be cut at a clause when its synthesis would outlast
     #: the slack of the requests waiting behind it (0 = never; engines that can cut: Piper)
     max_cuts: int = 1
+    #: segment sizing also keeps a later step short enough that a request arriving during it still gets its
+    #: first audio within ``first_audio_target_s`` (while other streams are in flight and none is late)
+    short_steps: bool = True
 
 
 @dataclass
@@ -345,6 +348,8 @@ def validate_model(m: ModelConfig, where: str = "model", max_replicas: int = DEF
             raise ConfigError(f"{where}.{name}: must be 0..{MAX_PACING_S:g} seconds")
     if isinstance(m.max_cuts, bool) or not isinstance(m.max_cuts, int) or not 0 <= m.max_cuts <= 2:
         raise ConfigError(f"{where}.max_cuts: must be 0, 1 or 2")
+    if not isinstance(m.short_steps, bool):
+        raise ConfigError(f"{where}.short_steps: expected true or false")
     if not _depth_and_ints_ok(m.options, MAX_OPTIONS_DEPTH):
         raise ConfigError(f"{where}.options: nested deeper than {MAX_OPTIONS_DEPTH} or holds an integer "
                           "outside 64 bits")

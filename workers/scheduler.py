@@ -6,8 +6,10 @@ Policy (docs/engines.md explains it to engine authors):
    request first;
 2. every other request — preempted, new, or waiting for its next segment — joins in order of its playback
    deadline, earliest first (:meth:`Scheduler.due`): a request that has sent no audio yet is due at its
-   arrival plus the first-audio target; one that has is due when its listener's buffer runs dry (its first
-   audio's send time plus the audio seconds sent so far), less a margin. Ties go to first audio. A request
+   arrival plus the first-audio target, less its first segment's synthesis where the engine's rate is
+   measured (so the target bounds first audio, not the step's start); one that has is due when its
+   listener's buffer runs dry (its first audio's send time plus the audio seconds sent so far), less a
+   margin. Ties go to first audio. A request
    with no listener (a non-streamed answer) is due ``relaxed_s`` later. Deadlines of waiting requests do not
    move, and new requests are due after their arrival, so none starves. Once a listener has run dry the
    worker is overloaded and deadlines would put every late stream ahead of every new request (EDF's domino
@@ -36,6 +38,13 @@ original segment is cut at most ``max_cuts`` times in all, neither part below ``
 waiting, or with slack to spare, nothing is cut, and a request nothing was cut from is synthesized exactly
 as before. The estimate is tokens × the engine's measured seconds per token (:class:`StepRate`, fed by the
 worker); 0 (not measured yet) cuts nothing.
+
+The newcomer's reserve (``short_steps``): a step cannot be interrupted, so a request that arrives while a
+long later segment is being made waits for all of it (at half a 20x Piper's capacity that put first audio
+p99 at 0.5-0.6 s although nobody was late). While other streams are in flight (their clients' next requests
+are the likely arrivals) and nobody is late, a later segment is also cut so its step ends within the slack a
+request arriving now would have: the first-audio target less a first segment's synthesis (the mean first
+segment's tokens × the rate). Alone, late, or when a first segment alone outlasts the target, it cuts nothing.
 
 Every way out of the scheduler goes through one place, which calls :meth:`Engine.release` exactly once.
 """
@@ -110,23 +119,29 @@ class Request(RequestContext):
         return self.in_flight is None and self.cursor >= len(self.segments)
 
 
-class StepRate:
-    """An engine's seconds of synthesis per token, an exponentially weighted mean over measured steps (a
-    shared machine's speed drifts); 0.0 until a step was measured. The worker feeds it, segment sizing reads
-    it."""
+class Ewma:
+    """An exponentially weighted mean (a shared machine's speed and a workload's texts drift); 0.0 until the
+    first value."""
 
     def __init__(self, weight: float = 0.2) -> None:
         self.weight = weight
         self.value = 0.0
 
-    def observe(self, tokens: int, seconds: float) -> None:
-        if tokens <= 0 or seconds <= 0:
-            return
-        rate = seconds / tokens
-        self.value = rate if not self.value else self.value + self.weight * (rate - self.value)
+    def observe(self, value: float) -> None:
+        if value > 0:
+            self.value = value if not self.value else self.value + self.weight * (value - self.value)
 
     def __call__(self) -> float:
         return self.value
+
+
+class StepRate(Ewma):
+    """An engine's seconds of synthesis per token over measured steps. The worker feeds it, segment sizing
+    reads it."""
+
+    def observe(self, tokens: int, seconds: float) -> None:  # type: ignore[override]
+        if tokens > 0 and seconds > 0:
+            super().observe(seconds / tokens)
 
 
 class Scheduler:
@@ -140,7 +155,7 @@ class Scheduler:
                  first_audio_target_s: float = DEFAULT_FIRST_AUDIO_TARGET_S,
                  playback_margin_s: float = DEFAULT_PLAYBACK_MARGIN_S, relaxed_s: float = DEFAULT_RELAXED_S,
                  split: Splitter | None = None, seconds_per_token: Callable[[], float] | None = None,
-                 max_cuts: int = 0, min_cut_tokens: int = 1):
+                 max_cuts: int = 0, min_cut_tokens: int = 1, short_steps: bool = False):
         if max_batch < 1 or max_queue < 1:
             raise ValueError("max_batch and max_queue must be positive")
         if not 0 <= max_cuts <= MAX_CUTS:
@@ -158,6 +173,11 @@ class Scheduler:
         self.seconds_per_token = seconds_per_token
         self.max_cuts = max_cuts if split is not None and seconds_per_token is not None else 0
         self.min_cut_tokens = max(1, min_cut_tokens)
+        #: the newcomer's reserve (see the module docstring): keep later steps within the first-audio target
+        #: less a first segment's synthesis, while other streams are in flight and nothing is late
+        self.short_steps = short_steps
+        #: tokens of a first segment, an exponentially weighted mean over scheduled ones (0 = none yet)
+        self.first_tokens = Ewma()
         #: how many segments were cut (for tests, logs and the sim)
         self.cuts = 0
         self._clock = clock
@@ -223,10 +243,18 @@ class Scheduler:
         before any audio was sent, else when its listener's buffer runs dry, less the margin; a request
         nobody listens to as it arrives is due ``relaxed_s`` later."""
         if r.first_sent is None:
-            due = r.arrival + self.first_audio_target_s
+            due = r.arrival + self.first_audio_target_s - self._first_synthesis_s(r)
         else:
             due = r.first_sent + r.audio_sent_s - self.playback_margin_s
         return due if r.streaming else due + self.relaxed_s
+
+    def _first_synthesis_s(self, r: Request) -> float:
+        """How long the request's first segment will take to make (its tokens × the measured rate), so that its
+        first audio, not just its step's start, is due at the target; 0 where the rate is unknown or is not a
+        single-pass segment's (engines that cannot be cut)."""
+        if self.split is None or self.seconds_per_token is None or r.cursor >= len(r.segments):
+            return 0.0
+        return min(self.first_audio_target_s, r.segments[r.cursor].num_tokens * self.seconds_per_token())
 
     def stalled(self, r: Request) -> bool:
         """The request's listener has already run dry (it hears silence now)."""
@@ -246,22 +274,30 @@ class Scheduler:
     # -- segment sizing ------------------------------------------------------------------------------
     def _cut(self, r: Request, behind: list[Request], now: float) -> None:
         """Cut ``r``'s next segment (a later one, not started) when its synthesis would outlast the slack
-        of the requests waiting ``behind`` it: the head keeps what fits the slack (at least
-        ``min_cut_tokens``), the tail becomes the request's next segment."""
-        if not self.max_cuts or not behind or r.cursor == 0 or r.first_sent is None:
+        of the requests waiting ``behind`` it, or ``max_step_s`` (a request that arrives during the step
+        waits for it) while nothing is late: the head keeps what fits (at least ``min_cut_tokens``), the
+        tail becomes the request's next segment."""
+        if not self.max_cuts or r.cursor == 0 or r.first_sent is None:
             return
         segment = r.segments[r.cursor]
         depth = r.cut_depth.get(id(segment), 0)
         spt = self.seconds_per_token() if self.seconds_per_token is not None else 0.0
         if depth >= self.max_cuts or spt <= 0 or segment.num_tokens < 2 * self.min_cut_tokens:
             return
-        slack = min(self.due(w) for w in behind) - now
-        if segment.num_tokens * spt <= slack or slack <= 0:
-            # with slack to spare nothing waits too long; with a request already late (overload: a
-            # listener has run dry, a first audio is overdue) a cut saves no deadline and costs one more
-            # step's fixed cost: on a 20x Piper, cutting every step at 2x its ceiling took 0.97 R to 0.79
+        slack = min((self.due(w) for w in behind), default=float("inf")) - now
+        if slack <= 0:
+            # with a request already late (overload: a listener has run dry, a first audio is overdue) a
+            # cut saves no deadline and costs one more step's fixed cost: on a 20x Piper, cutting every
+            # step at 2x its ceiling took 0.97 R to 0.79
             return
-        target = max(self.min_cut_tokens, int(slack / spt))
+        reserve = self.first_audio_target_s - self.first_tokens() * spt
+        if self.short_steps and self.first_tokens() and reserve > 0 and self.due(r) > now and len(self._requests) > 1:
+            # nothing late, other streams in flight (their clients' next requests are the likely arrivals):
+            # a request arriving now is due after the first-audio target and needs its own first segment
+            slack = min(slack, reserve)
+        if segment.num_tokens * spt <= slack:
+            return  # fits: nobody waits too long for it
+        target = max(self.min_cut_tokens, int(slack / spt + 1e-9))  # 0.2 / 0.01 is 19.99...
         assert self.split is not None
         try:
             parts = self.split(segment, target)
@@ -334,6 +370,7 @@ class Scheduler:
             r.preempted = False
             if r.first_scheduled is None:
                 r.first_scheduled = now
+                self.first_tokens.observe(item.segment.num_tokens)
             r.last_turn = self._turns
             self._turns += 1
             batch.append(item)

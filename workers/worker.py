@@ -371,7 +371,7 @@ class Worker:
             # segment sizing: only engines that can cut a segment (Engine.split overridden) take part
             split=self.engine.split if type(self.engine).split is not Engine.split else None,
             seconds_per_token=self.step_rate, max_cuts=int(m.get("max_cuts", DEFAULT_MAX_CUTS)),
-            min_cut_tokens=self.engine.min_cut_tokens)
+            min_cut_tokens=self.engine.min_cut_tokens, short_steps=bool(m.get("short_steps", True)))
         self.jitter_buffer_s = float(m.get("jitter_buffer_s", DEFAULT_JITTER_S))
         self._prepare_pool = ThreadPoolExecutor(max(1, self.engine.prepare_threads), thread_name_prefix="prepare")
         self._voices = [v.__dict__ for v in self.engine.voices()]

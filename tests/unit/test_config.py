@@ -101,6 +101,8 @@ def model(**fields: object) -> dict:
         ({"max_cuts": 3}, "max_cuts: must be 0, 1 or 2"),
         ({"max_cuts": True}, "max_cuts"),
         ({"max_cuts": 1.5}, "max_cuts"),
+        ({"short_steps": "yes"}, "short_steps"),
+        ({"short_steps": 1}, "short_steps"),
     ],
 )
 def test_every_numeric_field_of_a_model_is_bounded(fields: dict, needle: str) -> None:
@@ -113,6 +115,7 @@ def test_pacing_fields_have_defaults_and_take_whole_numbers() -> None:
     m = cfg.parse_model(model(first_audio_target_s=1))
     assert (m.first_audio_target_s, m.playback_margin_s, m.relaxed_deadline_s, m.jitter_buffer_s) == (1, 0.2, 5.0, 0.2)
     assert m.max_cuts == 1 and cfg.parse_model(model(max_cuts=0)).max_cuts == 0
+    assert m.short_steps is True and cfg.parse_model(model(short_steps=False)).short_steps is False
 
 
 def test_options_nesting_is_bounded_without_recursion() -> None:

@@ -430,7 +430,8 @@ def test_a_later_segment_longer_than_the_waiting_slack_is_cut_at_a_clause() -> N
     s = cutting(clock)
     a = started(s, clock)  # due at 0.4; its next segment takes 1.0 s to make
     clock.t = 0.2
-    s.add(req("b", 1, arrival=0.2))  # due at 0.5: slack 0.3 s, 30 tokens at 0.01 s each
+    # its first audio is due at 0.51, so its 1-token step (0.01 s) at 0.5: slack 0.3 s, 30 tokens at 0.01 s each
+    s.add(req("b", 1, arrival=0.21))
     b_due = s.due(s.get("b"))
     (item,) = s.schedule()
     assert item.request_id == "a" and item.segment.num_tokens == 30  # the head that fits the slack
@@ -508,7 +509,7 @@ def test_max_cuts_two_cuts_a_tail_again() -> None:
     s = cutting(clock, max_cuts=2)
     a = started(s, clock)
     clock.t = 0.2
-    s.add(req("b", 1, arrival=0.2))
+    s.add(req("b", 1, arrival=0.21))  # its step due at 0.5 (first audio at 0.51)
     assert run_single_pass(s) == [("a", 1)]
     assert [x.num_tokens for x in a.segments] == [10, 30, 70, 100]
     clock.t = 0.3
@@ -548,6 +549,88 @@ def test_cutting_changes_no_order_when_it_cuts_nothing() -> None:
     assert trace(cutting(c := Clock(), spt=0.0), c) == off  # no measured rate yet
     assert trace(cutting(c := Clock(), spt=1e-6), c) == off  # every step fits the slack
     assert trace(Scheduler(clock=(c := Clock()), split=clause_split, seconds_per_token=lambda: 0.01), c) == off
+
+
+def two_streams_with_audio_to_spare(s: Scheduler, clock: Clock) -> tuple[Request, Request]:
+    """Streams a and b, each past its first segment (10 tokens) with 5 s of audio buffered: nobody is late,
+    nobody waits for first audio."""
+    a, b = both_started(s, clock)
+    s.sent("a", 5.0)
+    s.sent("b", 5.0)
+    return a, b
+
+
+def both_started(s: Scheduler, clock: Clock) -> tuple[Request, Request]:
+    """Streams a and b (10, 100, 100 tokens) arriving at 0, their first segments made in 0.1 s each (0.5 s
+    of audio): a's next segment is due at 0.4, b's at 0.5."""
+    a, b = long_req("a", clock.t), long_req("b", clock.t)
+    s.add(a)
+    s.add(b)
+    assert step(s, clock, 0.1, audio_s=0.5) + step(s, clock, 0.1, audio_s=0.5) == [("a", 0), ("b", 0)]
+    return a, b
+
+
+def test_short_steps_keep_a_later_step_within_a_newcomers_reserve() -> None:
+    """With other streams in flight and nobody late, a request may arrive during any step: due 0.3 s after
+    it arrives, it needs its own first segment (10 tokens = 0.1 s here), so no later step may run over 0.2 s
+    (20 tokens), though the stream waiting behind could wait 5 s."""
+    clock = Clock()
+    s = cutting(clock, short_steps=True)
+    a, _ = two_streams_with_audio_to_spare(s, clock)
+    assert s.first_tokens() == 10
+    (item,) = s.schedule()
+    assert (item.request_id, item.segment.num_tokens) == ("a", 20)
+    assert [seg.num_tokens for seg in a.segments] == [10, 20, 80, 100] and s.cuts == 1
+    # off (the scheduler's default), the same streams run the segment whole
+    off = cutting(c := Clock())
+    two_streams_with_audio_to_spare(off, c)
+    (item,) = off.schedule()
+    assert (item.request_id, item.segment.num_tokens) == ("a", 100) and off.cuts == 0
+
+
+def test_short_steps_cut_nothing_alone_late_or_when_a_first_segment_outlasts_the_target() -> None:
+    # alone: no other stream's client is about to send a request
+    clock = Clock()
+    s = cutting(clock, short_steps=True)
+    a = started(s, clock)
+    s.sent("a", 5.0)
+    (item,) = s.schedule()
+    assert item.segment.num_tokens == 100 and s.cuts == 0
+    # the stream itself is late (its next segment was due at 0.4): its whole segment beats two steps
+    clock = Clock()
+    s = cutting(clock, short_steps=True)
+    a, b = both_started(s, clock)
+    s.sent("b", 5.0)
+    clock.t = 0.45
+    assert s.due(a) < clock.t < a.first_sent + a.audio_sent_s  # late, not yet dry: deadlines still rule
+    (item,) = s.schedule()
+    assert (item.request_id, item.segment.num_tokens) == ("a", 100) and s.cuts == 0
+    # a first segment takes 0.4 s (10 tokens at 0.04 s), over the 0.3 s target: no reserve can help
+    clock = Clock()
+    s = cutting(clock, spt=0.04, short_steps=True)
+    two_streams_with_audio_to_spare(s, clock)
+    (item,) = s.schedule()
+    assert item.segment.num_tokens == 100 and s.cuts == 0
+
+
+def test_a_first_segment_is_due_early_enough_for_its_audio_to_arrive_by_the_target() -> None:
+    """With a measured rate, first audio (not the step's start) is what the target bounds: a 20-token first
+    segment at 0.01 s a token starts 0.2 s before the target; one longer than the target starts at once, and
+    without a rate (or an engine that cannot cut, whose rate is not a segment's) the target is the start."""
+    clock = Clock()
+    s = cutting(clock)
+    short, long_ = long_req("a", 1.0, sizes=(20, 100)), long_req("b", 1.0, sizes=(50, 100))
+    assert s.due(short) == pytest.approx(1.0 + 0.3 - 0.2) and s.due(long_) == pytest.approx(1.0)
+    assert cutting(clock, spt=0.0).due(short) == pytest.approx(1.3)
+    assert Scheduler(clock=clock, first_audio_target_s=0.3, seconds_per_token=lambda: 0.01).due(short) == 1.3
+    # a short first segment arriving later than a long one can go first: both are served by their target
+    s.add(long_req("x", 1.0, sizes=(25, 100)))
+    s.add(long_req("y", 1.02, sizes=(5, 100)))
+    assert run_single_pass(s) == [("x", 0)]  # x due 1.05, y 1.27
+    s2 = cutting(clock)
+    s2.add(long_req("x", 1.0, sizes=(5, 100)))
+    s2.add(long_req("y", 1.02, sizes=(25, 100)))
+    assert run_single_pass(s2) == [("y", 0)]  # y due 1.07, x 1.25
 
 
 def test_max_cuts_is_bounded() -> None:

@@ -559,7 +559,7 @@ def test_segment_sizing_reaches_the_scheduler_only_for_engines_that_cut(tmp_path
     with running_worker(tmp_path, engine=f"{__name__}:CuttingEngine", max_cuts=2) as peer:
         sched = peer.worker.scheduler
         assert sched is not None and sched.split is not None
-        assert (sched.max_cuts, sched.min_cut_tokens) == (2, 7)
+        assert (sched.max_cuts, sched.min_cut_tokens, sched.short_steps) == (2, 7, True)
         peer.send(synth("r", "slow two"))
         done = peer.until("r")[-1]
         assert isinstance(done, P.Done) and done.timings["cuts"] == 0.0
@@ -567,3 +567,5 @@ def test_segment_sizing_reaches_the_scheduler_only_for_engines_that_cut(tmp_path
     with running_worker(tmp_path) as peer:
         sched = peer.worker.scheduler
         assert sched is not None and sched.split is None and sched.max_cuts == 0
+    with running_worker(tmp_path, engine=f"{__name__}:CuttingEngine", short_steps=False) as peer:
+        assert peer.worker.scheduler is not None and peer.worker.scheduler.short_steps is False

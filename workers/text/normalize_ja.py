@@ -15,6 +15,7 @@ import re
 from functools import lru_cache
 
 from .markup import clean
+from .unit_table import prefixed_units
 
 #: integers longer than this are codes or ids, read digit by digit
 MAX_CARDINAL_DIGITS = 20
@@ -50,17 +51,7 @@ NAME_TRAPS = ("十三", "九十九")
 _HOUR_GORO = re.compile("(?<=[〇零一二三四五六七八九十]時)頃")
 
 
-def _units() -> dict[str, str]:
-    units = dict(OTHER_UNITS)
-    for base, (name, bare) in BASE_UNITS.items():
-        if bare:
-            units.setdefault(base, name)
-        for prefix, word in PREFIXES.items():
-            units.setdefault(prefix + base, word + name)
-    return units
-
-
-UNITS = _units()
+UNITS = prefixed_units(BASE_UNITS, PREFIXES, OTHER_UNITS)
 _UNIT_ALT = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 _UNIT_EXPR = rf"(?:{_UNIT_ALT})(?:[²³]|\^[23])?(?:/(?:{_UNIT_ALT}))?"
 _FULLWIDTH = str.maketrans("０１２３４５６７８９％＄．／：", "0123456789%$./:")

@@ -14,6 +14,7 @@ import re
 from functools import lru_cache
 
 from .markup import clean
+from .unit_table import prefixed_units
 
 #: integers longer than this are codes or ids, read digit by digit (cn2an reads up to 16 digits)
 MAX_CARDINAL_DIGITS = 16
@@ -45,19 +46,8 @@ MEASURE_WORDS = ("个 夜 晚 只 本 张 位 次 点 天 岁 斤 块 条 件 �
                  "封 节 门 所 架 艘 口 元 万 亿 千 百").split()
 
 
-def _units() -> dict[str, str]:
-    units = dict(OTHER_UNITS)
-    for base, (name, bare) in BASE_UNITS.items():
-        if bare:
-            units.setdefault(base, name)
-        for prefix, word in PREFIXES.items():
-            if prefix == "K" and base != "B":  # K is kelvin elsewhere; only KB means kilobyte
-                continue
-            units.setdefault(prefix + base, word + name)
-    return units
-
-
-UNITS = _units()
+#: K is kelvin elsewhere; only KB means kilobyte
+UNITS = prefixed_units(BASE_UNITS, PREFIXES, OTHER_UNITS, skip=lambda prefix, unit: prefix == "K" and unit != "B")
 _UNIT_ALT = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 #: a unit, optionally squared or cubed, optionally "per" another unit (km/h, m/s²)
 _UNIT_EXPR = rf"(?:{_UNIT_ALT})(?:[²³]|\^[23])?(?:/(?:{_UNIT_ALT})(?:[²³]|\^[23])?)?"
