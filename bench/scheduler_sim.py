@@ -12,10 +12,12 @@ apart from the noise of a shared machine; ``vtts bench`` measures the real thing
 With ``--cuts`` each later sentence is one to three clauses, a segment is ``IDS_PER_S`` tokens a second of
 audio, a step costs ``--overhead`` seconds besides its audio / speed (Piper's fixed cost of a call, which
 a cut pays twice), and a third row per client count runs the scheduler with ``max_cuts`` 1 (the worker's
-default) and a minimum of ``MIN_CUT_TOKENS`` tokens, the rate measured from the steps as the worker does.
+default) and a minimum of ``MIN_CUT_TOKENS`` tokens, the rate measured from the steps as the worker does;
+``--short-steps`` adds a fourth with the newcomer's reserve (``short_steps``) on as well.
 
     python bench/scheduler_sim.py [--clients 5,10,20] [--speed 20] [--seconds 300] [--jitter 0.2]
     python bench/scheduler_sim.py --clients 10,15,20 --cuts --overhead 0.02
+    python bench/scheduler_sim.py --clients 5,10,15 --cuts --overhead 0.02 --short-steps
 """
 
 from __future__ import annotations

@@ -105,6 +105,9 @@ class Synthesize(Message):
     #: a listener plays the audio as it arrives; False = the answer is delivered whole, so the worker's
     #: scheduler gives it a relaxed deadline
     streaming: bool = True
+    #: seconds since the epoch when the frontend sent it (0 = unknown): the worker counts its playback
+    #: deadline from here, not from when it read the message after the step in progress
+    sent_at: float = 0.0
 
 
 @dataclass

@@ -36,7 +36,8 @@ class Metrics:
         self.stalled = Counter("vtts_stalled_requests_total", "Requests whose listener heard at least one gap",
                                ["model"], registry=r)
         self.cuts = Counter("vtts_segment_cuts_total", "Segments cut at a clause so a long step would not block the "
-                            "requests waiting behind it (model entry max_cuts)", ["model"], registry=r)
+                            "requests waiting behind it or arriving during it (model entry max_cuts, short_steps)",
+                            ["model"], registry=r)
         self.active = Gauge("vtts_active_streams", "Requests being streamed", ["model"], registry=r)
         self.rejected = Counter("vtts_rejected_total", "Requests refused for overload or no worker",
                                 ["model", "reason"], registry=r)

@@ -263,6 +263,7 @@ class WorkerPool:
         """Send a request to a worker of ``model``; raises :class:`NoWorker`, :class:`Overloaded` or
         :class:`Unencodable`. Encoded before it is recorded, so a message that cannot be sent holds no slot."""
         worker = self.pick(model)
+        msg.sent_at = time.time()
         try:
             frame = P.encode(msg)
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # UnicodeEncodeError: a ValueError

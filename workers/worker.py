@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,14 @@ FRAMES_PER_SECOND = 50
 IDLE_POLL_S = 0.1
 #: custom voices whose engine features a worker keeps (least recently used dropped first)
 VOICE_CACHE_SIZE = 64
+#: requests read from the socket between two steps are prepared on the pool while the next step waits this
+#: long at most, so that they can join it: read after the step in progress, one prepared a moment too late
+#: would wait for a whole second step (Piper's prepare takes about 1 ms; a slow one costs the batch this
+#: much once)
+PREPARE_WAIT_S = 0.01
+#: the longest a Synthesize's transit (its ``sent_at`` to being read here) counts toward its deadline: a
+#: wall clock that jumps must not make a request look minutes old
+MAX_TRANSIT_S = 10.0
 
 
 class VoiceCache:
@@ -270,6 +279,8 @@ class Worker:
         self.jitter_buffer_s = DEFAULT_JITTER_S
         #: ids whose ``prepare`` runs, mapped to whether they were cancelled meanwhile
         self._preparing: dict[str, bool] = {}
+        #: prepares submitted by this drain of the socket (the next step waits briefly for them)
+        self._fresh: list[futures.Future[None]] = []
         self._prepared: queue.SimpleQueue[tuple[P.Synthesize, float, float, Any]] = queue.SimpleQueue()
         #: replies computed on a prepare thread (speaker embeddings), sent by the step thread (zmq sockets
         #: are not thread-safe)
@@ -399,6 +410,9 @@ class Worker:
             events = dict(poller.poll(0 if busy else int(IDLE_POLL_S * 1000)))
             if events.get(self.sock):
                 self.drain_socket()
+                if self._fresh and busy:  # let what just arrived join the next step (PREPARE_WAIT_S)
+                    futures.wait(self._fresh, timeout=PREPARE_WAIT_S)
+                self._fresh.clear()
             if events.get(self._wake_r):
                 os.read(self._wake_r, 4096)
             self.collect_prepared()
@@ -455,7 +469,9 @@ class Worker:
         if msg.deadline:
             deadline = time.monotonic() + max(0.0, msg.deadline - time.time())
         self._preparing[msg.id] = False
-        self._prepare_pool.submit(self._prepare, msg, time.monotonic(), deadline)
+        # its deadline counts from when the frontend sent it: it may have waited in the socket for a whole step
+        transit = min(MAX_TRANSIT_S, max(0.0, time.time() - msg.sent_at)) if msg.sent_at else 0.0
+        self._fresh.append(self._prepare_pool.submit(self._prepare, msg, time.monotonic() - transit, deadline))
 
     def _prepare(self, msg: P.Synthesize, arrival: float, deadline: float) -> None:
         """On a pool thread: the engine's ``prepare``; the result (segments or the exception) goes back to

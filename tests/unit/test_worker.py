@@ -569,3 +569,33 @@ def test_segment_sizing_reaches_the_scheduler_only_for_engines_that_cut(tmp_path
         assert sched is not None and sched.split is None and sched.max_cuts == 0
     with running_worker(tmp_path, engine=f"{__name__}:CuttingEngine", short_steps=False) as peer:
         assert peer.worker.scheduler is not None and peer.worker.scheduler.short_steps is False
+
+
+def test_a_request_read_after_a_step_joins_the_very_next_step(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request that arrives during a step is read from the socket only when the step ends; its prepare
+    (on the pool) is waited for briefly, so it joins the next step instead of the one after it (without the
+    wait it missed it four times in five here). The bound is raised so a loaded machine cannot miss it."""
+    monkeypatch.setattr("vtts.workers.worker.PREPARE_WAIT_S", 5.0)
+    with running_worker(tmp_path) as peer:
+        peer.send(synth("a", "gate w2 w3"))
+        assert peer.engine.stepping.wait(WAIT_S)
+        peer.send(synth("n", "n1"))
+        time.sleep(0.05)  # n waits in the socket while the step runs
+        peer.engine.gate.set()
+        assert isinstance(peer.until("n")[-1], P.Done) and isinstance(peer.until("a")[-1], P.Done)
+        assert peer.engine.batches[0] == ["gate"] and "n1" in peer.engine.batches[1]
+
+
+def test_a_requests_deadline_counts_from_when_the_frontend_sent_it(tmp_path: Path) -> None:
+    """The worker reads a request only between steps: its queue wait (and its playback deadline) count from
+    the frontend's ``sent_at``, bounded so that a clock jump cannot make it look minutes old."""
+    with running_worker(tmp_path) as peer:
+        waits = {}
+        for rid, sent_at in (("now", 0.0), ("half", time.time() - 0.5), ("ancient", time.time() - 1e6)):
+            peer.send(synth(rid, "w", sent_at=sent_at))
+            done = peer.until(rid)[-1]
+            assert isinstance(done, P.Done)
+            waits[rid] = done.timings["queue_wait_s"]
+        assert waits["now"] < 0.4 and 0.5 <= waits["half"] < 0.9
+        assert 10.0 <= waits["ancient"] < 10.4  # MAX_TRANSIT_S
