@@ -35,9 +35,9 @@ slack of the requests waiting behind it (the earliest of their deadlines, less n
 positive: once one of them is late, under overload, a cut saves no deadline and costs a step), it is cut at a clause
 boundary so its head fits the slack, and the tail becomes the request's next segment. Each piece of an
 original segment is cut at most ``max_cuts`` times in all, neither part below ``min_cut_tokens``; with nobody
-waiting, or with slack to spare, nothing is cut, and a request nothing was cut from is synthesized exactly
-as before. The estimate is tokens × the engine's measured seconds per token (:class:`StepRate`, fed by the
-worker); 0 (not measured yet) cuts nothing.
+waiting, or with slack to spare, nothing is cut (but see the newcomer's reserve below), and a request
+nothing was cut from is synthesized exactly as before. The estimate is tokens × the engine's measured
+seconds per token (:class:`StepRate`, fed by the worker); 0 (not measured yet) cuts nothing.
 
 The newcomer's reserve (``short_steps``): a step cannot be interrupted, so a request that arrives while a
 long later segment is being made waits for all of it (at half a 20x Piper's capacity that put first audio
@@ -274,9 +274,9 @@ class Scheduler:
     # -- segment sizing ------------------------------------------------------------------------------
     def _cut(self, r: Request, behind: list[Request], now: float) -> None:
         """Cut ``r``'s next segment (a later one, not started) when its synthesis would outlast the slack
-        of the requests waiting ``behind`` it, or ``max_step_s`` (a request that arrives during the step
-        waits for it) while nothing is late: the head keeps what fits (at least ``min_cut_tokens``), the
-        tail becomes the request's next segment."""
+        of the requests waiting ``behind`` it, or with ``short_steps`` the newcomer's reserve (a request that
+        arrives during the step waits for it) while nothing is late: the head keeps what fits (at least
+        ``min_cut_tokens``), the tail becomes the request's next segment."""
         if not self.max_cuts or r.cursor == 0 or r.first_sent is None:
             return
         segment = r.segments[r.cursor]
