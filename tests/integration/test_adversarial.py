@@ -293,8 +293,11 @@ def write_config(path: Path) -> dict[str, Any]:
     known = {f.name for f in dataclasses.fields(ServerConfig)}
     server = {k: v for k, v in WANTED.items() if k in known}
     lines = ["[server]"] + [f"{k} = {toml_value(v)}" for k, v in server.items()]
+    # short_steps off: the warm-up's concurrent streams then run whole sentences, as the attacks' lone long
+    # segments do, so ONNX Runtime's arena reaches its working size in the baseline (with cuts it stopped
+    # at 440 MiB and a unicode burst took it to 544, the size it reaches either way: 509 -> 570 without)
     lines += ["", "[[models]]", f'id = "{MODEL}"', 'engine = "piper"', 'model = "en_US-joe-medium"',
-              f"max_queue = {MAX_QUEUE}"]
+              f"max_queue = {MAX_QUEUE}", "short_steps = false"]
     path.write_text("\n".join(lines) + "\n")
     return server
 
