@@ -290,11 +290,13 @@ class Scheduler:
             # cut saves no deadline and costs one more step's fixed cost: on a 20x Piper, cutting every
             # step at 2x its ceiling took 0.97 R to 0.79
             return
-        reserve = self.first_audio_target_s - self.first_tokens() * spt
-        if self.short_steps and self.first_tokens() and reserve > 0 and self.due(r) > now and len(self._requests) > 1:
+        if self.short_steps and len(self._requests) > 1 and self.due(r) > now and self.first_tokens():
             # nothing late, other streams in flight (their clients' next requests are the likely arrivals):
-            # a request arriving now is due after the first-audio target and needs its own first segment
-            slack = min(slack, reserve)
+            # a request arriving now is due after the first-audio target and needs its own first segment; a
+            # first segment that alone outlasts the target leaves no reserve to keep
+            reserve = self.first_audio_target_s - self.first_tokens() * spt
+            if reserve > 0:
+                slack = min(slack, reserve)
         if segment.num_tokens * spt <= slack:
             return  # fits: nobody waits too long for it
         target = max(self.min_cut_tokens, int(slack / spt + 1e-9))  # 0.2 / 0.01 is 19.99...
