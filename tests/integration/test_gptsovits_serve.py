@@ -60,23 +60,34 @@ def speak(client: openai.OpenAI, voice: str | dict[str, str], text: str, languag
         return np.frombuffer(r.read(), "<i2").astype(np.int32)
 
 
+def create_voice(client: openai.OpenAI) -> str:
+    """A custom voice through the SDK: a consent recording, then a 5-second sample with its transcript."""
+    consent = client.audio.voice_consents.create(name="me", recording=("c.wav", voice_sample(), "audio/wav"),
+                                                 language="en-US")
+    return client.audio.voices.create(name="me", audio_sample=("s.wav", voice_sample(5.0), "audio/wav"),
+                                      consent=consent.id, extra_body={"transcript": "This is my own voice."}).id
+
+
+def assert_batched_equal_alone(client: openai.OpenAI, voice_id: str, n: int, first_seed: int, alone: int) -> None:
+    """``n`` requests at once, the custom voice and the built-in one alternating, each with its own seed; the
+    first ``alone`` of them again one at a time give the same audio."""
+    jobs = [({"id": voice_id} if k % 2 else "default", *TEXTS[k % len(TEXTS)], first_seed + k) for k in range(n)]
+    with ThreadPoolExecutor(n) as pool:
+        together = list(pool.map(lambda job: speak(client, *job), jobs))
+    for k in range(alone):
+        by_itself = speak(client, *jobs[k])
+        assert by_itself.size == together[k].size > 0
+        assert np.abs(by_itself - together[k]).max() <= 2  # 16-bit LSBs: float rounding of the batched decoder
+
+
 def test_custom_voice_and_mixed_batch_equal_each_alone(srv: Server) -> None:
     # closed at the end: its pooled sockets left to the garbage collector are a ResourceWarning, an error here
     with openai.OpenAI(base_url=srv.url + "/v1", api_key=KEY, max_retries=0, timeout=300) as client:
-        consent = client.audio.voice_consents.create(name="me", recording=("c.wav", voice_sample(), "audio/wav"),
-                                                     language="en-US")
-        voice = client.audio.voices.create(name="me", audio_sample=("s.wav", voice_sample(5.0), "audio/wav"),
-                                           consent=consent.id, extra_body={"transcript": "This is my own voice."})
-        jobs = [({"id": voice.id} if k % 2 else "default", *TEXTS[k % len(TEXTS)], 100 + k) for k in range(16)]
-        with ThreadPoolExecutor(16) as pool:
-            together = list(pool.map(lambda job: speak(client, *job), jobs))
-        for k in (0, 1, 2, 3, 4, 5):
-            alone = speak(client, *jobs[k])
-            assert alone.size == together[k].size > 0
-            assert np.abs(alone - together[k]).max() <= 2  # 16-bit LSBs: float rounding of the batched decoder
+        voice_id = create_voice(client)
+        assert_batched_equal_alone(client, voice_id, n=16, first_seed=100, alone=6)
         # the custom voice is not the built-in one: same text and seed, other audio
         assert not np.array_equal(speak(client, "default", "Hello there.", "en", 1),
-                                  speak(client, {"id": voice.id}, "Hello there.", "en", 1))
+                                  speak(client, {"id": voice_id}, "Hello there.", "en", 1))
 
 
 @pytest.fixture(scope="module")
@@ -95,14 +106,4 @@ def pro_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def test_v2pro_custom_voice_batched_equal_alone(pro_srv: Server) -> None:
     with openai.OpenAI(base_url=pro_srv.url + "/v1", api_key=KEY, max_retries=0, timeout=300) as client:
-        consent = client.audio.voice_consents.create(name="me", recording=("c.wav", voice_sample(), "audio/wav"),
-                                                     language="en-US")
-        voice = client.audio.voices.create(name="me", audio_sample=("s.wav", voice_sample(5.0), "audio/wav"),
-                                           consent=consent.id, extra_body={"transcript": "This is my own voice."})
-        jobs = [({"id": voice.id} if k % 2 else "default", *TEXTS[k % len(TEXTS)], 200 + k) for k in range(4)]
-        with ThreadPoolExecutor(4) as pool:
-            together = list(pool.map(lambda job: speak(client, *job), jobs))
-        for k in (0, 1):
-            alone = speak(client, *jobs[k])
-            assert alone.size == together[k].size > 0
-            assert np.abs(alone - together[k]).max() <= 2
+        assert_batched_equal_alone(client, create_voice(client), n=4, first_seed=200, alone=2)
