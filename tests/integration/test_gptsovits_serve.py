@@ -40,17 +40,20 @@ def voice_sample(seconds: float = 4.0, rate: int = 16000) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory, tiny_gptsovits_dir: Path) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("gptsovits")
-    model = tiny_gptsovits_dir
+def serve(tmp: Path, model: Path, max_new_tokens: int) -> Iterator[Server]:
+    """``vtts serve`` on a tiny GPT-SoVITS directory as model ``gsv``, behind :data:`KEY`, voices under ``tmp``."""
     cfg = tmp / "vtts.toml"
     cfg.write_text(f'[server]\napi_keys = ["{KEY}"]\ndata_dir = "{tmp / "data"}"\ndefault_model = "gsv"\n\n'
                    f'[[models]]\nid = "gsv"\nengine = "gpt-sovits"\nmodel = "{model}"\n'
-                   'options = {max_new_tokens = 40, dtype = "float64"}\n')
+                   f'options = {{max_new_tokens = {max_new_tokens}, dtype = "float64"}}\n')
     s = start_server(["--config", str(cfg)], tmp, env={"PYTHONPATH": str(ROOT)})
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory, tiny_gptsovits_dir: Path) -> Iterator[Server]:
+    yield from serve(tmp_path_factory.mktemp("gptsovits"), tiny_gptsovits_dir, max_new_tokens=40)
 
 
 def speak(client: openai.OpenAI, voice: str | dict[str, str], text: str, language: str, seed: int) -> np.ndarray:
@@ -95,13 +98,7 @@ def pro_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``vtts serve`` on the tiny v2Pro directory (``make_tiny_gptsovits.py OUT --version v2Pro``)."""
     tmp = tmp_path_factory.mktemp("gptsovits-pro")
     model = script("make_tiny_gptsovits").make_tiny_gptsovits(tmp / "tiny", version="v2Pro")
-    cfg = tmp / "vtts.toml"
-    cfg.write_text(f'[server]\napi_keys = ["{KEY}"]\ndata_dir = "{tmp / "data"}"\ndefault_model = "gsv"\n\n'
-                   f'[[models]]\nid = "gsv"\nengine = "gpt-sovits"\nmodel = "{model}"\n'
-                   'options = {max_new_tokens = 30, dtype = "float64"}\n')
-    s = start_server(["--config", str(cfg)], tmp, env={"PYTHONPATH": str(ROOT)})
-    yield s
-    s.stop()
+    yield from serve(tmp, model, max_new_tokens=30)
 
 
 def test_v2pro_custom_voice_batched_equal_alone(pro_srv: Server) -> None:
