@@ -70,7 +70,7 @@ def test_kill_9_under_load_errors_promptly_and_recovers(tmp_path: Path) -> None:
         wait_for(lambda: len(processes(srv, b"vtts.workers")) == 2 and victim not in processes(srv, b"vtts.workers")
                  and json.loads(srv.get("/ready")[1])["models"]["joe"]["ready"] == 2, 30, "the restart")
         restarted_at = time.monotonic()
-        time.sleep(12)
+        time.sleep(6)
         stop.set()
         for t in threads:
             t.join(60)
@@ -79,7 +79,7 @@ def test_kill_9_under_load_errors_promptly_and_recovers(tmp_path: Path) -> None:
         assert all(r[0] < killed_at + 1 for r in failures), failures
         assert all(r[1] - killed_at < 10 for r in failures), failures
         assert len(failures) <= 8
-        late = [r for r in results if r[0] > restarted_at + 10]
+        late = [r for r in results if r[0] > restarted_at + 2]
         assert late and all(r[2] == "ok" for r in late)
     finally:
         _, left = srv.stop()

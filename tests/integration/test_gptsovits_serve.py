@@ -40,25 +40,26 @@ def voice_sample(seconds: float = 4.0, rate: int = 16000) -> bytes:
     return buf.getvalue()
 
 
-def serve(tmp: Path, model: Path, max_new_tokens: int) -> Iterator[Server]:
-    """``vtts serve`` on a tiny GPT-SoVITS directory as model ``gsv``, behind :data:`KEY`, voices under ``tmp``."""
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory, tiny_gptsovits_dir: Path) -> Iterator[Server]:
+    """One ``vtts serve`` behind :data:`KEY` with two models: ``gsv`` on the tiny v2 directory and ``gsv-pro`` on
+    a tiny v2Pro one (``make_tiny_gptsovits.py OUT --version v2Pro``); voices under ``tmp``."""
+    tmp = tmp_path_factory.mktemp("gptsovits")
+    pro = script("make_tiny_gptsovits").make_tiny_gptsovits(tmp / "tiny-pro", version="v2Pro")
+    models = "".join(f'\n[[models]]\nid = "{name}"\nengine = "gpt-sovits"\nmodel = "{path}"\n'
+                     f'options = {{max_new_tokens = {tokens}, dtype = "float64"}}\n'
+                     for name, path, tokens in (("gsv", tiny_gptsovits_dir, 40), ("gsv-pro", pro, 30)))
     cfg = tmp / "vtts.toml"
-    cfg.write_text(f'[server]\napi_keys = ["{KEY}"]\ndata_dir = "{tmp / "data"}"\ndefault_model = "gsv"\n\n'
-                   f'[[models]]\nid = "gsv"\nengine = "gpt-sovits"\nmodel = "{model}"\n'
-                   f'options = {{max_new_tokens = {max_new_tokens}, dtype = "float64"}}\n')
+    cfg.write_text(f'[server]\napi_keys = ["{KEY}"]\ndata_dir = "{tmp / "data"}"\ndefault_model = "gsv"\n{models}')
     s = start_server(["--config", str(cfg)], tmp, env={"PYTHONPATH": str(ROOT)})
     yield s
     s.stop()
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory, tiny_gptsovits_dir: Path) -> Iterator[Server]:
-    yield from serve(tmp_path_factory.mktemp("gptsovits"), tiny_gptsovits_dir, max_new_tokens=40)
-
-
-def speak(client: openai.OpenAI, voice: str | dict[str, str], text: str, language: str, seed: int) -> np.ndarray:
+def speak(client: openai.OpenAI, voice: str | dict[str, str], text: str, language: str, seed: int,
+          model: str = "gsv") -> np.ndarray:
     with client.audio.speech.with_streaming_response.create(
-            model="gsv", voice=voice, input=text, response_format="pcm",  # type: ignore[arg-type]
+            model=model, voice=voice, input=text, response_format="pcm",  # type: ignore[arg-type]
             extra_body={"language": language, "extra": {"seed": seed}}) as r:
         return np.frombuffer(r.read(), "<i2").astype(np.int32)
 
@@ -71,10 +72,12 @@ def create_voice(client: openai.OpenAI) -> str:
                                       consent=consent.id, extra_body={"transcript": "This is my own voice."}).id
 
 
-def assert_batched_equal_alone(client: openai.OpenAI, voice_id: str, n: int, first_seed: int, alone: int) -> None:
-    """``n`` requests at once, the custom voice and the built-in one alternating, each with its own seed; the
-    first ``alone`` of them again one at a time give the same audio."""
-    jobs = [({"id": voice_id} if k % 2 else "default", *TEXTS[k % len(TEXTS)], first_seed + k) for k in range(n)]
+def assert_batched_equal_alone(client: openai.OpenAI, voice_id: str, n: int, first_seed: int, alone: int,
+                               model: str = "gsv") -> None:
+    """``n`` requests to ``model`` at once, the custom voice and the built-in one alternating, each with its own
+    seed; the first ``alone`` of them again one at a time give the same audio."""
+    jobs = [({"id": voice_id} if k % 2 else "default", *TEXTS[k % len(TEXTS)], first_seed + k, model)
+            for k in range(n)]
     with ThreadPoolExecutor(n) as pool:
         together = list(pool.map(lambda job: speak(client, *job), jobs))
     for k in range(alone):
@@ -93,14 +96,6 @@ def test_custom_voice_and_mixed_batch_equal_each_alone(srv: Server) -> None:
                                   speak(client, {"id": voice_id}, "Hello there.", "en", 1))
 
 
-@pytest.fixture(scope="module")
-def pro_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``vtts serve`` on the tiny v2Pro directory (``make_tiny_gptsovits.py OUT --version v2Pro``)."""
-    tmp = tmp_path_factory.mktemp("gptsovits-pro")
-    model = script("make_tiny_gptsovits").make_tiny_gptsovits(tmp / "tiny", version="v2Pro")
-    yield from serve(tmp, model, max_new_tokens=30)
-
-
-def test_v2pro_custom_voice_batched_equal_alone(pro_srv: Server) -> None:
-    with openai.OpenAI(base_url=pro_srv.url + "/v1", api_key=KEY, max_retries=0, timeout=300) as client:
-        assert_batched_equal_alone(client, create_voice(client), n=4, first_seed=200, alone=2)
+def test_v2pro_custom_voice_batched_equal_alone(srv: Server) -> None:
+    with openai.OpenAI(base_url=srv.url + "/v1", api_key=KEY, max_retries=0, timeout=300) as client:
+        assert_batched_equal_alone(client, create_voice(client), n=4, first_seed=200, alone=2, model="gsv-pro")

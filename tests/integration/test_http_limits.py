@@ -36,6 +36,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         f"keepalive_timeout_s = {KEEPALIVE_TIMEOUT_S}\nwrite_timeout_s = {WRITE_TIMEOUT_S}\n"
         f"max_buffered_bytes = 262144\nmax_connections = {MAX_CONNECTIONS}\n"
         '[[models]]\nid = "joe"\nengine = "piper"\nmodel = "en_US-joe-medium"\n'
+        "options = { warmup = false }\n"  # only the frontend's memory is measured here
     )
     server = start_server(["--config", str(tmp / "vtts.toml")], tmp)
     yield server

@@ -17,7 +17,7 @@ def test_a_stream_past_the_replicas_smooth_capacity_gets_429(tmp_path: Path) -> 
     # a headroom this small lets the one replica keep exactly one stream (each replica counts for one at least)
     (tmp_path / "vtts.toml").write_text(
         '[server]\nstream_headroom = 0.001\n'
-        '[[models]]\nid = "joe"\nengine = "piper"\nmodel = "en_US-joe-medium"\n'
+        '[[models]]\nid = "joe"\nengine = "piper"\nmodel = "en_US-joe-medium"\noptions = { warmup = false }\n'
     )
     srv = start_server(["--config", str(tmp_path / "vtts.toml")], tmp_path)
     body = {"model": "joe", "voice": "alloy", "response_format": "pcm"}

@@ -109,6 +109,15 @@ class Peer:
     def send(self, msg: P.Message) -> None:
         self.router.send_multipart([b"w0", P.encode(msg)])
 
+    def wait_delivered(self) -> None:
+        """Return once a message sent here sits readable in the worker's socket. Only while the step thread is
+        held inside a step (the socket is idle then): ZeroMQ hands a message over on its I/O thread, which a
+        loaded machine can delay past the end of the step, and the worker would read it a step later."""
+        deadline = time.monotonic() + WAIT_S
+        while not self.worker.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            assert time.monotonic() < deadline, "the message never reached the worker's socket"
+            time.sleep(0.001)
+
     def recv(self, sock: zmq.Socket | None = None, timeout: float = WAIT_S) -> P.Message:
         sock = sock or self.router
         assert sock.poll(int(timeout * 1000)), "nothing arrived"
@@ -337,6 +346,7 @@ def test_a_duplicate_request_id_is_a_400_and_the_first_goes_on(tmp_path: Path) -
         peer.send(synth("r", "gate two"))
         assert peer.engine.stepping.wait(WAIT_S)
         peer.send(synth("r", "again"))  # handled after the "gate" step, while "two" is still to run
+        peer.wait_delivered()
         peer.engine.gate.set()
         msgs = peer.until("r", (P.Done,))
     errors = [m for m in msgs if isinstance(m, P.Error)]
@@ -581,7 +591,7 @@ def test_a_request_read_after_a_step_joins_the_very_next_step(tmp_path: Path,
         peer.send(synth("a", "gate w2 w3"))
         assert peer.engine.stepping.wait(WAIT_S)
         peer.send(synth("n", "n1"))
-        time.sleep(0.05)  # n waits in the socket while the step runs
+        peer.wait_delivered()  # n waits in the socket while the step runs
         peer.engine.gate.set()
         assert isinstance(peer.until("n")[-1], P.Done) and isinstance(peer.until("a")[-1], P.Done)
         assert peer.engine.batches[0] == ["gate"] and "n1" in peer.engine.batches[1]
