@@ -868,9 +868,13 @@ def plot(result: Mapping[str, Any], path: Path) -> bool:
         ax2.set_ylim(0, None)
     jitter = (result.get("settings") or {}).get("jitter", DEFAULT_JITTER_S)
     ax3.set(ylabel="% of requests", title=f"Stalled streams (player buffer {jitter:g} s)", ylim=(0, None))
+    if not any(r.stall_measured for r in rows):
+        ax3.text(0.5, 0.5, "not measured: stalls are timed on --format pcm", transform=ax3.transAxes,
+                 ha="center", va="center", color="grey")
     levels = sorted({r.concurrency for r in rows})
     for ax in (ax1, ax2, ax3):
         ax.set_xscale("log")
+        ax.set_xlim(levels[0] / 1.5, levels[-1] * 1.5)  # also where a panel has no data (no stalls measured)
         ax.set_xticks(levels)
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())

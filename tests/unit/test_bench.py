@@ -220,6 +220,16 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_without_stall_figures(tmp_path: Path) -> None:
+    """A run that measured no stalls (formats other than pcm) leaves the stall panel empty: its log-scaled
+    axis once had no data to place ticks on and the bench exited 1 after writing its JSON."""
+    pytest.importorskip("matplotlib")
+    rows = [dataclasses.replace(r, stall_measured=0, stalled=0) for r in rows_for_report()[:2]]
+    path = tmp_path / "bench.png"
+    assert bench.plot(result_for(rows), path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 # --------------------------------------------------------------------------- audio durations and shapes
 
 
