@@ -427,6 +427,7 @@ class Worker:
                 if self.parent_pid and os.getppid() != self.parent_pid:
                     log.warning("parent process died; exiting")
                     return 0
+        self.drain_socket()  # what arrived since the last step is refused (503, retryable), not left unanswered
         self.set_state(WorkerState.STOPPING)
         return 0
 

@@ -361,11 +361,27 @@ def test_draining_refuses_new_requests_retryably_and_finishes_the_running_ones(t
         peer.worker.begin_drain(WAIT_S)
         assert peer.worker.status().state == "draining"  # the frontend stops routing here
         peer.send(synth("b", "x"))
+        peer.wait_delivered()
         peer.engine.gate.set()
         refused = peer.until("b")[-1]
         assert isinstance(peer.until("a")[-1], P.Done)
     assert isinstance(refused, P.Error) and refused.status == 503 and P.is_retryable(refused.code)
     assert peer.engine.released == [("a", FinishReason.FINISHED)]
+
+
+def test_a_request_that_arrives_during_the_last_step_of_a_drain_is_refused(tmp_path: Path) -> None:
+    """The drained loop ends as soon as its last request finishes; what reached the socket during that last
+    step still gets its retryable 503 (the frontend retries it elsewhere) instead of no answer at all."""
+    with running_worker(tmp_path) as peer:
+        peer.send(synth("a", "gate"))
+        assert peer.engine.stepping.wait(WAIT_S)
+        peer.worker.begin_drain(WAIT_S)
+        peer.send(synth("b", "x"))
+        peer.wait_delivered()
+        peer.engine.gate.set()
+        assert isinstance(peer.until("a")[-1], P.Done)
+        refused = peer.until("b")[-1]
+    assert isinstance(refused, P.Error) and refused.status == 503 and P.is_retryable(refused.code)
 
 
 def test_a_request_cancelled_while_it_is_prepared_never_runs(tmp_path: Path) -> None:
